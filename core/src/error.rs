@@ -1,0 +1,102 @@
+//! The domain error: every case a caller can act on, mapped to an HTTP problem by the doors.
+
+use std::fmt;
+
+/// A domain error. `Display` is safe to show to a client: it never contains a secret value,
+/// key, token, password or hash.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input failed validation. `field` names the offending field when there is one.
+    #[error("{reason}")]
+    Invalid {
+        field: Option<&'static str>,
+        reason: String,
+    },
+    /// Missing, malformed, expired or revoked credentials.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The resource does not exist or belongs to another org.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The resource existed but is no longer available (expired, used up, deleted, disabled).
+    #[error("{0}")]
+    Gone(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A tier limit was reached.
+    #[error("{resource} limit reached ({current}/{limit} on {tier} tier). Upgrade your plan for more.")]
+    LimitExceeded {
+        resource: &'static str,
+        current: i64,
+        limit: i64,
+        tier: String,
+    },
+    /// A dependency (database, keystore, audit store) failed or timed out.
+    #[error("{0} is unavailable")]
+    Unavailable(Dependency),
+    /// A bug or an unexpected state. The cause is logged, never shown.
+    #[error("Internal error")]
+    Internal(String),
+}
+
+/// The dependencies whose failure is reported as 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    Database,
+    Keystore,
+    Audit,
+}
+
+impl fmt::Display for Dependency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dependency::Database => "The database",
+            Dependency::Keystore => "The keystore",
+            Dependency::Audit => "The audit store",
+        })
+    }
+}
+
+impl Error {
+    /// A validation error on a named field.
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: Some(field),
+            reason: reason.into(),
+        }
+    }
+
+    /// The generic answer for any failed credential check.
+    pub fn invalid_credentials() -> Self {
+        Error::Unauthorized("Invalid credentials")
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::error!(error = %e, "database unavailable");
+                Error::Unavailable(Dependency::Database)
+            }
+            _ => {
+                tracing::error!(error = %e, "database error");
+                Error::Internal("database error".into())
+            }
+        }
+    }
+}
+
+impl From<crate::keystore::KeyStoreError> for Error {
+    fn from(e: crate::keystore::KeyStoreError) -> Self {
+        tracing::error!(error = %e, "keystore error");
+        Error::Unavailable(Dependency::Keystore)
+    }
+}
+
+/// Result alias for the domain.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,20 @@
+//! Talon's core: the product's rules (who may do what, what a secret version is, when a read is
+//! gone, what the audit chain records), over a storage handle and a keystore. It knows nothing of
+//! HTTP, Leptos, MCP or SQL dialects; the doors (REST, dashboard, MCP, CLI) call into [`Core`].
+
+pub mod clock;
+pub mod envelope;
+pub mod error;
+pub mod keystore;
+pub mod material;
+pub mod policy;
+pub mod secret_path;
+pub mod service;
+pub mod store;
+pub mod token;
+
+pub use error::{Dependency, Error, Result};
+pub use service::{
+    AgentCreated, AgentToken, Core, CoreConfig, CreateAgent, CreatePolicy, HealthReport,
+    LoginOutcome, Principal, PutSecret, RequestContext, Role, SecretRead, Signup, SignupOutcome,
+};

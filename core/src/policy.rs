@@ -1,0 +1,390 @@
+//! Policy evaluation: one pure function from the policies on a vault, the caller's standing and
+//! the request to a decision. Deny by default.
+
+use crate::error::Error;
+use crate::secret_path::PathPattern;
+use serde_json::Value;
+use std::net::IpAddr;
+
+/// What a request wants to do with a secret path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Read,
+    Write,
+    Delete,
+    Rotate,
+}
+
+impl Permission {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "read" => Ok(Permission::Read),
+            "write" => Ok(Permission::Write),
+            "delete" => Ok(Permission::Delete),
+            "rotate" => Ok(Permission::Rotate),
+            other => Err(Error::invalid(
+                "permissions",
+                format!("Unknown permission '{other}' (expected read, write, delete or rotate)"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::Write => "write",
+            Permission::Delete => "delete",
+            Permission::Rotate => "rotate",
+        }
+    }
+}
+
+/// Whether a policy grants or withholds its permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+impl Effect {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        match s {
+            "allow" => Ok(Effect::Allow),
+            "deny" => Ok(Effect::Deny),
+            _ => Err(Error::invalid("effect", "effect must be 'allow' or 'deny'")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        }
+    }
+}
+
+/// An IPv4 or IPv6 network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `a.b.c.d/n`, `a.b.c.d` (a /32), or the IPv6 forms.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
+            None => {
+                let a = s.parse::<IpAddr>().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Cidr { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A daily time window in UTC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeWindow {
+    after_min: u32,
+    before_min: u32,
+    /// Bit 0 = Monday … bit 6 = Sunday.
+    days: u8,
+}
+
+impl TimeWindow {
+    fn contains(&self, now_ms: i64) -> bool {
+        let secs = now_ms.div_euclid(1000);
+        let minute_of_day = (secs.rem_euclid(86_400) / 60) as u32;
+        // 1970-01-01 was a Thursday (index 3 with Monday = 0).
+        let weekday = ((secs.div_euclid(86_400) + 3).rem_euclid(7)) as u8;
+        if self.days & (1 << weekday) == 0 {
+            return false;
+        }
+        if self.after_min <= self.before_min {
+            (self.after_min..self.before_min).contains(&minute_of_day)
+        } else {
+            minute_of_day >= self.after_min || minute_of_day < self.before_min
+        }
+    }
+}
+
+/// The conditions object of a policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    pub ip_allowlist: Vec<Cidr>,
+    pub time_window: Option<TimeWindow>,
+}
+
+impl Conditions {
+    /// Parses and validates a conditions object; unknown keys are an error because a condition
+    /// Talon cannot evaluate must not silently allow.
+    pub fn parse(v: &Value) -> Result<Self, Error> {
+        let bad = |why: String| Error::invalid("conditions", why);
+        let obj = match v {
+            Value::Null => return Ok(Conditions::default()),
+            Value::Object(o) => o,
+            _ => return Err(bad("conditions must be an object".into())),
+        };
+        let mut out = Conditions::default();
+        for (k, v) in obj {
+            match k.as_str() {
+                "ip_allowlist" => {
+                    let list = v
+                        .as_array()
+                        .ok_or_else(|| bad("ip_allowlist must be a list of CIDRs".into()))?;
+                    for item in list {
+                        let s = item.as_str().unwrap_or_default();
+                        out.ip_allowlist.push(
+                            Cidr::parse(s)
+                                .ok_or_else(|| bad(format!("'{s}' is not a valid IP or CIDR")))?,
+                        );
+                    }
+                }
+                "time_window" => out.time_window = Some(parse_time_window(v).map_err(bad)?),
+                other => return Err(bad(format!("Unknown condition '{other}'"))),
+            }
+        }
+        Ok(out)
+    }
+
+    fn hold(&self, now_ms: i64, ip: Option<IpAddr>) -> bool {
+        let ip_ok = self.ip_allowlist.is_empty()
+            || ip.is_some_and(|ip| self.ip_allowlist.iter().any(|c| c.contains(ip)));
+        let time_ok = self.time_window.as_ref().is_none_or(|w| w.contains(now_ms));
+        ip_ok && time_ok
+    }
+}
+
+fn parse_hhmm(s: &str) -> Option<u32> {
+    let (h, m) = s.split_once(':')?;
+    let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+fn parse_time_window(v: &Value) -> Result<TimeWindow, String> {
+    let o = v.as_object().ok_or("time_window must be an object")?;
+    for k in o.keys() {
+        if !matches!(k.as_str(), "after" | "before" | "timezone" | "days") {
+            return Err(format!("Unknown time_window field '{k}'"));
+        }
+    }
+    let time = |k: &str| {
+        o.get(k)
+            .and_then(Value::as_str)
+            .and_then(parse_hhmm)
+            .ok_or(format!("time_window.{k} must be HH:MM"))
+    };
+    let tz = o.get("timezone").and_then(Value::as_str).unwrap_or("UTC");
+    if tz != "UTC" && tz != "Etc/UTC" {
+        return Err(format!("time_window.timezone '{tz}' is not supported (use UTC)"));
+    }
+    let mut days = 0u8;
+    match o.get("days") {
+        None | Some(Value::Null) => days = 0x7f,
+        Some(Value::Array(list)) => {
+            for d in list {
+                let idx = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+                    .iter()
+                    .position(|n| Some(*n) == d.as_str())
+                    .ok_or("time_window.days entries are mon..sun")?;
+                days |= 1 << idx;
+            }
+        }
+        Some(_) => return Err("time_window.days must be a list".into()),
+    }
+    Ok(TimeWindow {
+        after_min: time("after")?,
+        before_min: time("before")?,
+        days,
+    })
+}
+
+/// One policy as the evaluator sees it.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub pattern: PathPattern,
+    pub permissions: Vec<Permission>,
+    pub effect: Effect,
+    pub expires_at_ms: Option<i64>,
+    pub conditions: Conditions,
+}
+
+impl Rule {
+    fn covers(&self, p: Permission) -> bool {
+        self.permissions.iter().any(|&q| {
+            q == p || (q == Permission::Write && matches!(p, Permission::Delete | Permission::Rotate))
+        })
+    }
+
+    fn applies(&self, req: &Request<'_>) -> bool {
+        self.expires_at_ms.is_none_or(|e| e > req.now_ms)
+            && self.pattern.matches(req.path)
+            && self.conditions.hold(req.now_ms, req.ip)
+            && self.covers(req.permission)
+    }
+}
+
+/// The request being decided.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub path: &'a str,
+    pub permission: Permission,
+    pub now_ms: i64,
+    pub ip: Option<IpAddr>,
+}
+
+/// The outcome of [`evaluate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+/// Decides a request: a matching `deny` wins (even over a vault administrator), then a matching
+/// `allow`, then the vault-administrator bypass, else deny.
+pub fn evaluate(rules: &[Rule], is_vault_admin: bool, req: &Request<'_>) -> Decision {
+    let matching = || rules.iter().filter(|r| r.applies(req));
+    if matching().any(|r| r.effect == Effect::Deny) {
+        return Decision::Deny;
+    }
+    if matching().any(|r| r.effect == Effect::Allow) || is_vault_admin {
+        return Decision::Allow;
+    }
+    Decision::Deny
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_771_416_000_000; // 2026-02-18T12:00:00Z, a Wednesday
+
+    fn rule(pattern: &str, perms: &[&str], effect: Effect) -> Rule {
+        Rule {
+            pattern: PathPattern::parse(pattern).unwrap(),
+            permissions: perms.iter().map(|p| Permission::parse(p).unwrap()).collect(),
+            effect,
+            expires_at_ms: None,
+            conditions: Conditions::default(),
+        }
+    }
+
+    fn req(path: &str, permission: Permission) -> Request<'_> {
+        Request {
+            path,
+            permission,
+            now_ms: NOW,
+            ip: Some("10.0.0.7".parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn decisions_follow_the_contract() {
+        use Decision::*;
+        use Permission::*;
+        let read_api = rule("api-keys/*", &["read"], Effect::Allow);
+        let write_all = rule("**", &["write"], Effect::Allow);
+        let deny_prod = rule("prod/**", &["read"], Effect::Deny);
+        let mut expired = rule("**", &["read"], Effect::Allow);
+        expired.expires_at_ms = Some(NOW - 1);
+        let cases: Vec<(&str, Vec<Rule>, bool, &str, Permission, Decision)> = vec![
+            ("no policies deny by default", vec![], false, "a", Read, Deny),
+            ("glob match allows", vec![read_api.clone()], false, "api-keys/openai", Read, Allow),
+            ("outside glob denied", vec![read_api.clone()], false, "db/password", Read, Deny),
+            ("read does not grant write", vec![read_api.clone()], false, "api-keys/openai", Write, Deny),
+            ("write implies delete", vec![write_all.clone()], false, "x", Delete, Allow),
+            ("write implies rotate", vec![write_all.clone()], false, "x", Rotate, Allow),
+            ("write does not imply read", vec![write_all.clone()], false, "x", Read, Deny),
+            ("admin bypass", vec![], true, "x", Read, Allow),
+            ("deny beats admin", vec![deny_prod.clone()], true, "prod/db", Read, Deny),
+            ("deny beats allow", vec![rule("**", &["read"], Effect::Allow), deny_prod], false, "prod/db", Read, Deny),
+            ("expired policy ignored", vec![expired], false, "x", Read, Deny),
+        ];
+        for (name, rules, admin, path, perm, want) in cases {
+            assert_eq!(evaluate(&rules, admin, &req(path, perm)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn ip_allowlist_limits_the_policy() {
+        let mut r = rule("**", &["read"], Effect::Allow);
+        r.conditions = Conditions::parse(&json!({"ip_allowlist": ["10.0.0.0/24"]})).unwrap();
+        assert_eq!(evaluate(&[r.clone()], false, &req("a", Permission::Read)), Decision::Allow);
+        let mut other = req("a", Permission::Read);
+        other.ip = Some("192.0.2.1".parse().unwrap());
+        assert_eq!(evaluate(&[r.clone()], false, &other), Decision::Deny);
+        other.ip = None;
+        assert_eq!(evaluate(&[r], false, &other), Decision::Deny);
+    }
+
+    #[test]
+    fn time_window_limits_the_policy() {
+        let mut r = rule("**", &["read"], Effect::Allow);
+        r.conditions = Conditions::parse(
+            &json!({"time_window": {"after": "08:00", "before": "20:00", "days": ["wed"]}}),
+        )
+        .unwrap();
+        assert_eq!(evaluate(&[r.clone()], false, &req("a", Permission::Read)), Decision::Allow);
+        let mut night = req("a", Permission::Read);
+        night.now_ms = NOW + 9 * 3_600_000; // 21:00
+        assert_eq!(evaluate(&[r.clone()], false, &night), Decision::Deny);
+        let mut thursday = req("a", Permission::Read);
+        thursday.now_ms = NOW + 86_400_000;
+        assert_eq!(evaluate(&[r], false, &thursday), Decision::Deny);
+    }
+
+    #[test]
+    fn wrapping_time_window_spans_midnight() {
+        let w = parse_time_window(&json!({"after": "22:00", "before": "06:00"})).unwrap();
+        assert!(w.contains(NOW - 12 * 3_600_000 + 23 * 3_600_000)); // 23:00
+        assert!(!w.contains(NOW)); // 12:00
+    }
+
+    #[test]
+    fn unknown_or_malformed_conditions_are_rejected() {
+        for bad in [
+            json!({"geo": "eu"}),
+            json!({"ip_allowlist": ["300.1.1.1"]}),
+            json!({"ip_allowlist": "10.0.0.0/8"}),
+            json!({"time_window": {"after": "25:00", "before": "01:00"}}),
+            json!({"time_window": {"after": "01:00", "before": "02:00", "timezone": "Mars/Base"}}),
+            json!([1]),
+        ] {
+            assert!(Conditions::parse(&bad).is_err(), "{bad}");
+        }
+        assert_eq!(Conditions::parse(&json!({})).unwrap(), Conditions::default());
+    }
+
+    #[test]
+    fn cidr_matching_handles_v4_v6_and_mapped() {
+        let c = Cidr::parse("203.0.113.0/24").unwrap();
+        assert!(c.contains("203.0.113.9".parse().unwrap()));
+        assert!(c.contains("::ffff:203.0.113.9".parse().unwrap()));
+        assert!(!c.contains("203.0.114.9".parse().unwrap()));
+        let v6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains("2001:db8::1".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+    }
+}

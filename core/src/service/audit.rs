@@ -1,0 +1,201 @@
+//! The audit log: every secret read, write and denial, every key, policy and agent change.
+//! Events carry ids and paths, never values.
+
+use super::{Core, Principal, RequestContext};
+use crate::clock::parse_rfc3339;
+use crate::error::{Dependency, Error, Result};
+use crate::keystore::MacKey;
+use crate::store::audit::{self as audit_store, ChainHead, EventFilter, EventRow};
+use crate::store::Tx;
+use serde_json::{json, Value};
+
+/// An event to record.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub org_id: String,
+    pub actor_type: &'static str,
+    pub actor_id: Option<String>,
+    pub action: &'static str,
+    pub resource_type: &'static str,
+    pub resource_id: Option<String>,
+    pub outcome: &'static str,
+    pub details: Value,
+}
+
+impl AuditEvent {
+    /// A successful action by `p`.
+    pub fn by(
+        p: &Principal,
+        action: &'static str,
+        resource_type: &'static str,
+        resource_id: Option<String>,
+        details: Value,
+    ) -> Self {
+        AuditEvent {
+            org_id: p.org_id().to_owned(),
+            actor_type: p.kind(),
+            actor_id: Some(p.id().to_owned()),
+            action,
+            resource_type,
+            resource_id,
+            outcome: "success",
+            details,
+        }
+    }
+
+    pub fn outcome(mut self, outcome: &'static str) -> Self {
+        self.outcome = outcome;
+        self
+    }
+}
+
+/// Query parameters of `GET /v1/audit/events`, as received.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub resource_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub actor_type: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// The canonical bytes hashed into `integrity_hash`: sorted keys, no whitespace.
+pub(crate) fn canonical(e: &EventRow) -> Vec<u8> {
+    let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
+    let v = json!({
+        "id": e.id, "org_id": e.org_id, "seq": e.seq, "actor_type": e.actor_type,
+        "actor_id": e.actor_id, "action": e.action, "resource_type": e.resource_type,
+        "resource_id": e.resource_id, "outcome": e.outcome, "details": details,
+        "ip_address": e.ip_address, "created_at": e.created_at,
+    });
+    serde_json::to_vec(&v).expect("event serialises")
+}
+
+fn audit_down(e: Error) -> Error {
+    tracing::error!(error = %e, "audit append failed");
+    Error::Unavailable(Dependency::Audit)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Core {
+    /// Starts a transaction whose first statement takes the org's next audit sequence number.
+    /// That write serialises audited changes per org and makes the transaction a writer from
+    /// the start; finish it with [`Core::write_audit`].
+    pub(crate) async fn begin_audited(&self, org_id: &str) -> Result<(Tx, ChainHead)> {
+        let mut tx = self.store().begin().await?;
+        let head = audit_store::next_seq(&mut tx, org_id)
+            .await
+            .map_err(audit_down)?;
+        Ok((tx, head))
+    }
+
+    /// Appends an event to the org's chain inside `tx`. Any failure is `Unavailable(Audit)`, so
+    /// the caller's action rolls back with it (fail closed).
+    pub(crate) async fn append_audit(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestContext,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let head = audit_store::next_seq(tx, &event.org_id)
+            .await
+            .map_err(audit_down)?;
+        self.write_audit(tx, head, ctx, event).await
+    }
+
+    /// Writes the event at the sequence number taken in `head`.
+    pub(crate) async fn write_audit(
+        &self,
+        tx: &mut Tx,
+        head: ChainHead,
+        ctx: &RequestContext,
+        event: AuditEvent,
+    ) -> Result<()> {
+        let mut row = EventRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            org_id: event.org_id,
+            seq: head.seq,
+            actor_type: event.actor_type.to_owned(),
+            actor_id: event.actor_id,
+            action: event.action.to_owned(),
+            resource_type: event.resource_type.to_owned(),
+            resource_id: event.resource_id,
+            outcome: event.outcome.to_owned(),
+            details: event.details.to_string(),
+            ip_address: ctx.ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+            created_at: self.now(),
+            prev_event_id: head.prev_id,
+            integrity_hash: String::new(),
+        };
+        let mut input = head.prev_hash.unwrap_or_else(|| "0".repeat(64)).into_bytes();
+        input.push(b'|');
+        input.extend_from_slice(&canonical(&row));
+        let mac = self
+            .keys(move |k| k.mac(MacKey::Audit, &input))
+            .await
+            .map_err(audit_down)?
+            .map_err(|e| audit_down(e.into()))?;
+        row.integrity_hash = hex(&mac);
+        audit_store::insert(tx, &row).await.map_err(audit_down)
+    }
+
+    /// Records an event in its own transaction (denials, failures).
+    pub(crate) async fn record(&self, ctx: &RequestContext, event: AuditEvent) -> Result<()> {
+        let mut tx = self.store().begin().await?;
+        self.append_audit(&mut tx, ctx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Lists the org's events, newest first: humans see the org's events, agents their own.
+    pub async fn audit_events(
+        &self,
+        p: &Principal,
+        q: AuditQuery,
+    ) -> Result<(Vec<EventRow>, i64, i64, i64)> {
+        let time = |field: &'static str, v: &Option<String>| -> Result<Option<i64>> {
+            v.as_deref()
+                .map(|s| {
+                    parse_rfc3339(s)
+                        .ok_or_else(|| Error::invalid(field, format!("{field} must be an RFC 3339 time")))
+                })
+                .transpose()
+        };
+        let limit = q.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::invalid("limit", "limit must be between 1 and 1000"));
+        }
+        let offset = q.offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(Error::invalid("offset", "offset must not be negative"));
+        }
+        let (action, action_prefix) = match q.action {
+            Some(a) if a.ends_with('*') => (Some(a.trim_end_matches('*').to_owned()), true),
+            other => (other, false),
+        };
+        let mut filter = EventFilter {
+            resource_id: q.resource_id,
+            actor_id: q.actor_id,
+            actor_type: q.actor_type,
+            action,
+            action_prefix,
+            from: time("from", &q.from)?,
+            to: time("to", &q.to)?,
+            limit,
+            offset,
+        };
+        if let Principal::Agent { agent_id, .. } = p {
+            filter.actor_type = Some("agent".into());
+            filter.actor_id = Some(agent_id.clone());
+        }
+        let (events, total) = audit_store::list(self.store().pool(), p.org_id(), &filter).await?;
+        Ok((events, total, limit, offset))
+    }
+}

@@ -1,0 +1,459 @@
+//! Identity: human signup and password login, agent key exchange, and turning a bearer token
+//! back into a [`Principal`] on every request.
+
+use super::audit::AuditEvent;
+use super::{Core, Principal, RequestContext, Role};
+use crate::error::{Error, Result};
+use crate::keystore::MacKey;
+use crate::material::{random_bytes, Password};
+use crate::store::{agents, policies, users};
+use crate::token::Claims;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use serde_json::json;
+
+/// Input of `POST /v1/auth/signup`.
+#[derive(Debug)]
+pub struct Signup {
+    pub email: String,
+    pub password: Password,
+    pub display_name: Option<String>,
+}
+
+/// Result of a signup: the new user, logged in.
+#[derive(Debug, Clone)]
+pub struct SignupOutcome {
+    pub user_id: String,
+    pub org_id: String,
+    pub email: String,
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+}
+
+/// Result of a password login.
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    pub user_id: String,
+    pub org_id: String,
+    pub email: String,
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+}
+
+/// Result of an agent key exchange.
+#[derive(Debug, Clone)]
+pub struct AgentToken {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub agent_id: String,
+    pub org_id: String,
+    pub vault_ids: Vec<String>,
+    pub scopes: Vec<String>,
+}
+
+/// Hashes a password with argon2id and a random salt.
+pub(crate) fn hash_password(pw: &str) -> Result<String> {
+    Argon2::default()
+        .hash_password(pw.as_bytes(), &SaltString::generate(&mut OsRng))
+        .map(|h| h.to_string())
+        .map_err(|_| Error::Internal("password hashing failed".into()))
+}
+
+fn verify_password(pw: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+/// Length ≥ 12 with a lowercase letter, an uppercase letter, a digit and another character.
+fn check_password_rules(pw: &str) -> Result<()> {
+    let field = "password";
+    if pw.chars().count() < 12 {
+        return Err(Error::invalid(field, "Password must be at least 12 characters"));
+    }
+    if pw.chars().count() > 1024 {
+        return Err(Error::invalid(field, "Password must be at most 1024 characters"));
+    }
+    let checks: [(&dyn Fn(char) -> bool, &str); 4] = [
+        (&|c| c.is_lowercase(), "a lowercase letter"),
+        (&|c| c.is_uppercase(), "an uppercase letter"),
+        (&|c| c.is_ascii_digit(), "a digit"),
+        (&|c| !c.is_alphanumeric(), "a character that is not a letter or digit"),
+    ];
+    for (test, what) in checks {
+        if !pw.chars().any(test) {
+            return Err(Error::invalid(field, format!("Password must contain {what}")));
+        }
+    }
+    Ok(())
+}
+
+/// Trims and lowercases an email and checks its shape.
+pub(crate) fn normalize_email(email: &str) -> Result<String> {
+    let e = email.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !e.chars().any(char::is_whitespace)
+                && !domain.contains('@')
+        });
+    if ok {
+        Ok(e)
+    } else {
+        Err(Error::invalid("email", "A valid email address is required"))
+    }
+}
+
+/// A bearer secret with a prefix: `<prefix>` + base64url(32 random bytes).
+pub(crate) fn new_bearer_secret(prefix: &str) -> String {
+    format!("{prefix}{}", B64URL.encode(random_bytes::<32>()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Core {
+    /// The keyed hash under which a bearer secret (API key, refresh token) is stored.
+    pub(crate) async fn credential_hash(&self, secret: &str) -> Result<String> {
+        let data = secret.as_bytes().to_vec();
+        let mac = self.keys(move |k| k.mac(MacKey::Credentials, &data)).await??;
+        Ok(hex(&mac))
+    }
+
+    async fn sign_claims(&self, claims: Claims) -> Result<String> {
+        let core = self.clone();
+        self.keys(move |k| core.0.signer.sign(k, &claims)).await?
+    }
+
+    fn base_claims(&self, sub: String, org_id: &str, ttl_s: i64) -> Claims {
+        let now_s = self.now() / 1000;
+        Claims {
+            iss: self.config().public_url.clone(),
+            sub,
+            org: org_id.to_owned(),
+            org_id: org_id.to_owned(),
+            iat: now_s,
+            exp: now_s + ttl_s,
+            jti: uuid::Uuid::new_v4().to_string(),
+            token_use: "access".into(),
+            email: None,
+            role: None,
+            auth_method: None,
+            scopes: None,
+            scopes_explicit: None,
+            vault_ids: None,
+            intents_api_enabled: None,
+        }
+    }
+
+    async fn user_access_token(&self, user: &users::UserRow, method: &str) -> Result<String> {
+        let mut c = self.base_claims(
+            format!("user:{}", user.id),
+            &user.org_id,
+            self.config().user_token_ttl_s,
+        );
+        c.email = Some(user.email.clone());
+        c.role = Some(user.role.clone());
+        c.auth_method = Some(method.to_owned());
+        self.sign_claims(c).await
+    }
+
+    async fn new_refresh_token(&self, tx: &mut crate::store::Tx, user_id: &str) -> Result<String> {
+        let token = new_bearer_secret("rt_");
+        let hash = self.credential_hash(&token).await?;
+        let now = self.now();
+        let family = uuid::Uuid::new_v4().to_string();
+        let expires = now + self.config().refresh_token_ttl_s * 1000;
+        users::insert_refresh_token(tx, &hash, user_id, &family, expires, now).await?;
+        Ok(token)
+    }
+
+    /// Creates a user in a new org as its owner and logs them in. 409 when the email is taken.
+    pub async fn signup(&self, input: Signup, ctx: &RequestContext) -> Result<SignupOutcome> {
+        let email = normalize_email(&input.email)?;
+        check_password_rules(input.password.expose_secret())?;
+        let display_name = input
+            .display_name
+            .map(|d| d.trim().to_owned())
+            .filter(|d| !d.is_empty());
+        if display_name.as_ref().is_some_and(|d| d.chars().count() > 255) {
+            return Err(Error::invalid("display_name", "display_name must be at most 255 characters"));
+        }
+        let password = input.password;
+        let hash = tokio::task::spawn_blocking(move || hash_password(password.expose_secret()))
+            .await
+            .map_err(|_| Error::Internal("hashing task failed".into()))??;
+        let now = self.now();
+        let user = users::UserRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            org_id: uuid::Uuid::new_v4().to_string(),
+            email: email.clone(),
+            display_name: display_name.clone(),
+            password_hash: Some(hash),
+            role: Role::Owner.as_str().into(),
+            auth_method: "password".into(),
+            email_verified: false,
+            marketing_emails: false,
+            created_at: now,
+            billing_tier: self.config().default_tier.clone(),
+        };
+        let org_name = display_name.unwrap_or_else(|| email.clone());
+        let mut tx = self.store().begin().await?;
+        users::insert_org(&mut tx, &user.org_id, &org_name, &user.billing_tier, now).await?;
+        if !users::insert_user(&mut tx, &user).await? {
+            return Err(Error::Conflict("An account with this email already exists".into()));
+        }
+        let principal = Principal::User {
+            user_id: user.id.clone(),
+            org_id: user.org_id.clone(),
+            email: email.clone(),
+            role: Role::Owner,
+        };
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(&principal, "user.signup", "user", Some(user.id.clone()), json!({})),
+        )
+        .await?;
+        let refresh_token = self.new_refresh_token(&mut tx, &user.id).await?;
+        let access_token = self.user_access_token(&user, "password").await?;
+        tx.commit().await?;
+        Ok(SignupOutcome {
+            user_id: user.id,
+            org_id: user.org_id,
+            email,
+            access_token,
+            expires_in: self.config().user_token_ttl_s,
+            refresh_token,
+        })
+    }
+
+    /// Email + password login. Unknown email and wrong password take the same time and give the
+    /// same answer.
+    pub async fn login(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<LoginOutcome> {
+        let email = email.trim().to_lowercase();
+        let user = users::by_email(self.store().pool(), &email).await?;
+        let hash = user
+            .as_ref()
+            .and_then(|u| u.password_hash.clone())
+            .unwrap_or_else(|| self.0.dummy_password_hash.clone());
+        let password = Password::new(password.to_owned());
+        let ok = tokio::task::spawn_blocking(move || verify_password(password.expose_secret(), &hash))
+            .await
+            .map_err(|_| Error::Internal("hashing task failed".into()))?;
+        let user = match user {
+            Some(u) if ok && u.password_hash.is_some() => u,
+            Some(u) => {
+                let p = Principal::User {
+                    user_id: u.id.clone(),
+                    org_id: u.org_id.clone(),
+                    email: u.email.clone(),
+                    role: Role::parse(&u.role).unwrap_or(Role::Member),
+                };
+                self.record(
+                    ctx,
+                    AuditEvent::by(&p, "auth.failure", "auth", Some(u.id.clone()), json!({"method": "password"}))
+                        .outcome("failure"),
+                )
+                .await?;
+                return Err(Error::invalid_credentials());
+            }
+            None => return Err(Error::invalid_credentials()),
+        };
+        let principal = Principal::User {
+            user_id: user.id.clone(),
+            org_id: user.org_id.clone(),
+            email: user.email.clone(),
+            role: Role::parse(&user.role).unwrap_or(Role::Member),
+        };
+        let mut tx = self.store().begin().await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(&principal, "auth.success", "auth", Some(user.id.clone()), json!({"method": "password"})),
+        )
+        .await?;
+        let refresh_token = self.new_refresh_token(&mut tx, &user.id).await?;
+        let access_token = self.user_access_token(&user, "password").await?;
+        tx.commit().await?;
+        Ok(LoginOutcome {
+            user_id: user.id,
+            org_id: user.org_id,
+            email: user.email,
+            access_token,
+            expires_in: self.config().user_token_ttl_s,
+            refresh_token,
+        })
+    }
+
+    /// Exchanges an `ocv_` agent key for a short-lived access token. Every failure is the same
+    /// 401.
+    pub async fn agent_token(
+        &self,
+        api_key: &str,
+        agent_id: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<AgentToken> {
+        let denied = || Error::Unauthorized("Invalid agent credentials");
+        if !api_key.starts_with("ocv_") || api_key.len() > 128 {
+            return Err(denied());
+        }
+        let hash = self.credential_hash(api_key).await?;
+        let Some(agent) = agents::by_key_hash(self.store().pool(), &hash).await? else {
+            return Err(denied());
+        };
+        let now = self.now();
+        let principal = agent_principal(&agent);
+        let usable = agent.is_active
+            && agent.expires_at.is_none_or(|e| e > now)
+            && agent.api_key_expires_at.is_none_or(|e| e > now)
+            && agent_id.is_none_or(|id| id.eq_ignore_ascii_case(&agent.id));
+        if !usable {
+            self.record(
+                ctx,
+                AuditEvent::by(&principal, "auth.failure", "auth", Some(agent.id.clone()), json!({"method": "agent_key"}))
+                    .outcome("failure"),
+            )
+            .await?;
+            return Err(denied());
+        }
+        let scopes = if agent.scopes_explicit {
+            agent.scopes.clone()
+        } else {
+            policies::agent_patterns(self.store().pool(), &agent.id, now).await?
+        };
+        let ttl = agent
+            .token_ttl_seconds
+            .unwrap_or(self.config().agent_token_ttl_s);
+        let mut c = self.base_claims(format!("agent:{}", agent.id), &agent.org_id, ttl);
+        c.scopes = Some(scopes.clone());
+        c.scopes_explicit = agent.scopes_explicit.then_some(true);
+        c.vault_ids = Some(agent.vault_ids.clone());
+        c.intents_api_enabled = Some(false);
+        let access_token = self.sign_claims(c).await?;
+        let mut tx = self.store().begin().await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(&principal, "auth.success", "auth", Some(agent.id.clone()), json!({"method": "agent_key"})),
+        )
+        .await?;
+        agents::touch(&mut tx, &agent.id, now).await?;
+        tx.commit().await?;
+        Ok(AgentToken {
+            access_token,
+            expires_in: ttl,
+            agent_id: agent.id,
+            org_id: agent.org_id,
+            vault_ids: agent.vault_ids,
+            scopes,
+        })
+    }
+
+    /// Verifies a bearer access token and checks that its subject may still act: a user must
+    /// still be a member of the org; an agent must exist, be active and unexpired.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
+        if bearer.starts_with("ocv_") {
+            return Err(Error::Unauthorized(
+                "Agent API keys are not bearer tokens; exchange them at /v1/auth/agent-token",
+            ));
+        }
+        let now = self.now();
+        let claims = self.0.signer.verify(bearer, now / 1000, "access")?;
+        let invalid = || Error::Unauthorized("Invalid or expired token");
+        let (kind, id) = claims.sub.split_once(':').ok_or_else(invalid)?;
+        match kind {
+            "user" => {
+                let user = users::by_id(self.store().pool(), id)
+                    .await?
+                    .filter(|u| u.org_id == claims.org_id)
+                    .ok_or_else(invalid)?;
+                Ok(Principal::User {
+                    role: Role::parse(&user.role).unwrap_or(Role::Member),
+                    user_id: user.id,
+                    org_id: user.org_id,
+                    email: user.email,
+                })
+            }
+            "agent" => {
+                let agent = agents::get(self.store().pool(), &claims.org_id, id)
+                    .await?
+                    .filter(|a| a.is_active && a.expires_at.is_none_or(|e| e > now))
+                    .ok_or_else(invalid)?;
+                Ok(Principal::Agent {
+                    agent_id: agent.id,
+                    org_id: agent.org_id,
+                    created_by: agent.created_by,
+                    scopes: claims.scopes.unwrap_or_default(),
+                    scopes_explicit: claims.scopes_explicit.unwrap_or(false),
+                    vault_ids: claims.vault_ids.unwrap_or_default(),
+                })
+            }
+            _ => Err(invalid()),
+        }
+    }
+}
+
+pub(crate) fn agent_principal(a: &agents::AgentRow) -> Principal {
+    Principal::Agent {
+        agent_id: a.id.clone(),
+        org_id: a.org_id.clone(),
+        created_by: a.created_by.clone(),
+        scopes: a.scopes.clone(),
+        scopes_explicit: a.scopes_explicit,
+        vault_ids: a.vault_ids.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_rules_name_what_failed() {
+        assert!(check_password_rules("Correct-Horse-9!").is_ok());
+        for (pw, want) in [
+            ("Short-1!", "at least 12"),
+            ("alllowercase-123", "uppercase"),
+            ("ALLUPPERCASE-123", "lowercase"),
+            ("NoDigitsHere-abc", "digit"),
+            ("NoSymbols1234abc", "not a letter or digit"),
+        ] {
+            let err = check_password_rules(pw).unwrap_err().to_string();
+            assert!(err.contains(want), "{pw}: {err}");
+        }
+    }
+
+    #[test]
+    fn emails_are_trimmed_lowercased_and_checked() {
+        assert_eq!(normalize_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com"] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn password_hashes_verify_only_the_right_password() {
+        let h = hash_password("Correct-Horse-9!").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("Correct-Horse-9!", &h));
+        assert!(!verify_password("Correct-Horse-9?", &h));
+    }
+
+    #[test]
+    fn bearer_secrets_have_prefix_and_256_bits() {
+        let k = new_bearer_secret("ocv_");
+        assert!(k.starts_with("ocv_"));
+        assert_eq!(k.len(), 4 + 43);
+        assert_ne!(k, new_bearer_secret("ocv_"));
+    }
+}

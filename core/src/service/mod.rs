@@ -1,0 +1,238 @@
+//! Services: every door calls these with a [`Principal`] and a [`RequestContext`].
+
+mod agents;
+mod audit;
+mod identity;
+mod policies;
+mod secrets;
+mod vaults;
+
+pub use agents::{AgentCreated, CreateAgent};
+pub use audit::{AuditEvent, AuditQuery};
+pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};
+pub use policies::CreatePolicy;
+pub use secrets::{PutSecret, SecretRead};
+
+use crate::clock::now_ms;
+use crate::error::{Dependency, Error, Result};
+use crate::keystore::KeyStore;
+use crate::store::Store;
+use crate::token::TokenSigner;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Settings the core needs; loaded and validated by the server.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Public base URL, used as the JWT issuer.
+    pub public_url: String,
+    /// Tier given to new orgs.
+    pub default_tier: String,
+    /// Lifetime of human access tokens, seconds.
+    pub user_token_ttl_s: i64,
+    /// Default lifetime of agent access tokens, seconds.
+    pub agent_token_ttl_s: i64,
+    /// Lifetime of refresh tokens, seconds.
+    pub refresh_token_ttl_s: i64,
+    /// Deadline for one keystore call.
+    pub keystore_timeout: Duration,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            public_url: "http://127.0.0.1:8080".into(),
+            default_tier: "enterprise".into(),
+            user_token_ttl_s: 900,
+            agent_token_ttl_s: 3600,
+            refresh_token_ttl_s: 30 * 86_400,
+            keystore_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A human's role in their org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+    /// Owners and admins administer every vault of the org.
+    pub fn is_org_admin(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+/// Who is calling, established from a verified token.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    User {
+        user_id: String,
+        org_id: String,
+        email: String,
+        role: Role,
+    },
+    Agent {
+        agent_id: String,
+        org_id: String,
+        /// The human who created the agent.
+        created_by: String,
+        /// The agent's scopes; only explicit path-like ones limit access.
+        scopes: Vec<String>,
+        scopes_explicit: bool,
+        /// Vault binding; empty means every vault of the org.
+        vault_ids: Vec<String>,
+    },
+}
+
+impl Principal {
+    pub fn org_id(&self) -> &str {
+        match self {
+            Principal::User { org_id, .. } | Principal::Agent { org_id, .. } => org_id,
+        }
+    }
+    /// `user` or `agent`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Principal::User { .. } => "user",
+            Principal::Agent { .. } => "agent",
+        }
+    }
+    pub fn id(&self) -> &str {
+        match self {
+            Principal::User { user_id, .. } => user_id,
+            Principal::Agent { agent_id, .. } => agent_id,
+        }
+    }
+    /// `user:<id>` or `agent:<id>`.
+    pub fn subject(&self) -> String {
+        format!("{}:{}", self.kind(), self.id())
+    }
+    /// Refuses agents on human-only routes.
+    pub fn require_human(&self) -> Result<(&str, Role)> {
+        match self {
+            Principal::User { user_id, role, .. } => Ok((user_id, *role)),
+            Principal::Agent { .. } => Err(Error::Forbidden(
+                "This endpoint is for human users; agents cannot call it".into(),
+            )),
+        }
+    }
+}
+
+/// Facts about the request that the audit log and conditions need.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestContext {
+    pub(crate) fn ip_addr(&self) -> Option<std::net::IpAddr> {
+        self.ip.as_deref().and_then(|s| s.parse().ok())
+    }
+}
+
+/// Health of the dependencies.
+#[derive(Debug, Clone)]
+pub struct HealthReport {
+    pub database: bool,
+    pub keystore: bool,
+}
+
+struct Inner {
+    store: Store,
+    keys: Arc<dyn KeyStore>,
+    signer: TokenSigner,
+    config: CoreConfig,
+    dummy_password_hash: String,
+}
+
+/// The service layer. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Core(Arc<Inner>);
+
+impl Core {
+    /// Builds the core over a connected store and an opened keystore.
+    pub fn new(store: Store, keys: Arc<dyn KeyStore>, config: CoreConfig) -> Result<Core> {
+        let signer = TokenSigner::new(keys.jwt_public_key()?)?;
+        let dummy_password_hash = identity::hash_password("talon-dummy-password-for-timing")?;
+        Ok(Core(Arc::new(Inner {
+            store,
+            keys,
+            signer,
+            config,
+            dummy_password_hash,
+        })))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.0.config
+    }
+
+    /// The JWT signing key's id and raw Ed25519 public key.
+    pub fn jwt_public_key(&self) -> (&str, [u8; 32]) {
+        (self.0.signer.kid(), self.0.signer.public_key())
+    }
+
+    /// Runs a keystore call off the async runtime, with the configured deadline.
+    pub(crate) async fn keys<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn KeyStore) -> T + Send + 'static,
+    ) -> Result<T> {
+        let keys = self.0.keys.clone();
+        let task = tokio::task::spawn_blocking(move || f(keys.as_ref()));
+        match tokio::time::timeout(self.0.config.keystore_timeout, task).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(Error::Internal("keystore task panicked".into())),
+            Err(_) => Err(Error::Unavailable(Dependency::Keystore)),
+        }
+    }
+
+    /// Checks the database and the keystore.
+    pub async fn health(&self) -> HealthReport {
+        let database = self.0.store.ping().await.is_ok();
+        let keystore = self.keystore_latency().await.is_ok();
+        HealthReport { database, keystore }
+    }
+
+    /// Times one cheap keystore operation.
+    pub async fn keystore_latency(&self) -> Result<Duration> {
+        let start = Instant::now();
+        self.keys(|k| k.ping()).await??;
+        Ok(start.elapsed())
+    }
+
+    /// Reads a KEK's protection attributes from the keystore (for health and tests).
+    pub async fn kek_attributes(
+        &self,
+        label: String,
+    ) -> Result<crate::keystore::KekAttributes> {
+        Ok(self.keys(move |k| k.kek_attributes(&label)).await??)
+    }
+
+    fn now(&self) -> i64 {
+        now_ms()
+    }
+}

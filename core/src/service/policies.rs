@@ -1,0 +1,107 @@
+//! Policies: grants of read/write/delete/rotate on path globs of one vault to one principal.
+
+use super::audit::AuditEvent;
+use super::{Core, Principal, RequestContext};
+use crate::error::{Error, Result};
+use crate::policy::{Conditions, Effect, Permission};
+use crate::secret_path::PathPattern;
+use crate::store::{agents, policies, policies::PolicyRow, users};
+use serde_json::{json, Value};
+
+/// Input of `POST /v1/vaults/{id}/policies`.
+#[derive(Debug, Clone)]
+pub struct CreatePolicy {
+    pub secret_path_pattern: String,
+    pub principal_type: String,
+    pub principal_id: String,
+    pub permissions: Vec<String>,
+    pub conditions: Option<Value>,
+    pub expires_at: Option<i64>,
+    pub effect: Option<String>,
+    pub priority: Option<i64>,
+}
+
+impl Core {
+    /// Creates a policy on a vault the caller administers. The principal must be in the org.
+    pub async fn create_policy(
+        &self,
+        p: &Principal,
+        vault_id: &str,
+        input: CreatePolicy,
+        ctx: &RequestContext,
+    ) -> Result<PolicyRow> {
+        let v = self.require_vault_admin(p, vault_id).await?;
+        let pattern = PathPattern::parse(&input.secret_path_pattern)?;
+        if input.permissions.is_empty() {
+            return Err(Error::invalid("permissions", "permissions must not be empty"));
+        }
+        let mut perms: Vec<String> = Vec::new();
+        for name in &input.permissions {
+            let perm = Permission::parse(name)?;
+            if !perms.iter().any(|p| p == perm.as_str()) {
+                perms.push(perm.as_str().to_owned());
+            }
+        }
+        // Validated here; stored as sent and parsed again at evaluation.
+        Conditions::parse(input.conditions.as_ref().unwrap_or(&Value::Null))?;
+        let conditions_json = match &input.conditions {
+            None | Some(Value::Null) => json!({}),
+            Some(c) => c.clone(),
+        };
+        let effect = Effect::parse(input.effect.as_deref().unwrap_or("allow"))?;
+        let priority = input.priority.unwrap_or(0);
+        if priority < 0 {
+            return Err(Error::invalid("priority", "priority must be at least 0"));
+        }
+        let principal_id = input.principal_id.trim().to_lowercase();
+        let in_org = match input.principal_type.as_str() {
+            "agent" => agents::get(self.store().pool(), &v.org_id, &principal_id).await?.is_some(),
+            "user" => users::is_member(self.store().pool(), &principal_id, &v.org_id).await?,
+            _ => return Err(Error::invalid("principal_type", "principal_type must be 'user' or 'agent'")),
+        };
+        if !in_org {
+            return Err(Error::invalid("principal_id", "The principal is not a member of this organization"));
+        }
+        let now = self.now();
+        let row = PolicyRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            vault_id: v.id.clone(),
+            secret_path_pattern: pattern.as_str().to_owned(),
+            principal_type: input.principal_type,
+            principal_id,
+            permissions: perms,
+            conditions: conditions_json.to_string(),
+            expires_at: input.expires_at,
+            effect: effect.as_str().to_owned(),
+            priority,
+            created_by: p.id().to_owned(),
+            created_by_type: p.kind().to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.store().begin().await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "policy.create",
+                "policy",
+                Some(row.id.clone()),
+                json!({"vault_id": v.id, "pattern": row.secret_path_pattern,
+                       "principal_type": row.principal_type, "principal_id": row.principal_id,
+                       "permissions": row.permissions}),
+            ),
+        )
+        .await?;
+        policies::insert(&mut tx, &row).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Every policy of the vault, including expired ones, oldest first.
+    pub async fn list_policies(&self, p: &Principal, vault_id: &str) -> Result<Vec<PolicyRow>> {
+        let v = self.require_vault_admin(p, vault_id).await?;
+        policies::for_vault(self.store().pool(), &v.id).await
+    }
+}

@@ -1,0 +1,328 @@
+//! Secrets: write a new version, read the latest value, list metadata, soft-delete.
+//! Check order for a value read: vault (404) → binding, scope, policy (403, before the path is
+//! looked up so a denial reveals nothing) → path (404) → state (410) → decrypt → count → audit.
+
+use super::audit::AuditEvent;
+use super::vaults::{is_vault_admin, rules_from, within_scope_ceiling};
+use super::{Core, Principal, RequestContext};
+use crate::envelope::{self, Binding, EnvelopeError, ALGORITHM};
+use crate::error::{Error, Result};
+use crate::material::SecretValue;
+use crate::policy::{self, Decision, Permission};
+use crate::secret_path::SecretPath;
+use crate::store::secrets::{self as secret_store, VersionRow};
+use crate::store::policies;
+use serde_json::{json, Value};
+
+/// The secret types Talon accepts.
+pub const SECRET_TYPES: [&str; 9] = [
+    "generic",
+    "password",
+    "api_key",
+    "private_key",
+    "certificate",
+    "file",
+    "note",
+    "ssh_key",
+    "env_bundle",
+];
+
+const MAX_VALUE_BYTES: usize = 256 * 1024;
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Input of `PUT …/secrets/{path}`.
+#[derive(Debug)]
+pub struct PutSecret {
+    pub value: SecretValue,
+    pub secret_type: Option<String>,
+    pub metadata: Option<Value>,
+    pub expires_at: Option<i64>,
+    pub max_access_count: Option<i64>,
+}
+
+/// A value read: the version's metadata (with this read counted) and the plaintext.
+#[derive(Debug)]
+pub struct SecretRead {
+    pub meta: VersionRow,
+    pub value: SecretValue,
+}
+
+impl Core {
+    /// Writes a new version at `path` (version 1 of a new secret when none is live).
+    pub async fn put_secret(
+        &self,
+        p: &Principal,
+        vault_id: &str,
+        path: &SecretPath,
+        input: PutSecret,
+        ctx: &RequestContext,
+    ) -> Result<VersionRow> {
+        let v = self.vault_in_org(p, vault_id).await?;
+        let secret_type = input.secret_type.unwrap_or_else(|| "generic".into());
+        if !SECRET_TYPES.contains(&secret_type.as_str()) {
+            return Err(Error::invalid(
+                "type",
+                format!("Unknown secret type '{secret_type}' (expected one of {})", SECRET_TYPES.join(", ")),
+            ));
+        }
+        let value_len = input.value.expose_secret().len();
+        if value_len == 0 || value_len > MAX_VALUE_BYTES {
+            return Err(Error::invalid("value", "value must be 1 byte to 256 KiB"));
+        }
+        let metadata = match input.metadata {
+            None | Some(Value::Null) => json!({}),
+            Some(m @ Value::Object(_)) => m,
+            Some(_) => return Err(Error::invalid("metadata", "metadata must be an object")),
+        };
+        let metadata = metadata.to_string();
+        if metadata.len() > MAX_METADATA_BYTES {
+            return Err(Error::invalid("metadata", "metadata must be at most 16 KiB"));
+        }
+        if input.max_access_count.is_some_and(|n| n < 1) {
+            return Err(Error::invalid("max_access_count", "max_access_count must be at least 1"));
+        }
+        self.authorize_path(p, &v, path.as_str(), Permission::Write, ctx)
+            .await?;
+
+        let now = self.now();
+        let (mut tx, head) = self.begin_audited(&v.org_id).await?;
+        let (secret_id, version) = match secret_store::live_secret(&mut tx, &v.id, path.as_str()).await? {
+            Some((id, latest)) => (id, latest + 1),
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                secret_store::insert_secret(&mut tx, &id, &v.id, path.as_str(), now).await?;
+                (id, 1)
+            }
+        };
+        let row = VersionRow {
+            secret_id: secret_id.clone(),
+            vault_id: v.id.clone(),
+            path: path.as_str().to_owned(),
+            deleted: false,
+            version,
+            secret_type,
+            metadata,
+            expires_at: input.expires_at,
+            max_access_count: input.max_access_count,
+            access_count: 0,
+            is_disabled: false,
+            created_by: p.subject(),
+            created_at: now,
+            kek_label: v.kek_label.clone(),
+        };
+        let sealed = {
+            let (org, vault, sid, pth, kek) = (
+                v.org_id.clone(),
+                v.id.clone(),
+                secret_id.clone(),
+                row.path.clone(),
+                v.kek_label.clone(),
+            );
+            let value = input.value;
+            self.keys(move |k| {
+                let b = Binding {
+                    org_id: &org,
+                    vault_id: &vault,
+                    secret_id: &sid,
+                    path: &pth,
+                    version,
+                };
+                envelope::seal(k, &kek, &b, &value)
+            })
+            .await?
+            .map_err(envelope_error)?
+        };
+        secret_store::insert_version(&mut tx, &row, &sealed, ALGORITHM).await?;
+        secret_store::set_latest(&mut tx, &secret_id, version).await?;
+        self.write_audit(
+            &mut tx,
+            head,
+            ctx,
+            AuditEvent::by(
+                p,
+                "secret.write",
+                "secret",
+                Some(secret_id),
+                json!({"vault_id": v.id, "path": row.path, "version": version}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Reads the latest readable version's value. The read is counted and audited in one
+    /// transaction; if that transaction fails, no value is returned (fail closed).
+    pub async fn get_secret(
+        &self,
+        p: &Principal,
+        vault_id: &str,
+        path: &SecretPath,
+        ctx: &RequestContext,
+    ) -> Result<SecretRead> {
+        let v = self.vault_in_org(p, vault_id).await?;
+        self.authorize_path(p, &v, path.as_str(), Permission::Read, ctx)
+            .await?;
+        let found = secret_store::latest_for_read(self.store().pool(), &v.id, path.as_str())
+            .await?
+            .ok_or(Error::NotFound("Secret"))?;
+        let mut meta = found.meta;
+        let now = self.now();
+        let gone = if meta.deleted {
+            Some("Secret has been deleted")
+        } else if meta.is_disabled {
+            Some("Every version of this secret is disabled")
+        } else if meta.expires_at.is_some_and(|e| e <= now) {
+            Some("Secret has expired")
+        } else if meta.max_access_count.is_some_and(|m| meta.access_count >= m) {
+            Some("Secret has reached its maximum access count")
+        } else {
+            None
+        };
+        if let Some(why) = gone {
+            self.record_gone(p, &meta, ctx).await?;
+            return Err(Error::Gone(why.into()));
+        }
+
+        let value = {
+            let (org, vault, sid, pth, kek, version) = (
+                v.org_id.clone(),
+                v.id.clone(),
+                meta.secret_id.clone(),
+                meta.path.clone(),
+                meta.kek_label.clone(),
+                meta.version,
+            );
+            let sealed = found.sealed;
+            self.keys(move |k| {
+                let b = Binding {
+                    org_id: &org,
+                    vault_id: &vault,
+                    secret_id: &sid,
+                    path: &pth,
+                    version,
+                };
+                envelope::open(k, &kek, &b, &sealed)
+            })
+            .await?
+            .map_err(envelope_error)?
+        };
+
+        let (mut tx, head) = self.begin_audited(&v.org_id).await?;
+        let Some(count) = secret_store::count_access(&mut tx, &meta.secret_id, meta.version).await? else {
+            drop(tx);
+            self.record_gone(p, &meta, ctx).await?;
+            return Err(Error::Gone("Secret has reached its maximum access count".into()));
+        };
+        self.write_audit(
+            &mut tx,
+            head,
+            ctx,
+            AuditEvent::by(
+                p,
+                "secret.read",
+                "secret",
+                Some(meta.secret_id.clone()),
+                json!({"vault_id": v.id, "path": meta.path, "version": meta.version}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        meta.access_count = count;
+        Ok(SecretRead { meta, value })
+    }
+
+    async fn record_gone(&self, p: &Principal, meta: &VersionRow, ctx: &RequestContext) -> Result<()> {
+        self.record(
+            ctx,
+            AuditEvent::by(
+                p,
+                "secret.gone",
+                "secret",
+                Some(meta.secret_id.clone()),
+                json!({"vault_id": meta.vault_id, "path": meta.path, "version": meta.version}),
+            )
+            .outcome("failure"),
+        )
+        .await
+    }
+
+    /// Latest-version metadata of the live secrets the caller may read, sorted by path. Never
+    /// values.
+    pub async fn list_secrets(
+        &self,
+        p: &Principal,
+        vault_id: &str,
+        prefix: &str,
+        ctx: &RequestContext,
+    ) -> Result<Vec<VersionRow>> {
+        let v = self.vault_in_org(p, vault_id).await?;
+        let admin = is_vault_admin(p, &v);
+        let rows = policies::for_principal(self.store().pool(), &v.id, p.kind(), p.id()).await?;
+        let rules = rules_from(&rows);
+        let now = self.now();
+        if !admin && !rules.iter().any(|r| r.effect == crate::policy::Effect::Allow && r.expires_at_ms.is_none_or(|e| e > now)) {
+            return Err(Error::Forbidden("You have no access to this vault".into()));
+        }
+        let ip = ctx.ip_addr();
+        let all = secret_store::list_latest(self.store().pool(), &v.id, prefix).await?;
+        Ok(all
+            .into_iter()
+            .filter(|s| {
+                within_scope_ceiling(p, &s.path)
+                    && policy::evaluate(
+                        &rules,
+                        admin,
+                        &policy::Request {
+                            path: &s.path,
+                            permission: Permission::Read,
+                            now_ms: now,
+                            ip,
+                        },
+                    ) == Decision::Allow
+            })
+            .collect())
+    }
+
+    /// Soft-deletes the live secret at the path and all its versions.
+    pub async fn delete_secret(
+        &self,
+        p: &Principal,
+        vault_id: &str,
+        path: &SecretPath,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let v = self.vault_in_org(p, vault_id).await?;
+        self.authorize_path(p, &v, path.as_str(), Permission::Delete, ctx)
+            .await?;
+        let (mut tx, head) = self.begin_audited(&v.org_id).await?;
+        let secret_id = secret_store::soft_delete(&mut tx, &v.id, path.as_str(), self.now())
+            .await?
+            .ok_or(Error::NotFound("Secret"))?;
+        self.write_audit(
+            &mut tx,
+            head,
+            ctx,
+            AuditEvent::by(
+                p,
+                "secret.delete",
+                "secret",
+                Some(secret_id),
+                json!({"vault_id": v.id, "path": path.as_str()}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn envelope_error(e: EnvelopeError) -> Error {
+    match e {
+        EnvelopeError::KeyStore(k) => k.into(),
+        EnvelopeError::Tampered => {
+            tracing::error!("stored ciphertext failed authentication");
+            Error::Internal("ciphertext failed authentication".into())
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Agents. API keys are stored only as keyed hashes.
+
+use super::{json_list, opt_i64, to_json_list, Tx};
+use crate::error::Result;
+use sqlx::{AnyPool, Row};
+
+/// An agent row.
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub description: String,
+    pub scopes: Vec<String>,
+    pub scopes_explicit: bool,
+    pub vault_ids: Vec<String>,
+    pub is_active: bool,
+    pub token_ttl_seconds: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub api_key_prefix: String,
+    pub api_key_expires_at: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub last_active_at: Option<i64>,
+}
+
+const COLS: &str = "id, org_id, name, description, scopes, scopes_explicit, vault_ids, is_active, \
+    token_ttl_seconds, expires_at, api_key_prefix, api_key_expires_at, created_by, created_at, last_active_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<AgentRow> {
+    Ok(AgentRow {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        scopes: json_list(&row.try_get::<String, _>("scopes")?),
+        scopes_explicit: row.try_get::<i64, _>("scopes_explicit")? != 0,
+        vault_ids: json_list(&row.try_get::<String, _>("vault_ids")?),
+        is_active: row.try_get::<i64, _>("is_active")? != 0,
+        token_ttl_seconds: opt_i64(row, "token_ttl_seconds")?,
+        expires_at: opt_i64(row, "expires_at")?,
+        api_key_prefix: row.try_get("api_key_prefix")?,
+        api_key_expires_at: opt_i64(row, "api_key_expires_at")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        last_active_at: opt_i64(row, "last_active_at")?,
+    })
+}
+
+pub async fn insert(tx: &mut Tx, a: &AgentRow, api_key_hash: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO agents (id, org_id, name, description, scopes, scopes_explicit, vault_ids, \
+         is_active, token_ttl_seconds, expires_at, api_key_hash, api_key_prefix, api_key_expires_at, \
+         created_by, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+    )
+    .bind(&a.id)
+    .bind(&a.org_id)
+    .bind(&a.name)
+    .bind(&a.description)
+    .bind(to_json_list(&a.scopes))
+    .bind(a.scopes_explicit as i64)
+    .bind(to_json_list(&a.vault_ids))
+    .bind(a.is_active as i64)
+    .bind(a.token_ttl_seconds)
+    .bind(a.expires_at)
+    .bind(api_key_hash)
+    .bind(&a.api_key_prefix)
+    .bind(a.api_key_expires_at)
+    .bind(&a.created_by)
+    .bind(a.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A live (not deleted) agent of the org.
+pub async fn get(pool: &AnyPool, org_id: &str, id: &str) -> Result<Option<AgentRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLS} FROM agents WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .bind(org_id)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// A live agent by the keyed hash of its API key.
+pub async fn by_key_hash(pool: &AnyPool, hash: &str) -> Result<Option<AgentRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLS} FROM agents WHERE api_key_hash = $1 AND deleted_at IS NULL"
+    ))
+    .bind(hash)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The org's live agents, oldest first.
+pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<AgentRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM agents WHERE org_id = $1 AND deleted_at IS NULL ORDER BY created_at, id"
+    ))
+    .bind(org_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn touch(tx: &mut Tx, id: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE agents SET last_active_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Whether the agent exists and is active (for token verification on every request).
+pub async fn is_usable(pool: &AnyPool, id: &str, org_id: &str, now: i64) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT is_active, expires_at FROM agents WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .bind(org_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some(r) => {
+            r.try_get::<i64, _>("is_active")? != 0
+                && opt_i64(&r, "expires_at")?.is_none_or(|e| e > now)
+        }
+        None => false,
+    })
+}
+

@@ -1,0 +1,120 @@
+//! The only place with SQL: one handle over sqlx's `Any` pool, SQLite or PostgreSQL, with
+//! repository functions per aggregate. Flags are stored as 0/1 integers, times as unix
+//! milliseconds, ids as text (see the migrations).
+
+pub mod agents;
+pub mod audit;
+pub mod policies;
+pub mod secrets;
+pub mod users;
+pub mod vaults;
+
+use crate::error::{Dependency, Error, Result};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Executor, Row};
+use std::time::Duration;
+
+static MIGRATE_SQLITE: Migrator = sqlx::migrate!("../migrations/sqlite");
+static MIGRATE_PG: Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A transaction; every multi-row change runs in one.
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+/// The storage handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects, applies per-connection settings and runs the backend's migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(Error::invalid(
+                "database_url",
+                "database URL must start with sqlite: or postgres:",
+            ));
+        };
+        let opts = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = opts.connect(url).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot connect to the database");
+            Error::Unavailable(Dependency::Database)
+        })?;
+        let migrator = match backend {
+            Backend::Sqlite => &MIGRATE_SQLITE,
+            Backend::Postgres => &MIGRATE_PG,
+        };
+        migrator.run(&pool).await.map_err(|e| {
+            tracing::error!(error = %e, "migration failed");
+            Error::Internal("migration failed".into())
+        })?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// A cheap round trip, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Reads an optional text column.
+pub(crate) fn opt_str(row: &AnyRow, col: &str) -> Result<Option<String>> {
+    Ok(row.try_get::<Option<String>, _>(col)?)
+}
+
+/// Reads an optional integer column.
+pub(crate) fn opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>> {
+    Ok(row.try_get::<Option<i64>, _>(col)?)
+}
+
+/// Parses a JSON list of strings stored as text.
+pub(crate) fn json_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+/// Serialises a list of strings as JSON text.
+pub(crate) fn to_json_list(v: &[String]) -> String {
+    serde_json::to_string(v).expect("string list serialises")
+}

@@ -1,0 +1,128 @@
+//! Orgs, users and refresh tokens.
+
+use super::{opt_str, Tx};
+use crate::error::Result;
+use sqlx::{AnyPool, Row};
+
+/// A user row.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub password_hash: Option<String>,
+    pub role: String,
+    pub auth_method: String,
+    pub email_verified: bool,
+    pub marketing_emails: bool,
+    pub created_at: i64,
+    pub billing_tier: String,
+}
+
+const USER_COLS: &str = "u.id, u.org_id, u.email, u.display_name, u.password_hash, u.role, \
+    u.auth_method, u.email_verified, u.marketing_emails, u.created_at, o.billing_tier";
+
+fn user_from(row: &sqlx::any::AnyRow) -> Result<UserRow> {
+    Ok(UserRow {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        email: row.try_get("email")?,
+        display_name: opt_str(row, "display_name")?,
+        password_hash: opt_str(row, "password_hash")?,
+        role: row.try_get("role")?,
+        auth_method: row.try_get("auth_method")?,
+        email_verified: row.try_get::<i64, _>("email_verified")? != 0,
+        marketing_emails: row.try_get::<i64, _>("marketing_emails")? != 0,
+        created_at: row.try_get("created_at")?,
+        billing_tier: row.try_get("billing_tier")?,
+    })
+}
+
+pub async fn insert_org(tx: &mut Tx, id: &str, name: &str, tier: &str, now: i64) -> Result<()> {
+    sqlx::query("INSERT INTO orgs (id, name, billing_tier, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(name)
+        .bind(tier)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Inserts a user; `Ok(false)` when the email is already registered.
+pub async fn insert_user(tx: &mut Tx, u: &UserRow) -> Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO users (id, org_id, email, display_name, password_hash, role, auth_method, \
+         email_verified, marketing_emails, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+    )
+    .bind(&u.id)
+    .bind(&u.org_id)
+    .bind(&u.email)
+    .bind(&u.display_name)
+    .bind(&u.password_hash)
+    .bind(&u.role)
+    .bind(&u.auth_method)
+    .bind(u.email_verified as i64)
+    .bind(u.marketing_emails as i64)
+    .bind(u.created_at)
+    .execute(&mut **tx)
+    .await;
+    match r {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn by_email(pool: &AnyPool, email: &str) -> Result<Option<UserRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLS} FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(user_from).transpose()
+}
+
+pub async fn by_id(pool: &AnyPool, id: &str) -> Result<Option<UserRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLS} FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(user_from).transpose()
+}
+
+/// Whether a user with this id is a member of this org.
+pub async fn is_member(pool: &AnyPool, user_id: &str, org_id: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1 AND org_id = $2")
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_one(pool)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn insert_refresh_token(
+    tx: &mut Tx,
+    token_hash: &str,
+    user_id: &str,
+    family_id: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(family_id)
+    .bind(expires_at)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

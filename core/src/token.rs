@@ -1,0 +1,207 @@
+//! Access tokens: compact JWS with `alg: EdDSA`, signed inside the keystore, verified with the
+//! published public key. Only EdDSA with our `kid` is accepted.
+
+use crate::error::Error;
+use crate::keystore::KeyStore;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Leeway on `exp`, in seconds.
+const LEEWAY_S: i64 = 30;
+
+/// The claims Talon writes and reads. Optional fields are absent from tokens that lack them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub org: String,
+    pub org_id: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub token_use: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes_explicit: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intents_api_enabled: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+/// Issues and verifies tokens with the keystore's Ed25519 key.
+pub struct TokenSigner {
+    public: VerifyingKey,
+    kid: String,
+}
+
+impl TokenSigner {
+    /// Builds the signer from the keystore's public key.
+    pub fn new(public_key: [u8; 32]) -> Result<Self, Error> {
+        let public = VerifyingKey::from_bytes(&public_key)
+            .map_err(|_| Error::Internal("invalid JWT public key".into()))?;
+        let digest = Sha256::digest(public_key);
+        let kid = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(TokenSigner { public, kid })
+    }
+
+    /// The key id published in JWKS.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The raw public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.public.to_bytes()
+    }
+
+    /// Signs the claims inside the keystore (blocking call).
+    pub fn sign(&self, keys: &dyn KeyStore, claims: &Claims) -> Result<String, Error> {
+        let header = Header {
+            alg: "EdDSA".into(),
+            typ: Some("JWT".into()),
+            kid: Some(self.kid.clone()),
+        };
+        let enc = |v: &dyn erased::Json| B64URL.encode(v.to_json());
+        let signing_input = format!("{}.{}", enc(&header), enc(claims));
+        let sig = keys.sign(signing_input.as_bytes())?;
+        Ok(format!("{signing_input}.{}", B64URL.encode(sig)))
+    }
+
+    /// Verifies signature, algorithm, key id, expiry and `token_use`, returning the claims.
+    pub fn verify(&self, token: &str, now_s: i64, token_use: &str) -> Result<Claims, Error> {
+        let bad = || Error::Unauthorized("Invalid or expired token");
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let header: Header = B64URL
+            .decode(h)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(bad)?;
+        if header.alg != "EdDSA" || header.kid.as_deref() != Some(self.kid.as_str()) {
+            return Err(bad());
+        }
+        let sig_bytes: [u8; 64] = B64URL
+            .decode(s)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
+        let signing_input = &token[..h.len() + 1 + p.len()];
+        self.public
+            .verify(signing_input.as_bytes(), &Signature::from_bytes(&sig_bytes))
+            .map_err(|_| bad())?;
+        let claims: Claims = B64URL
+            .decode(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(bad)?;
+        if claims.exp + LEEWAY_S < now_s || claims.token_use != token_use {
+            return Err(bad());
+        }
+        Ok(claims)
+    }
+}
+
+mod erased {
+    /// Serialises to JSON bytes; lets `sign` encode header and claims with one closure.
+    pub trait Json {
+        fn to_json(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> Vec<u8> {
+            serde_json::to_vec(self).expect("claims serialise")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keystore::SoftKeyStore;
+
+    fn claims(exp: i64) -> Claims {
+        Claims {
+            iss: "http://t".into(),
+            sub: "agent:1".into(),
+            org: "o".into(),
+            org_id: "o".into(),
+            iat: 0,
+            exp,
+            jti: "j".into(),
+            token_use: "access".into(),
+            email: None,
+            role: None,
+            auth_method: None,
+            scopes: Some(vec![]),
+            scopes_explicit: None,
+            vault_ids: Some(vec![]),
+            intents_api_enabled: Some(false),
+        }
+    }
+
+    fn setup() -> (SoftKeyStore, TokenSigner) {
+        let ks = SoftKeyStore::new();
+        let signer = TokenSigner::new(ks.jwt_public_key().unwrap()).unwrap();
+        (ks, signer)
+    }
+
+    #[test]
+    fn signed_token_verifies() {
+        let (ks, s) = setup();
+        let t = s.sign(&ks, &claims(1000)).unwrap();
+        assert_eq!(s.verify(&t, 900, "access").unwrap(), claims(1000));
+    }
+
+    #[test]
+    fn expired_token_is_rejected_after_leeway() {
+        let (ks, s) = setup();
+        let t = s.sign(&ks, &claims(1000)).unwrap();
+        assert!(s.verify(&t, 1020, "access").is_ok());
+        assert!(s.verify(&t, 1031, "access").is_err());
+    }
+
+    #[test]
+    fn alg_none_and_tampered_payload_are_rejected() {
+        let (ks, s) = setup();
+        let t = s.sign(&ks, &claims(1000)).unwrap();
+        let parts: Vec<&str> = t.split('.').collect();
+        let none_header = B64URL.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        assert!(s.verify(&format!("{none_header}.{}.", parts[1]), 0, "access").is_err());
+        let mut c = claims(1000);
+        c.sub = "agent:2".into();
+        let forged = B64URL.encode(serde_json::to_vec(&c).unwrap());
+        assert!(s.verify(&format!("{}.{forged}.{}", parts[0], parts[2]), 0, "access").is_err());
+        assert!(s.verify(&t, 0, "mfa").is_err());
+    }
+
+    #[test]
+    fn token_from_another_key_is_rejected() {
+        let (ks, s) = setup();
+        let (other_ks, other) = setup();
+        let t = other.sign(&other_ks, &claims(1000)).unwrap();
+        assert!(s.verify(&t, 0, "access").is_err());
+        let _ = ks;
+    }
+}
