@@ -1,0 +1,55 @@
+//! Command line and environment: one typed struct per subcommand, validated at start-up with
+//! messages that say how to fix the problem.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "talon", version, about = "Talon: an HSM-backed secrets manager for humans and AI agents")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the Talon server (REST /v1 and the dashboard).
+    Server(ServerArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "TALON_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Directory for the embedded database, the SoftHSM token and the PIN files.
+    #[arg(long, env = "TALON_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite://…` or `postgres://…`. Defaults to `talon.db` in the data dir.
+    #[arg(long, env = "TALON_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// PKCS#11 module to load.
+    #[arg(long, env = "TALON_PKCS11_MODULE", default_value = "/usr/lib/softhsm/libsofthsm2.so")]
+    pub pkcs11_module: PathBuf,
+    /// Label of the PKCS#11 token holding Talon's keys.
+    #[arg(long, env = "TALON_PKCS11_TOKEN_LABEL", default_value = "talon")]
+    pub pkcs11_token_label: String,
+    /// User PIN of the token. Without it, Talon uses (and on first start creates) a random PIN
+    /// in `<data-dir>/hsm/pin`.
+    #[arg(long, env = "TALON_PKCS11_PIN", hide_env_values = true)]
+    pub pkcs11_pin: Option<String>,
+    /// Security-officer PIN, used only to initialise a new token. Defaults to a random PIN in
+    /// `<data-dir>/hsm/so-pin` in embedded mode.
+    #[arg(long, env = "TALON_PKCS11_SO_PIN", hide_env_values = true)]
+    pub pkcs11_so_pin: Option<String>,
+    /// Public URL of this server (JWT issuer, links). Defaults to `http://<addr>`.
+    #[arg(long, env = "TALON_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Billing tier of new orgs.
+    #[arg(long, env = "TALON_DEFAULT_TIER", default_value = "enterprise")]
+    pub default_tier: String,
+    /// Keep keys in process memory instead of a PKCS#11 token. INSECURE: for development only.
+    #[arg(long, env = "TALON_INSECURE_DEV_KEYSTORE")]
+    pub insecure_dev_keystore: bool,
+}

@@ -1,0 +1,207 @@
+//! `talon`: the server, REST API and dashboard in one binary.
+
+mod config;
+mod extract;
+mod problem;
+mod rest;
+mod web;
+
+use axum::Router;
+use clap::Parser;
+use config::{Cli, Command, ServerArgs};
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use talon_core::keystore::{KeyStore, Pkcs11Config, Pkcs11KeyStore, SoftKeyStore};
+use talon_core::store::Store;
+use talon_core::{Core, CoreConfig};
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Core,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TALON_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Server(args) => run_server(args),
+    };
+    if let Err(msg) = result {
+        eprintln!("talon: {msg}");
+        std::process::exit(1);
+    }
+}
+
+/// Reads a PIN file, creating it with a random PIN (mode 0600) when absent.
+fn pin_file(path: &Path) -> Result<String, String> {
+    if let Ok(pin) = fs::read_to_string(path) {
+        return Ok(pin.trim().to_owned());
+    }
+    let pin: String = uuid::Uuid::new_v4().simple().to_string();
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(pin.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(pin)
+}
+
+/// Opens the keystore. In embedded mode (a SoftHSM module and no `SOFTHSM2_CONF`), the token
+/// store lives in `<data-dir>/hsm` and Talon initialises the token on first start.
+fn open_keystore(args: &ServerArgs) -> Result<Arc<dyn KeyStore>, String> {
+    if args.insecure_dev_keystore {
+        eprintln!("WARNING: --insecure-dev-keystore: keys live in process memory and are lost on exit. Never use this for real secrets.");
+        return Ok(Arc::new(SoftKeyStore::new()));
+    }
+    let hsm_dir = args.data_dir.join("hsm");
+    let is_softhsm = args
+        .pkcs11_module
+        .to_string_lossy()
+        .contains("softhsm");
+    let embedded = is_softhsm && std::env::var_os("SOFTHSM2_CONF").is_none();
+    if embedded {
+        let tokens = hsm_dir.join("tokens");
+        fs::create_dir_all(&tokens)
+            .map_err(|e| format!("cannot create {}: {e}", tokens.display()))?;
+        fs::set_permissions(&hsm_dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict {}: {e}", hsm_dir.display()))?;
+        let conf = hsm_dir.join("softhsm2.conf");
+        fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+                tokens.canonicalize().unwrap_or(tokens.clone()).display()
+            ),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+        // Read by the SoftHSM module when it is initialised below; no other thread runs yet.
+        std::env::set_var("SOFTHSM2_CONF", &conf);
+    }
+    if embedded || args.pkcs11_pin.is_none() {
+        fs::create_dir_all(&hsm_dir).map_err(|e| format!("cannot create {}: {e}", hsm_dir.display()))?;
+    }
+    let pin = match &args.pkcs11_pin {
+        Some(p) => p.clone(),
+        None => pin_file(&hsm_dir.join("pin"))?,
+    };
+    let init_so_pin = match &args.pkcs11_so_pin {
+        Some(p) => Some(p.clone()),
+        None if embedded => Some(pin_file(&hsm_dir.join("so-pin"))?),
+        None => None,
+    };
+    let store = Pkcs11KeyStore::open(&Pkcs11Config {
+        module: args.pkcs11_module.clone(),
+        token_label: args.pkcs11_token_label.clone(),
+        pin,
+        init_so_pin,
+    })
+    .map_err(|e| {
+        format!("{e}\n  Is SoftHSM2 installed (apt-get install softhsm2)? Set TALON_PKCS11_MODULE to your PKCS#11 module and TALON_PKCS11_PIN to the token's user PIN.")
+    })?;
+    Ok(Arc::new(store))
+}
+
+fn run_server(args: ServerArgs) -> Result<(), String> {
+    fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", args.data_dir.display()))?;
+    // Leptos reads its site settings from the environment; default them for a source checkout.
+    for (k, v) in [
+        ("LEPTOS_OUTPUT_NAME", "talon"),
+        ("LEPTOS_SITE_ROOT", "target/site"),
+        ("LEPTOS_SITE_PKG_DIR", "pkg"),
+    ] {
+        if std::env::var_os(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+    let keys = open_keystore(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(serve(args, keys))
+}
+
+async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> {
+    let database_url = match &args.database_url {
+        Some(u) => u.clone(),
+        None => format!("sqlite://{}?mode=rwc", args.data_dir.join("talon.db").display()),
+    };
+    let store = Store::connect(&database_url)
+        .await
+        .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}. Set --addr or TALON_ADDR.", args.addr))?;
+    let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let keystore_desc = keys.describe();
+    let core = Core::new(
+        store.clone(),
+        keys,
+        CoreConfig {
+            public_url: public_url.clone(),
+            default_tier: args.default_tier.clone(),
+            ..CoreConfig::default()
+        },
+    )
+    .map_err(|e| format!("cannot start the core: {e}"))?;
+
+    let mut leptos_options = leptos::config::get_configuration(None)
+        .map_err(|e| format!("dashboard configuration: {e}"))?
+        .leptos_options;
+    leptos_options.site_addr = addr;
+    let app = build_router(core.clone(), leptos_options);
+
+    println!("Talon listening on http://{addr}");
+    println!("  database: {:?}, keystore: {keystore_desc}", store.backend());
+    println!("  First steps: open {public_url}/login in a browser, or sign up with");
+    println!("  curl -X POST {public_url}/v1/auth/signup -H 'Content-Type: application/json' -d '{{\"email\":\"you@example.com\",\"password\":\"…\"}}'");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server error: {e}"))
+}
+
+/// The whole HTTP surface: `/v1` and `/.well-known` with problem responses, then the dashboard.
+pub fn build_router(core: Core, leptos_options: leptos::config::LeptosOptions) -> Router {
+    let api = rest::router()
+        .layer(axum::middleware::from_fn(problem::request_id_and_problems))
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .with_state(AppState { core: core.clone() });
+    api.merge(web::router(core, leptos_options))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

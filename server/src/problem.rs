@@ -1,0 +1,191 @@
+//! RFC 7807 problem responses: the one place where domain errors become HTTP.
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+use talon_core::{Dependency, Error};
+
+/// A problem to send: status, `type`, detail and extension members.
+#[derive(Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub detail: String,
+    pub extra: Map<String, Value>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Problem {
+            status,
+            kind: "about:blank",
+            detail: detail.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::BAD_REQUEST, detail)
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        let detail = e.to_string();
+        match e {
+            Error::Invalid { field, reason } => {
+                let mut p = Problem::new(StatusCode::BAD_REQUEST, reason.clone());
+                if let Some(f) = field {
+                    p.extra
+                        .insert("fields".into(), json!({ f: reason }));
+                }
+                p
+            }
+            Error::Unauthorized(_) => Problem::new(StatusCode::UNAUTHORIZED, detail),
+            Error::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, detail),
+            Error::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, detail),
+            Error::Gone(_) => Problem::new(StatusCode::GONE, detail),
+            Error::Conflict(_) => Problem::new(StatusCode::CONFLICT, detail),
+            Error::LimitExceeded {
+                current,
+                limit,
+                ref tier,
+                ..
+            } => {
+                let mut p = Problem::new(StatusCode::FORBIDDEN, detail.clone());
+                p.kind = "resource_limit_exceeded";
+                p.extra.insert("limit".into(), json!(limit));
+                p.extra.insert("current".into(), json!(current));
+                p.extra.insert("tier".into(), json!(tier));
+                p
+            }
+            Error::Unavailable(dep) => {
+                let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, detail);
+                p.kind = "unavailable";
+                p.extra.insert(
+                    "dependency".into(),
+                    json!(match dep {
+                        Dependency::Database => "database",
+                        Dependency::Keystore => "keystore",
+                        Dependency::Audit => "audit",
+                    }),
+                );
+                p
+            }
+            // The cause was logged where it happened; the client gets only a reference, which
+            // the request-id middleware fills in.
+            Error::Internal(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        let mut body = Map::new();
+        body.insert("type".into(), json!(self.kind));
+        body.insert("title".into(), json!(title));
+        body.insert("status".into(), json!(self.status.as_u16()));
+        body.insert("detail".into(), json!(self.detail));
+        body.extend(self.extra);
+        let mut res = (self.status, Value::Object(body).to_string()).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        res
+    }
+}
+
+/// Result type of REST handlers.
+pub type ApiResult<T> = Result<T, Problem>;
+
+const MAX_REQUEST_ID: usize = 64;
+
+fn safe_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty()
+        && s.len() <= MAX_REQUEST_ID
+        && s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    .then(|| s.to_owned())
+}
+
+/// The request id of the current request, in request extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Assigns the request id, opens the tracing span, and makes every error response of the API a
+/// problem document carrying `request_id` (including the framework's own 404/405/413).
+pub async fn request_id_and_problems(mut req: Request<Body>, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(safe_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let res = {
+        let _enter = span.enter();
+        tracing::debug!("request received");
+        drop(_enter);
+        tracing::Instrument::instrument(next.run(req), span.clone()).await
+    };
+    let status = res.status();
+    let mut res = if status.is_client_error() || status.is_server_error() {
+        with_request_id(res, &id).await
+    } else {
+        res
+    };
+    if status.is_server_error() {
+        span.in_scope(|| tracing::warn!(status = status.as_u16(), "request failed"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+async fn with_request_id(res: Response, id: &str) -> Response {
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
+    let mut body: Map<String, Value> = if is_problem {
+        let bytes = axum::body::to_bytes(res.into_body(), 64 * 1024)
+            .await
+            .unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or_default()
+    } else {
+        let detail = match status {
+            StatusCode::NOT_FOUND => "No such route".to_owned(),
+            StatusCode::METHOD_NOT_ALLOWED => "Method not allowed on this route".to_owned(),
+            StatusCode::PAYLOAD_TOO_LARGE => "Request body too large".to_owned(),
+            s => s.canonical_reason().unwrap_or("Error").to_owned(),
+        };
+        let mut m = Map::new();
+        m.insert("type".into(), json!("about:blank"));
+        m.insert("title".into(), json!(status.canonical_reason().unwrap_or("Error")));
+        m.insert("status".into(), json!(status.as_u16()));
+        m.insert("detail".into(), json!(detail));
+        m
+    };
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        body.insert("detail".into(), json!(format!("Internal error, reference {id}")));
+    }
+    body.insert("request_id".into(), json!(id));
+    let mut out = (status, Value::Object(body).to_string()).into_response();
+    out.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    if let Some(r) = retry_after {
+        out.headers_mut().insert(header::RETRY_AFTER, r);
+    }
+    out
+}

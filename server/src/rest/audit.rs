@@ -1,0 +1,55 @@
+//! Audit events.
+
+use super::views;
+use crate::extract::Auth;
+use crate::problem::{ApiResult, Problem};
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use talon_core::service::AuditQuery;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/audit/events", get(events))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    resource_id: Option<String>,
+    actor_id: Option<String>,
+    actor_type: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+fn int(field: &'static str, v: Option<String>) -> ApiResult<Option<i64>> {
+    v.map(|s| {
+        s.parse::<i64>().map_err(|_| {
+            Problem::from(talon_core::Error::invalid(field, format!("{field} must be an integer")))
+        })
+    })
+    .transpose()
+}
+
+async fn events(State(s): State<AppState>, Auth(p): Auth, Query(q): Query<EventsQuery>) -> ApiResult<Json<Value>> {
+    let query = AuditQuery {
+        resource_id: q.resource_id,
+        actor_id: q.actor_id,
+        actor_type: q.actor_type,
+        action: q.action,
+        from: q.from,
+        to: q.to,
+        limit: int("limit", q.limit)?,
+        offset: int("offset", q.offset)?,
+    };
+    let (events, total, limit, offset) = s.core.audit_events(&p, query).await?;
+    Ok(Json(json!({
+        "events": events.iter().map(views::audit_event).collect::<Vec<_>>(),
+        "count": events.len(), "total": total, "limit": limit, "offset": offset,
+    })))
+}

@@ -1,0 +1,86 @@
+//! Human signup and login, agent key exchange.
+
+use crate::extract::{ApiJson, Ctx};
+use crate::problem::ApiResult;
+use crate::AppState;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use talon_core::material::Password;
+use talon_core::Signup;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/signup", post(signup))
+        .route("/v1/auth/token", post(login))
+        .route("/v1/auth/agent-token", post(agent_token))
+}
+
+#[derive(Deserialize)]
+struct SignupBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+async fn signup(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<SignupBody>) -> ApiResult<Json<Value>> {
+    let out = s
+        .core
+        .signup(
+            Signup {
+                email: b.email,
+                password: Password::new(b.password),
+                display_name: b.display_name,
+            },
+            &ctx,
+        )
+        .await?;
+    Ok(Json(json!({
+        "message": "Account created",
+        "email": out.email, "user_id": out.user_id, "org_id": out.org_id,
+        "access_token": out.access_token, "token_type": "Bearer", "expires_in": out.expires_in,
+        "refresh_token": out.refresh_token,
+    })))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+async fn login(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<LoginBody>) -> ApiResult<Json<Value>> {
+    let password = Password::new(b.password);
+    let out = s.core.login(&b.email, password.expose_secret(), &ctx).await?;
+    Ok(Json(json!({
+        "access_token": out.access_token, "token_type": "Bearer", "expires_in": out.expires_in,
+        "refresh_token": out.refresh_token, "user_id": out.user_id,
+    })))
+}
+
+#[derive(Deserialize)]
+struct AgentTokenBody {
+    api_key: String,
+    #[serde(default)]
+    agent_id: Option<String>,
+}
+
+async fn agent_token(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<AgentTokenBody>,
+) -> ApiResult<Json<Value>> {
+    let api_key = Password::new(b.api_key);
+    let out = s
+        .core
+        .agent_token(api_key.expose_secret(), b.agent_id.as_deref(), &ctx)
+        .await?;
+    Ok(Json(json!({
+        "access_token": out.access_token, "token_type": "Bearer", "expires_in": out.expires_in,
+        "agent_id": out.agent_id, "org_id": out.org_id, "vault_ids": out.vault_ids,
+        "scopes": out.scopes,
+    })))
+}

@@ -1,0 +1,50 @@
+//! The `/v1` REST API: each resource owns its router and its file. Shapes follow API.md.
+
+mod agents;
+mod audit;
+mod auth;
+mod health;
+mod policies;
+mod secrets;
+mod vaults;
+mod views;
+
+use crate::problem::{ApiResult, Problem};
+use crate::AppState;
+use axum::http::StatusCode;
+use axum::routing::any;
+use axum::Router;
+use talon_core::clock::parse_rfc3339;
+
+/// Every `/v1` route plus `/.well-known`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(vaults::router())
+        .merge(secrets::router())
+        .merge(agents::router())
+        .merge(policies::router())
+        .merge(audit::router())
+        .route("/v1/{*rest}", any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }))
+}
+
+/// Parses an id from the path: a UUID, normalised to lowercase.
+pub(crate) fn uuid_param(field: &'static str, s: &str) -> ApiResult<String> {
+    uuid::Uuid::parse_str(s)
+        .map(|u| u.to_string())
+        .map_err(|_| {
+            Problem::from(talon_core::Error::invalid(field, format!("{field} must be a UUID")))
+        })
+}
+
+/// Parses an optional RFC 3339 time field.
+pub(crate) fn time_field(field: &'static str, v: &Option<String>) -> ApiResult<Option<i64>> {
+    v.as_deref()
+        .map(|s| {
+            parse_rfc3339(s).ok_or_else(|| {
+                Problem::from(talon_core::Error::invalid(field, format!("{field} must be an RFC 3339 time")))
+            })
+        })
+        .transpose()
+}

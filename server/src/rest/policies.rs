@@ -1,0 +1,60 @@
+//! Policies on a vault.
+
+use super::{time_field, uuid_param, views};
+use crate::extract::{ApiJson, Auth, Ctx};
+use crate::problem::ApiResult;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use talon_core::CreatePolicy;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/vaults/{vault_id}/policies", get(list).post(create))
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    secret_path_pattern: String,
+    principal_type: String,
+    principal_id: String,
+    permissions: Vec<String>,
+    #[serde(default)]
+    conditions: Option<Value>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    effect: Option<String>,
+    #[serde(default)]
+    priority: Option<i64>,
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path(vault_id): Path<String>,
+    ApiJson(b): ApiJson<CreateBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let vault_id = uuid_param("vault_id", &vault_id)?;
+    let input = CreatePolicy {
+        secret_path_pattern: b.secret_path_pattern,
+        principal_type: b.principal_type,
+        principal_id: uuid_param("principal_id", &b.principal_id)?,
+        permissions: b.permissions,
+        conditions: b.conditions,
+        expires_at: time_field("expires_at", &b.expires_at)?,
+        effect: b.effect,
+        priority: b.priority,
+    };
+    let row = s.core.create_policy(&p, &vault_id, input, &ctx).await?;
+    Ok((StatusCode::CREATED, Json(views::policy(&row))))
+}
+
+async fn list(State(s): State<AppState>, Auth(p): Auth, Path(vault_id): Path<String>) -> ApiResult<Json<Value>> {
+    let rows = s.core.list_policies(&p, &uuid_param("vault_id", &vault_id)?).await?;
+    Ok(Json(json!({"policies": rows.iter().map(views::policy).collect::<Vec<_>>()})))
+}
