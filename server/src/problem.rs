@@ -114,19 +114,14 @@ fn safe_request_id(v: &HeaderValue) -> Option<String> {
     .then(|| s.to_owned())
 }
 
-/// The request id of the current request, in request extensions.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 /// Assigns the request id, opens the tracing span, and makes every error response of the API a
 /// problem document carrying `request_id` (including the framework's own 404/405/413).
-pub async fn request_id_and_problems(mut req: Request<Body>, next: Next) -> Response {
+pub async fn request_id_and_problems(req: Request<Body>, next: Next) -> Response {
     let id = req
         .headers()
         .get("x-request-id")
         .and_then(safe_request_id)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let res = {
         let _enter = span.enter();

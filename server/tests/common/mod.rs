@@ -1,0 +1,300 @@
+//! Test harness: runs the real `talon` binary on a random port with a real SoftHSM token in a
+//! temp data dir, on a fresh SQLite file or a fresh PostgreSQL database.
+#![allow(dead_code)]
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "Correct-Horse-9!";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one async test body on SQLite and on PostgreSQL, as `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Db::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// A running server and everything needed to restart it or inspect its storage.
+pub struct TestServer {
+    pub base: String,
+    pub db: Db,
+    pub database_url: String,
+    pub data_dir: TempDir,
+    child: Option<Child>,
+    pub http: Client,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("TALON_TEST_POSTGRES_URL").expect(
+        "TALON_TEST_POSTGRES_URL is not set: run the suite with ./scripts/talon-dev test, \
+         which starts a throwaway PostgreSQL cluster",
+    )
+}
+
+async fn fresh_postgres_database() -> String {
+    let admin = postgres_admin_url();
+    let name = format!("talon_test_{}", uuid_simple());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&admin).await.expect("connect to test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create test database");
+    pool.close().await;
+    let (prefix, _) = admin.rsplit_once('/').expect("database URL has a path");
+    format!("{prefix}/{name}")
+}
+
+pub fn uuid_simple() -> String {
+    let mut b = [0u8; 16];
+    getrandom(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn getrandom(buf: &mut [u8]) {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .expect("urandom");
+}
+
+impl TestServer {
+    pub async fn start(db: Db) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match db {
+            Db::Sqlite => format!("sqlite://{}?mode=rwc", data_dir.path().join("talon.db").display()),
+            Db::Postgres => fresh_postgres_database().await,
+        };
+        let mut s = TestServer {
+            base: String::new(),
+            db,
+            database_url,
+            data_dir,
+            child: None,
+            http: Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_talon"))
+            .args(["server", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(self.data_dir.path())
+            .env("TALON_DATABASE_URL", &self.database_url)
+            .env_remove("SOFTHSM2_CONF")
+            .env_remove("TALON_PKCS11_PIN")
+            .env("TALON_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn talon");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("talon exited before listening")
+                .expect("read stdout");
+            if let Some(url) = line.strip_prefix("Talon listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        self.base = base;
+        self.child = Some(child);
+    }
+
+    /// Stops the process (SIGKILL) and starts it again on the same data dir and database.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn data_path(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    pub fn hsm_dir(&self) -> PathBuf {
+        self.data_dir.path().join("hsm")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request; returns status and JSON body (Null for an empty body).
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, v)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    /// Signs up a new human and returns their access token.
+    pub async fn signup(&self) -> Human {
+        let email = format!("u{}@example.com", &uuid_simple()[..12]);
+        let (s, v) = self
+            .post("/v1/auth/signup", None, json!({"email": email, "password": PASSWORD, "display_name": "Test"}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "signup: {v}");
+        Human {
+            email,
+            token: v["access_token"].as_str().unwrap().to_owned(),
+            user_id: v["user_id"].as_str().unwrap().to_owned(),
+            org_id: v["org_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn create_vault(&self, token: &str, name: &str) -> String {
+        let (s, v) = self.post("/v1/vaults", Some(token), json!({"name": name})).await;
+        assert_eq!(s, StatusCode::CREATED, "create vault: {v}");
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn put_secret(&self, token: &str, vault: &str, path: &str, value: &str) -> Value {
+        let (s, v) = self
+            .put(&format!("/v1/vaults/{vault}/secrets/{path}"), token, json!({"value": value}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "put secret: {v}");
+        v
+    }
+
+    /// Registers an agent; returns `(agent_id, ocv_ key)`.
+    pub async fn create_agent(&self, token: &str, name: &str) -> (String, String) {
+        let (s, v) = self.post("/v1/agents", Some(token), json!({"name": name})).await;
+        assert_eq!(s, StatusCode::CREATED, "create agent: {v}");
+        (
+            v["agent"]["id"].as_str().unwrap().to_owned(),
+            v["api_key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn grant(&self, token: &str, vault: &str, agent: &str, pattern: &str, perms: &[&str]) {
+        let (s, v) = self
+            .post(
+                &format!("/v1/vaults/{vault}/policies"),
+                Some(token),
+                json!({"secret_path_pattern": pattern, "principal_type": "agent", "principal_id": agent, "permissions": perms}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "grant: {v}");
+    }
+
+    pub async fn agent_token(&self, key: &str) -> String {
+        let (s, v) = self.post("/v1/auth/agent-token", None, json!({"api_key": key})).await;
+        assert_eq!(s, StatusCode::OK, "agent token: {v}");
+        v["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Every byte the database holds: the SQLite file with its WAL, or a `pg_dump` of the
+    /// database.
+    pub async fn dump_storage(&self) -> Vec<u8> {
+        match self.db {
+            Db::Sqlite => {
+                let mut out = Vec::new();
+                for name in ["talon.db", "talon.db-wal", "talon.db-shm"] {
+                    if let Ok(b) = std::fs::read(self.data_path().join(name)) {
+                        out.extend(b);
+                    }
+                }
+                assert!(!out.is_empty(), "no SQLite file found");
+                out
+            }
+            Db::Postgres => {
+                let bin = pg_bin("pg_dump");
+                let out = Command::new(bin)
+                    .args(["--data-only", "--inserts", "--no-owner"])
+                    .arg(&self.database_url)
+                    .output()
+                    .expect("run pg_dump");
+                assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+                out.stdout
+            }
+        }
+    }
+
+    /// A direct connection to the server's database, for tampering tests.
+    pub async fn db_pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.database_url).await.expect("connect to the server's database")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Path of a PostgreSQL client binary (Debian keeps them per version).
+pub fn pg_bin(name: &str) -> PathBuf {
+    if let Ok(dirs) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<PathBuf> = dirs.flatten().map(|d| d.path().join("bin").join(name)).filter(|p| p.exists()).collect();
+        versions.sort();
+        if let Some(p) = versions.pop() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
+}
+
+/// A signed-up human.
+pub struct Human {
+    pub email: String,
+    pub token: String,
+    pub user_id: String,
+    pub org_id: String,
+}
+
+/// True when `needle` occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
