@@ -15,6 +15,7 @@ pub mod token;
 
 pub use error::{Dependency, Error, Result};
 pub use service::{
-    AgentCreated, AgentToken, Core, CoreConfig, CreateAgent, CreatePolicy, HealthReport,
+    AgentCreated, AgentToken, Core, CoreConfig, CreateAgent, CreatePolicy, HealthReport, PatchAgent,
     LoginOutcome, Principal, PutSecret, RequestContext, Role, SecretRead, Signup, SignupOutcome,
+    UpdatePolicy,
 };

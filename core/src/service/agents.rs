@@ -102,3 +102,126 @@ impl Core {
         }
     }
 }
+
+/// A change to an agent: absent fields stay; `Some(None)` clears a nullable field.
+#[derive(Debug, Clone, Default)]
+pub struct PatchAgent {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub is_active: Option<bool>,
+    pub vault_ids: Option<Vec<String>>,
+    pub token_ttl_seconds: Option<Option<i64>>,
+    pub expires_at: Option<Option<i64>>,
+    pub api_key_expires_at: Option<Option<i64>>,
+}
+
+impl Core {
+    /// An agent the caller may manage: its creator, or an org owner/admin. Other humans of the
+    /// org may read it; other orgs get 404.
+    async fn managed_agent(&self, p: &Principal, agent_id: &str, manage: bool) -> Result<AgentRow> {
+        let (user_id, role) = p.require_human()?;
+        let agent = agents::get(self.store().pool(), p.org_id(), agent_id)
+            .await?
+            .ok_or(Error::NotFound("Agent"))?;
+        if manage && !(role.is_org_admin() || agent.created_by == user_id) {
+            return Err(Error::Forbidden(
+                "Only the agent's creator or an org owner or admin can change it".into(),
+            ));
+        }
+        Ok(agent)
+    }
+
+    /// One agent of the org (never its key).
+    pub async fn get_agent(&self, p: &Principal, agent_id: &str) -> Result<AgentRow> {
+        self.managed_agent(p, agent_id, false).await
+    }
+
+    /// Applies a patch. Deactivation takes effect on the agent's next request, even with a
+    /// live token.
+    pub async fn update_agent(
+        &self,
+        p: &Principal,
+        agent_id: &str,
+        patch: PatchAgent,
+        ctx: &RequestContext,
+    ) -> Result<AgentRow> {
+        let mut a = self.managed_agent(p, agent_id, true).await?;
+        let was_active = a.is_active;
+        if let Some(name) = patch.name {
+            let name = name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 255 {
+                return Err(Error::invalid("name", "name must be 1 to 255 characters"));
+            }
+            a.name = name;
+        }
+        if let Some(d) = patch.description {
+            a.description = d;
+        }
+        if let Some(s) = patch.scopes {
+            a.scopes_explicit = !s.is_empty();
+            a.scopes = s;
+        }
+        if let Some(active) = patch.is_active {
+            a.is_active = active;
+        }
+        if let Some(ids) = patch.vault_ids {
+            for id in &ids {
+                if vaults::get(self.store().pool(), p.org_id(), id).await?.is_none() {
+                    return Err(Error::invalid("vault_ids", format!("Vault {id} is not a vault of this organization")));
+                }
+            }
+            a.vault_ids = ids;
+        }
+        if let Some(ttl) = patch.token_ttl_seconds {
+            if ttl.is_some_and(|t| !(60..=86_400).contains(&t)) {
+                return Err(Error::invalid("token_ttl_seconds", "token_ttl_seconds must be between 60 and 86400"));
+            }
+            a.token_ttl_seconds = ttl;
+        }
+        if let Some(e) = patch.expires_at {
+            a.expires_at = e;
+        }
+        if let Some(e) = patch.api_key_expires_at {
+            a.api_key_expires_at = e;
+        }
+        let action = match (was_active, a.is_active) {
+            (true, false) => "agent.deactivate",
+            (false, true) => "agent.activate",
+            _ => "agent.update",
+        };
+        let mut tx = self.store().begin().await?;
+        self.append_audit(&mut tx, ctx, AuditEvent::by(p, action, "agent", Some(a.id.clone()), json!({"name": a.name})))
+            .await?;
+        agents::update(&mut tx, &a).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    /// Removes an agent; its key and tokens stop working, its policies go, its audit stays.
+    pub async fn delete_agent(&self, p: &Principal, agent_id: &str, ctx: &RequestContext) -> Result<()> {
+        let a = self.managed_agent(p, agent_id, true).await?;
+        let mut tx = self.store().begin().await?;
+        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "agent.delete", "agent", Some(a.id.clone()), json!({"name": a.name})))
+            .await?;
+        agents::remove(&mut tx, &a.id, self.now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Issues a new key; the old one fails from the commit on. Tokens already issued stay
+    /// valid until they expire.
+    pub async fn rotate_agent_key(&self, p: &Principal, agent_id: &str, ctx: &RequestContext) -> Result<AgentCreated> {
+        let mut a = self.managed_agent(p, agent_id, true).await?;
+        let api_key = new_bearer_secret("ocv_");
+        let hash = self.credential_hash(&api_key).await?;
+        a.api_key_prefix = api_key[..12].to_owned();
+        a.api_key_expires_at = None;
+        let mut tx = self.store().begin().await?;
+        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "agent.rotate_key", "agent", Some(a.id.clone()), json!({})))
+            .await?;
+        agents::set_key(&mut tx, &a.id, &hash, &a.api_key_prefix).await?;
+        tx.commit().await?;
+        Ok(AgentCreated { agent: a, api_key })
+    }
+}

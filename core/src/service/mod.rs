@@ -7,10 +7,10 @@ mod policies;
 mod secrets;
 mod vaults;
 
-pub use agents::{AgentCreated, CreateAgent};
+pub use agents::{AgentCreated, CreateAgent, PatchAgent};
 pub use audit::{AuditEvent, AuditQuery};
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};
-pub use policies::CreatePolicy;
+pub use policies::{CreatePolicy, UpdatePolicy};
 pub use secrets::{PutSecret, SecretRead};
 
 use crate::clock::now_ms;

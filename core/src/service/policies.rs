@@ -21,6 +21,47 @@ pub struct CreatePolicy {
     pub priority: Option<i64>,
 }
 
+/// A change to a policy; pattern and principal cannot change.
+#[derive(Debug, Clone, Default)]
+pub struct UpdatePolicy {
+    pub permissions: Option<Vec<String>>,
+    pub conditions: Option<Value>,
+    pub expires_at: Option<Option<i64>>,
+    pub effect: Option<String>,
+    pub priority: Option<i64>,
+}
+
+/// Validates a permission list: non-empty, known names, duplicates dropped.
+fn permissions(names: &[String]) -> Result<Vec<String>> {
+    if names.is_empty() {
+        return Err(Error::invalid("permissions", "permissions must not be empty"));
+    }
+    let mut perms: Vec<String> = Vec::new();
+    for name in names {
+        let perm = Permission::parse(name)?;
+        if !perms.iter().any(|p| p == perm.as_str()) {
+            perms.push(perm.as_str().to_owned());
+        }
+    }
+    Ok(perms)
+}
+
+/// Validates a conditions object; returns it as stored (`{}` when absent).
+fn conditions(c: Option<&Value>) -> Result<Value> {
+    Conditions::parse(c.unwrap_or(&Value::Null))?;
+    Ok(match c {
+        None | Some(Value::Null) => json!({}),
+        Some(c) => c.clone(),
+    })
+}
+
+fn priority(p: i64) -> Result<i64> {
+    if p < 0 {
+        return Err(Error::invalid("priority", "priority must be at least 0"));
+    }
+    Ok(p)
+}
+
 impl Core {
     /// Creates a policy on a vault the caller administers. The principal must be in the org.
     pub async fn create_policy(
@@ -32,27 +73,10 @@ impl Core {
     ) -> Result<PolicyRow> {
         let v = self.require_vault_admin(p, vault_id).await?;
         let pattern = PathPattern::parse(&input.secret_path_pattern)?;
-        if input.permissions.is_empty() {
-            return Err(Error::invalid("permissions", "permissions must not be empty"));
-        }
-        let mut perms: Vec<String> = Vec::new();
-        for name in &input.permissions {
-            let perm = Permission::parse(name)?;
-            if !perms.iter().any(|p| p == perm.as_str()) {
-                perms.push(perm.as_str().to_owned());
-            }
-        }
-        // Validated here; stored as sent and parsed again at evaluation.
-        Conditions::parse(input.conditions.as_ref().unwrap_or(&Value::Null))?;
-        let conditions_json = match &input.conditions {
-            None | Some(Value::Null) => json!({}),
-            Some(c) => c.clone(),
-        };
+        let perms = permissions(&input.permissions)?;
+        let conditions_json = conditions(input.conditions.as_ref())?;
         let effect = Effect::parse(input.effect.as_deref().unwrap_or("allow"))?;
-        let priority = input.priority.unwrap_or(0);
-        if priority < 0 {
-            return Err(Error::invalid("priority", "priority must be at least 0"));
-        }
+        let priority = priority(input.priority.unwrap_or(0))?;
         let principal_id = input.principal_id.trim().to_lowercase();
         let in_org = match input.principal_type.as_str() {
             "agent" => agents::get(self.store().pool(), &v.org_id, &principal_id).await?.is_some(),
@@ -103,5 +127,62 @@ impl Core {
     pub async fn list_policies(&self, p: &Principal, vault_id: &str) -> Result<Vec<PolicyRow>> {
         let v = self.require_vault_admin(p, vault_id).await?;
         policies::for_vault(self.store().pool(), &v.id).await
+    }
+}
+
+impl Core {
+    /// Updates a policy; applies from the next request.
+    pub async fn update_policy(
+        &self,
+        p: &Principal,
+        vault_id: &str,
+        policy_id: &str,
+        input: UpdatePolicy,
+        ctx: &RequestContext,
+    ) -> Result<PolicyRow> {
+        let v = self.require_vault_admin(p, vault_id).await?;
+        let mut row = policies::get(self.store().pool(), &v.id, policy_id)
+            .await?
+            .ok_or(Error::NotFound("Policy"))?;
+        if let Some(perms) = &input.permissions {
+            row.permissions = permissions(perms)?;
+        }
+        if let Some(c) = &input.conditions {
+            row.conditions = conditions(Some(c))?.to_string();
+        }
+        if let Some(e) = input.expires_at {
+            row.expires_at = e;
+        }
+        if let Some(e) = &input.effect {
+            row.effect = Effect::parse(e)?.as_str().to_owned();
+        }
+        if let Some(pr) = input.priority {
+            row.priority = priority(pr)?;
+        }
+        row.updated_at = self.now();
+        let mut tx = self.store().begin().await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(p, "policy.update", "policy", Some(row.id.clone()), json!({"vault_id": v.id, "permissions": row.permissions})),
+        )
+        .await?;
+        policies::update(&mut tx, &row).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Deletes a policy; the access it granted disappears on the next request.
+    pub async fn delete_policy(&self, p: &Principal, vault_id: &str, policy_id: &str, ctx: &RequestContext) -> Result<()> {
+        let v = self.require_vault_admin(p, vault_id).await?;
+        let row = policies::get(self.store().pool(), &v.id, policy_id)
+            .await?
+            .ok_or(Error::NotFound("Policy"))?;
+        let mut tx = self.store().begin().await?;
+        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "policy.delete", "policy", Some(row.id.clone()), json!({"vault_id": v.id})))
+            .await?;
+        policies::delete(&mut tx, &row.id).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

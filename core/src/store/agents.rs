@@ -134,3 +134,52 @@ pub async fn is_usable(pool: &AnyPool, id: &str, org_id: &str, now: i64) -> Resu
     })
 }
 
+
+/// Writes the mutable fields of an agent.
+pub async fn update(tx: &mut Tx, a: &AgentRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE agents SET name = $1, description = $2, scopes = $3, scopes_explicit = $4, \
+         vault_ids = $5, is_active = $6, token_ttl_seconds = $7, expires_at = $8, \
+         api_key_expires_at = $9 WHERE id = $10 AND deleted_at IS NULL",
+    )
+    .bind(&a.name)
+    .bind(&a.description)
+    .bind(to_json_list(&a.scopes))
+    .bind(a.scopes_explicit as i64)
+    .bind(to_json_list(&a.vault_ids))
+    .bind(a.is_active as i64)
+    .bind(a.token_ttl_seconds)
+    .bind(a.expires_at)
+    .bind(a.api_key_expires_at)
+    .bind(&a.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the agent's key hash; the old key stops working with the commit.
+pub async fn set_key(tx: &mut Tx, id: &str, hash: &str, prefix: &str) -> Result<()> {
+    sqlx::query("UPDATE agents SET api_key_hash = $1, api_key_prefix = $2, api_key_expires_at = NULL WHERE id = $3")
+        .bind(hash)
+        .bind(prefix)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Removes the agent: it disappears from lists and lookups, its policies are deleted, its
+/// key hash is replaced so the key cannot match again. Audit events stay.
+pub async fn remove(tx: &mut Tx, id: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE agents SET deleted_at = $1, is_active = 0, api_key_hash = $2 WHERE id = $3")
+        .bind(now)
+        .bind(format!("deleted:{id}"))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM policies WHERE principal_type = 'agent' AND principal_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

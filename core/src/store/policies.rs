@@ -137,3 +137,39 @@ pub async fn agent_patterns(pool: &AnyPool, agent_id: &str, now: i64) -> Result<
         .collect()
 }
 
+
+/// One policy of a vault.
+pub async fn get(pool: &AnyPool, vault_id: &str, id: &str) -> Result<Option<PolicyRow>> {
+    let row = sqlx::query(&format!("SELECT {COLS} FROM policies WHERE id = $1 AND vault_id = $2"))
+        .bind(id)
+        .bind(vault_id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Writes the mutable fields of a policy.
+pub async fn update(tx: &mut Tx, p: &PolicyRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE policies SET permissions = $1, conditions = $2, expires_at = $3, effect = $4, \
+         priority = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(to_json_list(&p.permissions))
+    .bind(&p.conditions)
+    .bind(p.expires_at)
+    .bind(&p.effect)
+    .bind(p.priority)
+    .bind(p.updated_at)
+    .bind(&p.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(tx: &mut Tx, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM policies WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

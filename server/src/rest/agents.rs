@@ -1,21 +1,24 @@
 //! Agents.
 
-use super::{time_field, uuid_param, views};
+use super::{nullable, nullable_time, time_field, uuid_param, views};
 use crate::extract::{ApiJson, Auth, Ctx};
 use crate::problem::ApiResult;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::extract::Path;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use talon_core::CreateAgent;
+use talon_core::{CreateAgent, PatchAgent};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/agents", get(list).post(create))
         .route("/v1/agents/me", get(me))
+        .route("/v1/agents/{agent_id}", get(one).patch(update).delete(remove))
+        .route("/v1/agents/{agent_id}/rotate-key", post(rotate_key))
 }
 
 #[derive(Deserialize)]
@@ -71,4 +74,64 @@ async fn list(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>
 
 async fn me(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
     Ok(Json(views::agent_self(&s.core.agent_self(&p).await?)))
+}
+
+async fn one(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let a = s.core.get_agent(&p, &uuid_param("agent_id", &id)?).await?;
+    Ok(Json(views::agent(&a)))
+}
+
+#[derive(Deserialize)]
+struct PatchBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    is_active: Option<bool>,
+    #[serde(default)]
+    vault_ids: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    token_ttl_seconds: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    expires_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    api_key_expires_at: Option<Option<String>>,
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PatchBody>,
+) -> ApiResult<Json<Value>> {
+    let vault_ids = b
+        .vault_ids
+        .map(|ids| ids.iter().map(|id| uuid_param("vault_ids", id)).collect::<ApiResult<Vec<_>>>())
+        .transpose()?;
+    let patch = PatchAgent {
+        name: b.name,
+        description: b.description,
+        scopes: b.scopes,
+        is_active: b.is_active,
+        vault_ids,
+        token_ttl_seconds: b.token_ttl_seconds,
+        expires_at: nullable_time("expires_at", b.expires_at)?,
+        api_key_expires_at: nullable_time("api_key_expires_at", b.api_key_expires_at)?,
+    };
+    let a = s.core.update_agent(&p, &uuid_param("agent_id", &id)?, patch, &ctx).await?;
+    Ok(Json(views::agent(&a)))
+}
+
+async fn remove(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.core.delete_agent(&p, &uuid_param("agent_id", &id)?, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_key(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let out = s.core.rotate_agent_key(&p, &uuid_param("agent_id", &id)?, &ctx).await?;
+    Ok(Json(json!({"agent": views::agent(&out.agent), "api_key": out.api_key})))
 }

@@ -48,3 +48,22 @@ pub(crate) fn time_field(field: &'static str, v: &Option<String>) -> ApiResult<O
         })
         .transpose()
 }
+
+/// Deserialises a field that distinguishes absent (`None`) from explicit `null` (`Some(None)`);
+/// use with `#[serde(default, deserialize_with = "nullable")]`.
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+/// Parses a nullable RFC 3339 patch field.
+pub(crate) fn nullable_time(field: &'static str, v: Option<Option<String>>) -> ApiResult<Option<Option<i64>>> {
+    match v {
+        None => Ok(None),
+        Some(None) => Ok(Some(None)),
+        Some(Some(s)) => Ok(Some(time_field(field, &Some(s))?)),
+    }
+}

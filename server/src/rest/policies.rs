@@ -1,19 +1,21 @@
 //! Policies on a vault.
 
-use super::{time_field, uuid_param, views};
+use super::{nullable, nullable_time, time_field, uuid_param, views};
 use crate::extract::{ApiJson, Auth, Ctx};
 use crate::problem::ApiResult;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use talon_core::CreatePolicy;
+use talon_core::{CreatePolicy, UpdatePolicy};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/vaults/{vault_id}/policies", get(list).post(create))
+    Router::new()
+        .route("/v1/vaults/{vault_id}/policies", get(list).post(create))
+        .route("/v1/vaults/{vault_id}/policies/{policy_id}", put(update).delete(remove))
 }
 
 #[derive(Deserialize)]
@@ -57,4 +59,51 @@ async fn create(
 async fn list(State(s): State<AppState>, Auth(p): Auth, Path(vault_id): Path<String>) -> ApiResult<Json<Value>> {
     let rows = s.core.list_policies(&p, &uuid_param("vault_id", &vault_id)?).await?;
     Ok(Json(json!({"policies": rows.iter().map(views::policy).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize)]
+struct UpdateBody {
+    #[serde(default)]
+    permissions: Option<Vec<String>>,
+    #[serde(default)]
+    conditions: Option<Value>,
+    #[serde(default, deserialize_with = "nullable")]
+    expires_at: Option<Option<String>>,
+    #[serde(default)]
+    effect: Option<String>,
+    #[serde(default)]
+    priority: Option<i64>,
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path((vault_id, policy_id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<UpdateBody>,
+) -> ApiResult<Json<Value>> {
+    let input = UpdatePolicy {
+        permissions: b.permissions,
+        conditions: b.conditions,
+        expires_at: nullable_time("expires_at", b.expires_at)?,
+        effect: b.effect,
+        priority: b.priority,
+    };
+    let row = s
+        .core
+        .update_policy(&p, &uuid_param("vault_id", &vault_id)?, &uuid_param("policy_id", &policy_id)?, input, &ctx)
+        .await?;
+    Ok(Json(views::policy(&row)))
+}
+
+async fn remove(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path((vault_id, policy_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.core
+        .delete_policy(&p, &uuid_param("vault_id", &vault_id)?, &uuid_param("policy_id", &policy_id)?, &ctx)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
