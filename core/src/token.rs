@@ -37,6 +37,10 @@ pub struct Claims {
     pub vault_ids: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intents_api_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_scopes: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -158,6 +162,8 @@ mod tests {
             scopes_explicit: None,
             vault_ids: Some(vec![]),
             intents_api_enabled: Some(false),
+            api_key_id: None,
+            key_scopes: None,
         }
     }
 

@@ -31,6 +31,7 @@ pub struct AgentCreated {
 impl Core {
     /// Registers an agent in the caller's org with zero access. Humans only.
     pub async fn create_agent(&self, p: &Principal, input: CreateAgent, ctx: &RequestContext) -> Result<AgentCreated> {
+        p.require_scope("agents:write")?;
         let (user_id, _) = p.require_human()?;
         let name = input.name.trim();
         if name.is_empty() || name.chars().count() > 255 {
@@ -86,6 +87,7 @@ impl Core {
 
     /// The org's agents (active and inactive). Humans only.
     pub async fn list_agents(&self, p: &Principal) -> Result<Vec<AgentRow>> {
+        p.require_scope("agents:read")?;
         p.require_human()?;
         agents::list(self.store().pool(), p.org_id()).await
     }
@@ -134,6 +136,7 @@ impl Core {
 
     /// One agent of the org (never its key).
     pub async fn get_agent(&self, p: &Principal, agent_id: &str) -> Result<AgentRow> {
+        p.require_scope("agents:read")?;
         self.managed_agent(p, agent_id, false).await
     }
 
@@ -146,6 +149,7 @@ impl Core {
         patch: PatchAgent,
         ctx: &RequestContext,
     ) -> Result<AgentRow> {
+        p.require_scope("agents:write")?;
         let mut a = self.managed_agent(p, agent_id, true).await?;
         let was_active = a.is_active;
         if let Some(name) = patch.name {
@@ -200,6 +204,7 @@ impl Core {
 
     /// Removes an agent; its key and tokens stop working, its policies go, its audit stays.
     pub async fn delete_agent(&self, p: &Principal, agent_id: &str, ctx: &RequestContext) -> Result<()> {
+        p.require_scope("agents:write")?;
         let a = self.managed_agent(p, agent_id, true).await?;
         let mut tx = self.store().begin().await?;
         self.append_audit(&mut tx, ctx, AuditEvent::by(p, "agent.delete", "agent", Some(a.id.clone()), json!({"name": a.name})))
@@ -212,6 +217,7 @@ impl Core {
     /// Issues a new key; the old one fails from the commit on. Tokens already issued stay
     /// valid until they expire.
     pub async fn rotate_agent_key(&self, p: &Principal, agent_id: &str, ctx: &RequestContext) -> Result<AgentCreated> {
+        p.require_scope("agents:write")?;
         let mut a = self.managed_agent(p, agent_id, true).await?;
         let api_key = new_bearer_secret("ocv_");
         let hash = self.credential_hash(&api_key).await?;

@@ -160,6 +160,7 @@ impl Core {
         p: &Principal,
         q: AuditQuery,
     ) -> Result<(Vec<EventRow>, i64, i64, i64)> {
+        p.require_scope("audit:read")?;
         let time = |field: &'static str, v: &Option<String>| -> Result<Option<i64>> {
             v.as_deref()
                 .map(|s| {

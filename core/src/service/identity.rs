@@ -6,7 +6,7 @@ use super::{Core, Principal, RequestContext, Role};
 use crate::error::{Error, Result};
 use crate::keystore::MacKey;
 use crate::material::{random_bytes, Password};
-use crate::store::{agents, policies, users};
+use crate::store::{agents, api_keys, policies, users};
 use crate::token::Claims;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -64,14 +64,14 @@ pub(crate) fn hash_password(pw: &str) -> Result<String> {
         .map_err(|_| Error::Internal("password hashing failed".into()))
 }
 
-fn verify_password(pw: &str, hash: &str) -> bool {
+pub(crate) fn verify_password(pw: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok())
         .unwrap_or(false)
 }
 
 /// Length ≥ 12 with a lowercase letter, an uppercase letter, a digit and another character.
-fn check_password_rules(pw: &str) -> Result<()> {
+pub(crate) fn check_password_rules(pw: &str) -> Result<()> {
     let field = "password";
     if pw.chars().count() < 12 {
         return Err(Error::invalid(field, "Password must be at least 12 characters"));
@@ -129,7 +129,7 @@ impl Core {
         Ok(hex(&mac))
     }
 
-    async fn sign_claims(&self, claims: Claims) -> Result<String> {
+    pub(crate) async fn sign(&self, claims: Claims) -> Result<String> {
         let core = self.clone();
         self.keys(move |k| core.0.signer.sign(k, &claims)).await?
     }
@@ -152,10 +152,13 @@ impl Core {
             scopes_explicit: None,
             vault_ids: None,
             intents_api_enabled: None,
+            api_key_id: None,
+            key_scopes: None,
         }
     }
 
-    async fn user_access_token(&self, user: &users::UserRow, method: &str) -> Result<String> {
+    /// Claims of a human access token.
+    pub(crate) fn user_claims(&self, user: &users::UserRow, method: &str) -> Claims {
         let mut c = self.base_claims(
             format!("user:{}", user.id),
             &user.org_id,
@@ -164,14 +167,30 @@ impl Core {
         c.email = Some(user.email.clone());
         c.role = Some(user.role.clone());
         c.auth_method = Some(method.to_owned());
-        self.sign_claims(c).await
+        c
+    }
+
+    async fn user_access_token(&self, user: &users::UserRow, method: &str) -> Result<String> {
+        self.sign(self.user_claims(user, method)).await
     }
 
     async fn new_refresh_token(&self, tx: &mut crate::store::Tx, user_id: &str) -> Result<String> {
+        self.new_refresh_token_in(tx, user_id, None).await
+    }
+
+    /// Issues a refresh token in `family` (a new family when `None`).
+    pub(crate) async fn new_refresh_token_in(
+        &self,
+        tx: &mut crate::store::Tx,
+        user_id: &str,
+        family: Option<&str>,
+    ) -> Result<String> {
         let token = new_bearer_secret("rt_");
         let hash = self.credential_hash(&token).await?;
         let now = self.now();
-        let family = uuid::Uuid::new_v4().to_string();
+        let family = family
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let expires = now + self.config().refresh_token_ttl_s * 1000;
         users::insert_refresh_token(tx, &hash, user_id, &family, expires, now).await?;
         Ok(token)
@@ -212,12 +231,7 @@ impl Core {
         if !users::insert_user(&mut tx, &user).await? {
             return Err(Error::Conflict("An account with this email already exists".into()));
         }
-        let principal = Principal::User {
-            user_id: user.id.clone(),
-            org_id: user.org_id.clone(),
-            email: email.clone(),
-            role: Role::Owner,
-        };
+        let principal = user_principal(&user, None);
         self.append_audit(
             &mut tx,
             ctx,
@@ -253,12 +267,7 @@ impl Core {
         let user = match user {
             Some(u) if ok && u.password_hash.is_some() => u,
             Some(u) => {
-                let p = Principal::User {
-                    user_id: u.id.clone(),
-                    org_id: u.org_id.clone(),
-                    email: u.email.clone(),
-                    role: Role::parse(&u.role).unwrap_or(Role::Member),
-                };
+                let p = user_principal(&u, None);
                 self.record(
                     ctx,
                     AuditEvent::by(&p, "auth.failure", "auth", Some(u.id.clone()), json!({"method": "password"}))
@@ -269,12 +278,7 @@ impl Core {
             }
             None => return Err(Error::invalid_credentials()),
         };
-        let principal = Principal::User {
-            user_id: user.id.clone(),
-            org_id: user.org_id.clone(),
-            email: user.email.clone(),
-            role: Role::parse(&user.role).unwrap_or(Role::Member),
-        };
+        let principal = user_principal(&user, None);
         let mut tx = self.store().begin().await?;
         self.append_audit(
             &mut tx,
@@ -339,7 +343,7 @@ impl Core {
         c.scopes_explicit = agent.scopes_explicit.then_some(true);
         c.vault_ids = Some(agent.vault_ids.clone());
         c.intents_api_enabled = Some(false);
-        let access_token = self.sign_claims(c).await?;
+        let access_token = self.sign(c).await?;
         let mut tx = self.store().begin().await?;
         self.append_audit(
             &mut tx,
@@ -367,9 +371,16 @@ impl Core {
                 "Agent API keys are not bearer tokens; exchange them at /v1/auth/agent-token",
             ));
         }
+        if bearer.starts_with("1ck_") {
+            let (key, user) = self.personal_key(bearer).await?;
+            return Ok(user_principal(&user, Some(key.scopes)));
+        }
         let now = self.now();
         let claims = self.0.signer.verify(bearer, now / 1000, "access")?;
         let invalid = || Error::Unauthorized("Invalid or expired token");
+        if api_keys::is_revoked(self.store().pool(), &claims.jti).await? {
+            return Err(invalid());
+        }
         let (kind, id) = claims.sub.split_once(':').ok_or_else(invalid)?;
         match kind {
             "user" => {
@@ -377,12 +388,13 @@ impl Core {
                     .await?
                     .filter(|u| u.org_id == claims.org_id)
                     .ok_or_else(invalid)?;
-                Ok(Principal::User {
-                    role: Role::parse(&user.role).unwrap_or(Role::Member),
-                    user_id: user.id,
-                    org_id: user.org_id,
-                    email: user.email,
-                })
+                if let Some(key_id) = &claims.api_key_id {
+                    let key = api_keys::get(self.store().pool(), key_id).await?;
+                    if !key.is_some_and(|k| k.is_active && k.user_id == user.id) {
+                        return Err(invalid());
+                    }
+                }
+                Ok(user_principal(&user, claims.key_scopes))
             }
             "agent" => {
                 let agent = agents::get(self.store().pool(), &claims.org_id, id)
@@ -400,6 +412,16 @@ impl Core {
             }
             _ => Err(invalid()),
         }
+    }
+}
+
+pub(crate) fn user_principal(u: &users::UserRow, key_scopes: Option<Vec<String>>) -> Principal {
+    Principal::User {
+        user_id: u.id.clone(),
+        org_id: u.org_id.clone(),
+        email: u.email.clone(),
+        role: Role::parse(&u.role).unwrap_or(Role::Member),
+        key_scopes,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Services: every door calls these with a [`Principal`] and a [`RequestContext`].
 
+mod account;
 mod agents;
 mod audit;
 mod identity;
@@ -7,6 +8,7 @@ mod policies;
 mod secrets;
 mod vaults;
 
+pub use account::{ApiKeyCreated, ProfilePatch, Tokens, KEY_SCOPES};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
 pub use audit::{AuditEvent, AuditQuery};
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};
@@ -89,6 +91,9 @@ pub enum Principal {
         org_id: String,
         email: String,
         role: Role,
+        /// Set when the caller authenticated with a personal API key (or a token made from
+        /// one): the key's scopes, which narrow the user's rights. Empty or `*` = no narrowing.
+        key_scopes: Option<Vec<String>>,
     },
     Agent {
         agent_id: String,
@@ -126,6 +131,19 @@ impl Principal {
     pub fn subject(&self) -> String {
         format!("{}:{}", self.kind(), self.id())
     }
+    /// Refuses a personal-API-key caller whose key scopes do not include `scope`.
+    pub fn require_scope(&self, scope: &str) -> Result<()> {
+        match self {
+            Principal::User {
+                key_scopes: Some(scopes),
+                ..
+            } if !scopes.is_empty() && !scopes.iter().any(|s| s == "*" || s == scope) => {
+                Err(Error::Forbidden(format!("This API key lacks the '{scope}' scope")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Refuses agents on human-only routes.
     pub fn require_human(&self) -> Result<(&str, Role)> {
         match self {

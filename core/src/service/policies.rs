@@ -71,6 +71,7 @@ impl Core {
         input: CreatePolicy,
         ctx: &RequestContext,
     ) -> Result<PolicyRow> {
+        p.require_scope("policies:write")?;
         let v = self.require_vault_admin(p, vault_id).await?;
         let pattern = PathPattern::parse(&input.secret_path_pattern)?;
         let perms = permissions(&input.permissions)?;
@@ -125,6 +126,7 @@ impl Core {
 
     /// Every policy of the vault, including expired ones, oldest first.
     pub async fn list_policies(&self, p: &Principal, vault_id: &str) -> Result<Vec<PolicyRow>> {
+        p.require_scope("vaults:read")?;
         let v = self.require_vault_admin(p, vault_id).await?;
         policies::for_vault(self.store().pool(), &v.id).await
     }
@@ -140,6 +142,7 @@ impl Core {
         input: UpdatePolicy,
         ctx: &RequestContext,
     ) -> Result<PolicyRow> {
+        p.require_scope("policies:write")?;
         let v = self.require_vault_admin(p, vault_id).await?;
         let mut row = policies::get(self.store().pool(), &v.id, policy_id)
             .await?
@@ -174,6 +177,7 @@ impl Core {
 
     /// Deletes a policy; the access it granted disappears on the next request.
     pub async fn delete_policy(&self, p: &Principal, vault_id: &str, policy_id: &str, ctx: &RequestContext) -> Result<()> {
+        p.require_scope("policies:write")?;
         let v = self.require_vault_admin(p, vault_id).await?;
         let row = policies::get(self.store().pool(), &v.id, policy_id)
             .await?

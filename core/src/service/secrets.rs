@@ -57,6 +57,7 @@ impl Core {
         input: PutSecret,
         ctx: &RequestContext,
     ) -> Result<VersionRow> {
+        p.require_scope("secrets:write")?;
         let v = self.vault_in_org(p, vault_id).await?;
         let secret_type = input.secret_type.unwrap_or_else(|| "generic".into());
         if !SECRET_TYPES.contains(&secret_type.as_str()) {
@@ -160,6 +161,7 @@ impl Core {
         path: &SecretPath,
         ctx: &RequestContext,
     ) -> Result<SecretRead> {
+        p.require_scope("secrets:read")?;
         let v = self.vault_in_org(p, vault_id).await?;
         self.authorize_path(p, &v, path.as_str(), Permission::Read, ctx)
             .await?;
@@ -256,6 +258,7 @@ impl Core {
         prefix: &str,
         ctx: &RequestContext,
     ) -> Result<Vec<VersionRow>> {
+        p.require_scope("secrets:read")?;
         let v = self.vault_in_org(p, vault_id).await?;
         let admin = is_vault_admin(p, &v);
         let rows = policies::for_principal(self.store().pool(), &v.id, p.kind(), p.id()).await?;
@@ -292,6 +295,7 @@ impl Core {
         path: &SecretPath,
         ctx: &RequestContext,
     ) -> Result<()> {
+        p.require_scope("secrets:write")?;
         let v = self.vault_in_org(p, vault_id).await?;
         self.authorize_path(p, &v, path.as_str(), Permission::Delete, ctx)
             .await?;

@@ -153,6 +153,7 @@ impl Core {
         description: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<VaultRow> {
+        p.require_scope("vaults:write")?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 255 {
             return Err(Error::invalid("name", "name must be 1 to 255 characters"));
@@ -212,6 +213,7 @@ impl Core {
 
     /// Vaults the caller administers or holds an allow policy on, oldest first.
     pub async fn list_vaults(&self, p: &Principal) -> Result<Vec<VaultRow>> {
+        p.require_scope("vaults:read")?;
         let all = vaults::list(self.store().pool(), p.org_id()).await?;
         let granted = policies::granted_vaults(self.store().pool(), p.kind(), p.id(), self.now()).await?;
         Ok(all
@@ -228,6 +230,7 @@ impl Core {
 
     /// One vault: 404 outside the org, 403 without any access.
     pub async fn get_vault(&self, p: &Principal, vault_id: &str) -> Result<VaultRow> {
+        p.require_scope("vaults:read")?;
         let v = self.vault_in_org(p, vault_id).await?;
         if !self.can_see(p, &v).await? {
             return Err(Error::Forbidden("You have no access to this vault".into()));
@@ -238,6 +241,7 @@ impl Core {
     /// Deletes a vault with its secrets and policies, then destroys its KEK (crypto-shredding).
     /// The audit trail stays.
     pub async fn delete_vault(&self, p: &Principal, vault_id: &str, ctx: &RequestContext) -> Result<()> {
+        p.require_scope("vaults:write")?;
         let v = self.vault_in_org(p, vault_id).await?;
         if !is_vault_admin(p, &v) {
             return Err(Error::Forbidden("Only a vault administrator can delete a vault".into()));
@@ -296,6 +300,7 @@ mod tests {
             org_id: "o".into(),
             email: "e".into(),
             role,
+            key_scopes: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! milliseconds, ids as text (see the migrations).
 
 pub mod agents;
+pub mod api_keys;
 pub mod audit;
 pub mod policies;
 pub mod secrets;

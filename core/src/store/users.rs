@@ -126,3 +126,70 @@ pub async fn insert_refresh_token(
     .await?;
     Ok(())
 }
+
+/// Marks an unspent, unexpired refresh token as spent; returns its user and family.
+pub async fn spend_refresh_token(tx: &mut Tx, hash: &str, now: i64) -> Result<Option<(String, String)>> {
+    let row = sqlx::query(
+        "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+         AND expires_at > $1 RETURNING user_id, family_id",
+    )
+    .bind(now)
+    .bind(hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get("user_id")?, r.try_get("family_id")?)),
+        None => None,
+    })
+}
+
+/// The family of a (spent or expired) refresh token.
+pub async fn refresh_family(tx: &mut Tx, hash: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
+        .bind(hash)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get("family_id")?),
+        None => None,
+    })
+}
+
+/// Spends every token of a family (reuse detection).
+pub async fn revoke_refresh_family(tx: &mut Tx, family: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE family_id = $2 AND used_at IS NULL")
+        .bind(now)
+        .bind(family)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Spends every refresh token of a user.
+pub async fn revoke_user_refresh_tokens(tx: &mut Tx, user_id: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_profile(tx: &mut Tx, u: &UserRow) -> Result<()> {
+    sqlx::query("UPDATE users SET display_name = $1, marketing_emails = $2 WHERE id = $3")
+        .bind(&u.display_name)
+        .bind(u.marketing_emails as i64)
+        .bind(&u.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_password(tx: &mut Tx, user_id: &str, hash: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -14,7 +14,7 @@ use talon_core::Signup;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/auth/signup", post(signup))
-        .route("/v1/auth/token", post(login))
+        .route("/v1/auth/token", post(login).delete(super::account::logout))
         .route("/v1/auth/agent-token", post(agent_token))
 }
 

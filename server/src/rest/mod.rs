@@ -1,5 +1,6 @@
 //! The `/v1` REST API: each resource owns its router and its file. Shapes follow API.md.
 
+mod account;
 mod agents;
 mod audit;
 mod auth;
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(auth::router())
+        .merge(account::router())
         .merge(vaults::router())
         .merge(secrets::router())
         .merge(agents::router())

@@ -1,0 +1,179 @@
+//! The caller's own account: personal API keys, refresh, logout, profile, password.
+
+use super::{nullable, time_field, uuid_param};
+use crate::extract::{ApiJson, Auth, Ctx};
+use crate::problem::{ApiResult, Problem};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use talon_core::clock::rfc3339;
+use talon_core::material::Password;
+use talon_core::service::{ProfilePatch, Tokens};
+use talon_core::store::{api_keys::ApiKeyRow, users::UserRow};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/api-keys", get(list_keys).post(create_key))
+        .route("/v1/auth/api-keys/{key_id}", delete(revoke_key))
+        .route("/v1/auth/api-key-token", post(api_key_token))
+        .route("/v1/auth/refresh", post(refresh))
+        .route("/v1/auth/me", get(me).patch(update_me))
+        .route("/v1/auth/change-password", post(change_password))
+}
+
+fn key_view(k: &ApiKeyRow) -> Value {
+    json!({
+        "id": k.id, "name": k.name, "key_prefix": k.key_prefix, "prefix": k.key_prefix,
+        "scopes": k.scopes, "is_active": k.is_active, "created_at": rfc3339(k.created_at),
+        "expires_at": k.expires_at.map(rfc3339), "last_used_at": k.last_used_at.map(rfc3339),
+    })
+}
+
+pub fn profile(u: &UserRow) -> Value {
+    json!({
+        "id": u.id, "email": u.email, "display_name": u.display_name, "org_id": u.org_id,
+        "role": u.role, "auth_method": u.auth_method, "email_verified": u.email_verified,
+        "marketing_emails": u.marketing_emails, "totp_enabled": false,
+        "billing_tier": u.billing_tier, "created_at": rfc3339(u.created_at),
+    })
+}
+
+fn tokens(t: Tokens) -> Json<Value> {
+    let mut v = json!({
+        "access_token": t.access_token, "token_type": "Bearer", "expires_in": t.expires_in,
+        "user_id": t.user_id,
+    });
+    if let Some(r) = t.refresh_token {
+        v["refresh_token"] = json!(r);
+    }
+    Json(v)
+}
+
+#[derive(Deserialize)]
+struct CreateKey {
+    name: String,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+async fn create_key(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<CreateKey>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let expires_at = time_field("expires_at", &b.expires_at)?;
+    let out = s
+        .core
+        .create_api_key(&p, &b.name, b.scopes.unwrap_or_default(), expires_at, &ctx)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"key": key_view(&out.key), "api_key": out.api_key}))))
+}
+
+async fn list_keys(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
+    let keys = s.core.list_api_keys(&p).await?;
+    Ok(Json(json!({"keys": keys.iter().map(key_view).collect::<Vec<_>>()})))
+}
+
+async fn revoke_key(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.core.revoke_api_key(&p, &uuid_param("key_id", &id)?, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct KeyBody {
+    api_key: String,
+}
+
+async fn api_key_token(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<KeyBody>) -> ApiResult<Json<Value>> {
+    let key = Password::new(b.api_key);
+    Ok(tokens(s.core.api_key_token(key.expose_secret(), &ctx).await?))
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// Body `{refresh_token}` rotates the refresh token; no body with a valid human Bearer issues a
+/// new access token (what the Python SDK sends).
+async fn refresh(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<RefreshBody>,
+) -> ApiResult<Json<Value>> {
+    if let Some(rt) = b.refresh_token {
+        let rt = Password::new(rt);
+        return Ok(tokens(s.core.refresh(rt.expose_secret(), &ctx).await?));
+    }
+    let bearer = bearer(&headers).ok_or_else(|| {
+        Problem::new(StatusCode::UNAUTHORIZED, "Send a refresh_token or a Bearer access token")
+    })?;
+    let p = s.core.authenticate(bearer).await?;
+    if matches!(p, talon_core::Principal::Agent { .. }) {
+        return Err(Problem::bad_request("Agents refresh by exchanging their key again"));
+    }
+    Ok(tokens(s.core.reissue(&p).await?))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// `DELETE /v1/auth/token`: revokes the presented token at once.
+pub async fn logout(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, headers: HeaderMap) -> ApiResult<StatusCode> {
+    let token = bearer(&headers).unwrap_or_default();
+    s.core.logout(&p, token, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
+    Ok(Json(profile(&s.core.me(&p).await?)))
+}
+
+#[derive(Deserialize)]
+struct PatchMe {
+    #[serde(default, deserialize_with = "nullable")]
+    display_name: Option<Option<String>>,
+    #[serde(default)]
+    marketing_emails: Option<bool>,
+}
+
+async fn update_me(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, ApiJson(b): ApiJson<PatchMe>) -> ApiResult<Json<Value>> {
+    let u = s
+        .core
+        .update_me(&p, ProfilePatch { display_name: b.display_name, marketing_emails: b.marketing_emails }, &ctx)
+        .await?;
+    Ok(Json(profile(&u)))
+}
+
+#[derive(Deserialize)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<ChangePassword>,
+) -> ApiResult<StatusCode> {
+    s.core
+        .change_password(&p, Password::new(b.current_password), Password::new(b.new_password), &ctx)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
