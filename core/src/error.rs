@@ -35,6 +35,9 @@ pub enum Error {
         limit: i64,
         tier: String,
     },
+    /// Too many attempts; retry after the given number of seconds.
+    #[error("Too many attempts; try again in {retry_after_s} seconds")]
+    RateLimited { retry_after_s: u64 },
     /// A dependency (database, keystore, audit store) failed or timed out.
     #[error("{0} is unavailable")]
     Unavailable(Dependency),

@@ -49,6 +49,9 @@ pub struct ServerArgs {
     /// Billing tier of new orgs.
     #[arg(long, env = "TALON_DEFAULT_TIER", default_value = "enterprise")]
     pub default_tier: String,
+    /// Requests per second allowed per client IP on the API (burst twice that); 0 disables.
+    #[arg(long, env = "TALON_RATE_LIMIT_PER_IP", default_value_t = 100)]
+    pub rate_limit_per_ip: u32,
     /// Keep keys in process memory instead of a PKCS#11 token. INSECURE: for development only.
     #[arg(long, env = "TALON_INSECURE_DEV_KEYSTORE")]
     pub insecure_dev_keystore: bool,

@@ -2,6 +2,7 @@
 
 mod config;
 mod extract;
+mod guard;
 mod problem;
 mod rest;
 mod web;
@@ -170,7 +171,7 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
         .map_err(|e| format!("dashboard configuration: {e}"))?
         .leptos_options;
     leptos_options.site_addr = addr;
-    let app = build_router(core.clone(), leptos_options);
+    let app = build_router(core.clone(), leptos_options, args.rate_limit_per_ip);
 
     println!("Talon listening on http://{addr}");
     println!("  database: {:?}, keystore: {keystore_desc}", store.backend());
@@ -186,12 +187,21 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
 }
 
 /// The whole HTTP surface: `/v1` and `/.well-known` with problem responses, then the dashboard.
-pub fn build_router(core: Core, leptos_options: leptos::config::LeptosOptions) -> Router {
+pub fn build_router(
+    core: Core,
+    leptos_options: leptos::config::LeptosOptions,
+    rate_limit_per_ip: u32,
+) -> Router {
     let api = rest::router()
-        .layer(axum::middleware::from_fn(problem::request_id_and_problems))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            guard::IpRateLimit::new(rate_limit_per_ip),
+            guard::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn(problem::request_id_and_problems))
         .with_state(AppState { core: core.clone() });
     api.merge(web::router(core, leptos_options))
+        .layer(axum::middleware::from_fn(guard::security_headers))
 }
 
 async fn shutdown_signal() {

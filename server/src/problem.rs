@@ -61,6 +61,12 @@ impl From<Error> for Problem {
                 p.extra.insert("tier".into(), json!(tier));
                 p
             }
+            Error::RateLimited { retry_after_s } => {
+                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, detail);
+                p.kind = "rate_limited";
+                p.extra.insert("retry_after".into(), json!(retry_after_s));
+                p
+            }
             Error::Unavailable(dep) => {
                 let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, detail);
                 p.kind = "unavailable";
@@ -89,8 +95,13 @@ impl IntoResponse for Problem {
         body.insert("title".into(), json!(title));
         body.insert("status".into(), json!(self.status.as_u16()));
         body.insert("detail".into(), json!(self.detail));
+        let retry_after = self.extra.get("retry_after").and_then(Value::as_u64);
         body.extend(self.extra);
         let mut res = (self.status, Value::Object(body).to_string()).into_response();
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         res.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

@@ -255,6 +255,8 @@ impl Core {
     /// same answer.
     pub async fn login(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<LoginOutcome> {
         let email = email.trim().to_lowercase();
+        let bucket = format!("login:{}:{email}", ctx.ip.as_deref().unwrap_or("-"));
+        self.check_auth_throttle(&bucket).await?;
         let user = users::by_email(self.store().pool(), &email).await?;
         let hash = user
             .as_ref()
@@ -267,6 +269,7 @@ impl Core {
         let user = match user {
             Some(u) if ok && u.password_hash.is_some() => u,
             Some(u) => {
+                self.note_auth_failure(&bucket).await?;
                 let p = user_principal(&u, None);
                 self.record(
                     ctx,
@@ -276,7 +279,10 @@ impl Core {
                 .await?;
                 return Err(Error::invalid_credentials());
             }
-            None => return Err(Error::invalid_credentials()),
+            None => {
+                self.note_auth_failure(&bucket).await?;
+                return Err(Error::invalid_credentials());
+            }
         };
         let principal = user_principal(&user, None);
         let mut tx = self.store().begin().await?;
@@ -308,11 +314,15 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<AgentToken> {
         let denied = || Error::Unauthorized("Invalid agent credentials");
+        let bucket = format!("agent-token:{}", ctx.ip.as_deref().unwrap_or("-"));
+        self.check_auth_throttle(&bucket).await?;
         if !api_key.starts_with("ocv_") || api_key.len() > 128 {
+            self.note_auth_failure(&bucket).await?;
             return Err(denied());
         }
         let hash = self.credential_hash(api_key).await?;
         let Some(agent) = agents::by_key_hash(self.store().pool(), &hash).await? else {
+            self.note_auth_failure(&bucket).await?;
             return Err(denied());
         };
         let now = self.now();
@@ -322,6 +332,7 @@ impl Core {
             && agent.api_key_expires_at.is_none_or(|e| e > now)
             && agent_id.is_none_or(|id| id.eq_ignore_ascii_case(&agent.id));
         if !usable {
+            self.note_auth_failure(&bucket).await?;
             self.record(
                 ctx,
                 AuditEvent::by(&principal, "auth.failure", "auth", Some(agent.id.clone()), json!({"method": "agent_key"}))

@@ -6,6 +6,7 @@ mod audit;
 mod identity;
 mod policies;
 mod secrets;
+mod throttle;
 mod vaults;
 
 pub use account::{ApiKeyCreated, ProfilePatch, Tokens, KEY_SCOPES};

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod policies;
+pub mod rate_limits;
 pub mod secrets;
 pub mod users;
 pub mod vaults;

@@ -100,6 +100,18 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
+        let (child, base) = self.launch();
+        self.base = base;
+        self.child = Some(child);
+    }
+
+    /// A second server process on the same data dir (same HSM token) and database.
+    pub fn sibling(&self) -> Sibling {
+        let (child, base) = self.launch();
+        Sibling { child, base }
+    }
+
+    fn launch(&self) -> (Child, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_talon"))
             .args(["server", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(self.data_dir.path())
@@ -123,8 +135,7 @@ impl TestServer {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        self.base = base;
-        self.child = Some(child);
+        (child, base)
     }
 
     /// Stops the process (SIGKILL) and starts it again on the same data dir and database.
@@ -271,6 +282,25 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Another process serving the same storage; killed on drop.
+pub struct Sibling {
+    child: Child,
+    pub base: String,
+}
+
+impl Sibling {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Sibling {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -1,0 +1,36 @@
+//! Limits on failed authentication attempts, counted in the database so that every server
+//! process sharing it enforces the same limit.
+
+use super::Core;
+use crate::error::{Error, Result};
+use crate::store::rate_limits;
+
+/// Failed attempts allowed per window and identity before answering 429.
+pub const AUTH_FAILURES_PER_WINDOW: i64 = 10;
+/// Window length for failed attempts.
+pub const AUTH_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+impl Core {
+    fn auth_window(&self) -> (i64, u64) {
+        let now = self.now();
+        let start = now - now.rem_euclid(AUTH_WINDOW_MS);
+        let retry = ((start + AUTH_WINDOW_MS - now) / 1000).max(1) as u64;
+        (start, retry)
+    }
+
+    /// Refuses with 429 when the bucket has used up its failures in this window.
+    pub(crate) async fn check_auth_throttle(&self, bucket: &str) -> Result<()> {
+        let (start, retry_after_s) = self.auth_window();
+        if rate_limits::count(self.store().pool(), bucket, start).await? >= AUTH_FAILURES_PER_WINDOW {
+            return Err(Error::RateLimited { retry_after_s });
+        }
+        Ok(())
+    }
+
+    /// Counts one failure against the bucket.
+    pub(crate) async fn note_auth_failure(&self, bucket: &str) -> Result<()> {
+        let (start, _) = self.auth_window();
+        rate_limits::hit(self.store().pool(), bucket, start).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! Rate limits and security headers; agreement between two processes on one PostgreSQL.
+
+mod common;
+
+use common::{Db, TestServer, PASSWORD};
+use reqwest::StatusCode;
+use serde_json::json;
+
+on_both_databases!(brute_force_password_guessing_is_rate_limited, every_response_carries_security_headers);
+
+async fn brute_force_password_guessing_is_rate_limited(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let res = srv
+            .http
+            .post(srv.url("/v1/auth/token"))
+            .json(&json!({"email": h.email, "password": "Wrong-Horse-9!!"}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!(retry >= 1 && retry <= 900, "{retry}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["type"], "rate_limited");
+        }
+        statuses.push(status);
+    }
+    assert!(statuses[..10].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    assert!(statuses[10..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    // The right password is refused too while the window lasts: guessing cannot continue.
+    let (s, _) = srv.post("/v1/auth/token", None, json!({"email": h.email, "password": PASSWORD})).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // Agent key guessing is limited the same way.
+    let mut last = StatusCode::OK;
+    for _ in 0..12 {
+        last = srv.post("/v1/auth/agent-token", None, json!({"api_key": "ocv_guess"})).await.0;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn every_response_carries_security_headers(db: Db) {
+    let srv = TestServer::start(db).await;
+    for path in ["/v1/health", "/v1/vaults", "/v1/nope", "/login"] {
+        let res = srv.http.get(srv.url(path)).send().await.unwrap();
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert!(h.contains_key("content-security-policy"), "{path}");
+        if path.starts_with("/v1") {
+            assert_eq!(h["cache-control"], "no-store", "{path}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_postgres_agree_on_revocation_and_rate_limits() {
+    let srv = TestServer::start(Db::Postgres).await;
+    let other = srv.sibling();
+    let h = srv.signup().await;
+    // A token revoked on one process is refused by the other.
+    let (_, login) = srv.post("/v1/auth/token", None, json!({"email": h.email, "password": PASSWORD})).await;
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let get_other = |t: String| {
+        let http = srv.http.clone();
+        let url = other.url("/v1/vaults");
+        async move { http.get(url).bearer_auth(t).send().await.unwrap().status() }
+    };
+    assert_eq!(get_other(token.clone()).await, StatusCode::OK);
+    let res = srv.http.delete(srv.url("/v1/auth/token")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(get_other(token).await, StatusCode::UNAUTHORIZED);
+    // Failures on either process count against one limit.
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let base = if i % 2 == 0 { srv.url("/v1/auth/token") } else { other.url("/v1/auth/token") };
+        let s = srv.http.post(base).json(&json!({"email": h.email, "password": "Wrong-Horse-9!!"})).send().await.unwrap().status();
+        statuses.push(s);
+    }
+    assert!(statuses[..10].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    assert!(statuses[10..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+}
