@@ -6,7 +6,7 @@ use super::{Core, Principal, RequestContext, Role};
 use crate::error::{Error, Result};
 use crate::keystore::MacKey;
 use crate::material::{random_bytes, Password};
-use crate::store::{agents, api_keys, policies, users};
+use crate::store::{agents, api_keys, org, policies, users};
 use crate::token::Claims;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -226,8 +226,17 @@ impl Core {
             billing_tier: self.config().default_tier.clone(),
         };
         let org_name = display_name.unwrap_or_else(|| email.clone());
+        let mut user = user;
         let mut tx = self.store().begin().await?;
-        users::insert_org(&mut tx, &user.org_id, &org_name, &user.billing_tier, now).await?;
+        // An invited email joins the inviting org with the invited role; anyone else gets a
+        // new org as its owner.
+        match org::claim_invite(&mut tx, &email, now).await? {
+            Some((org_id, role)) => {
+                user.org_id = org_id;
+                user.role = role;
+            }
+            None => users::insert_org(&mut tx, &user.org_id, &org_name, &user.billing_tier, now).await?,
+        }
         if !users::insert_user(&mut tx, &user).await? {
             return Err(Error::Conflict("An account with this email already exists".into()));
         }

@@ -4,6 +4,7 @@ mod account;
 mod agents;
 mod audit;
 mod identity;
+mod org;
 mod policies;
 mod secrets;
 mod throttle;
@@ -13,6 +14,7 @@ pub use account::{ApiKeyCreated, ProfilePatch, Tokens, KEY_SCOPES};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
 pub use audit::{AuditEvent, AuditQuery};
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};
+pub use org::Invite;
 pub use policies::{CreatePolicy, UpdatePolicy};
 pub use secrets::{PutSecret, SecretRead};
 

@@ -5,6 +5,7 @@ mod agents;
 mod audit;
 mod auth;
 mod health;
+mod org;
 mod policies;
 mod secrets;
 mod vaults;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(agents::router())
         .merge(policies::router())
         .merge(audit::router())
+        .merge(org::router())
         .route("/v1/{*rest}", any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }))
 }
 
