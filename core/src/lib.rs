@@ -12,6 +12,7 @@ pub mod secret_path;
 pub mod service;
 pub mod store;
 pub mod token;
+pub mod totp;
 
 pub use error::{Dependency, Error, Result};
 pub use service::{

@@ -34,7 +34,8 @@ pub struct SignupOutcome {
     pub refresh_token: String,
 }
 
-/// Result of a password login.
+/// Result of a password login. With MFA on, `mfa_token` is set, `access_token` and
+/// `refresh_token` are empty and `expires_in` is the challenge's lifetime.
 #[derive(Debug, Clone)]
 pub struct LoginOutcome {
     pub user_id: String,
@@ -43,6 +44,7 @@ pub struct LoginOutcome {
     pub access_token: String,
     pub expires_in: i64,
     pub refresh_token: String,
+    pub mfa_token: Option<String>,
 }
 
 /// Result of an agent key exchange.
@@ -224,6 +226,7 @@ impl Core {
             marketing_emails: false,
             created_at: now,
             billing_tier: self.config().default_tier.clone(),
+            totp_enabled: false,
         };
         let org_name = display_name.unwrap_or_else(|| email.clone());
         let mut user = user;
@@ -294,6 +297,17 @@ impl Core {
             }
         };
         let principal = user_principal(&user, None);
+        if self.mfa_required(&user.id).await? {
+            return Ok(LoginOutcome {
+                mfa_token: Some(self.mfa_challenge(&user, "password").await?),
+                user_id: user.id,
+                org_id: user.org_id,
+                email: user.email,
+                access_token: String::new(),
+                expires_in: 300,
+                refresh_token: String::new(),
+            });
+        }
         let mut tx = self.store().begin().await?;
         self.append_audit(
             &mut tx,
@@ -311,6 +325,7 @@ impl Core {
             access_token,
             expires_in: self.config().user_token_ttl_s,
             refresh_token,
+            mfa_token: None,
         })
     }
 

@@ -4,6 +4,7 @@ mod account;
 mod agents;
 mod audit;
 mod identity;
+mod mfa;
 mod org;
 mod policies;
 mod secrets;
@@ -14,6 +15,7 @@ pub use account::{ApiKeyCreated, ProfilePatch, Tokens, KEY_SCOPES};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
 pub use audit::{AuditEvent, AuditQuery};
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};
+pub use mfa::MfaSetup;
 pub use org::Invite;
 pub use policies::{CreatePolicy, UpdatePolicy};
 pub use secrets::{PutSecret, SecretRead};
@@ -194,6 +196,9 @@ impl Core {
     /// Builds the core over a connected store and an opened keystore.
     pub fn new(store: Store, keys: Arc<dyn KeyStore>, config: CoreConfig) -> Result<Core> {
         let signer = TokenSigner::new(keys.jwt_public_key()?)?;
+        if keys.kek_attributes(mfa::TOTP_KEK).is_err() {
+            keys.create_kek(mfa::TOTP_KEK)?;
+        }
         let dummy_password_hash = identity::hash_password("talon-dummy-password-for-timing")?;
         Ok(Core(Arc::new(Inner {
             store,

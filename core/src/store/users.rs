@@ -18,10 +18,12 @@ pub struct UserRow {
     pub marketing_emails: bool,
     pub created_at: i64,
     pub billing_tier: String,
+    pub totp_enabled: bool,
 }
 
 const USER_COLS: &str = "u.id, u.org_id, u.email, u.display_name, u.password_hash, u.role, \
-    u.auth_method, u.email_verified, u.marketing_emails, u.created_at, o.billing_tier";
+    u.auth_method, u.email_verified, u.marketing_emails, u.created_at, o.billing_tier, \
+    COALESCE((SELECT m.enabled FROM mfa m WHERE m.user_id = u.id), 0) AS totp_enabled";
 
 fn user_from(row: &sqlx::any::AnyRow) -> Result<UserRow> {
     Ok(UserRow {
@@ -36,6 +38,7 @@ fn user_from(row: &sqlx::any::AnyRow) -> Result<UserRow> {
         marketing_emails: row.try_get::<i64, _>("marketing_emails")? != 0,
         created_at: row.try_get("created_at")?,
         billing_tier: row.try_get("billing_tier")?,
+        totp_enabled: row.try_get::<i64, _>("totp_enabled")? != 0,
     })
 }
 

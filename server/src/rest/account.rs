@@ -23,6 +23,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/refresh", post(refresh))
         .route("/v1/auth/me", get(me).patch(update_me))
         .route("/v1/auth/change-password", post(change_password))
+        .route("/v1/auth/mfa/status", get(mfa_status))
+        .route("/v1/auth/mfa/setup", post(mfa_setup))
+        .route("/v1/auth/mfa/verify-setup", post(mfa_verify_setup))
+        .route("/v1/auth/mfa/verify", post(mfa_verify))
+        .route("/v1/auth/mfa", delete(mfa_disable))
 }
 
 fn key_view(k: &ApiKeyRow) -> Value {
@@ -37,7 +42,7 @@ pub fn profile(u: &UserRow) -> Value {
     json!({
         "id": u.id, "email": u.email, "display_name": u.display_name, "org_id": u.org_id,
         "role": u.role, "auth_method": u.auth_method, "email_verified": u.email_verified,
-        "marketing_emails": u.marketing_emails, "totp_enabled": false,
+        "marketing_emails": u.marketing_emails, "totp_enabled": u.totp_enabled,
         "billing_tier": u.billing_tier, "created_at": rfc3339(u.created_at),
     })
 }
@@ -174,6 +179,61 @@ async fn change_password(
 ) -> ApiResult<StatusCode> {
     s.core
         .change_password(&p, Password::new(b.current_password), Password::new(b.new_password), &ctx)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn mfa_status(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
+    let (enabled, remaining) = s.core.mfa_status(&p).await?;
+    Ok(Json(json!({"enabled": enabled, "recovery_codes_remaining": remaining})))
+}
+
+async fn mfa_setup(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
+    let setup = s.core.mfa_setup(&p).await?;
+    Ok(Json(json!({
+        "otpauth_uri": setup.otpauth_uri.expose_secret(),
+        "secret": setup.secret.expose_secret(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct CodeBody {
+    code: String,
+}
+
+async fn mfa_verify_setup(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, ApiJson(b): ApiJson<CodeBody>) -> ApiResult<Json<Value>> {
+    let codes = s.core.mfa_verify_setup(&p, &b.code, &ctx).await?;
+    Ok(Json(json!({"recovery_codes": codes})))
+}
+
+#[derive(Deserialize)]
+struct MfaVerifyBody {
+    mfa_token: String,
+    code: String,
+}
+
+async fn mfa_verify(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<MfaVerifyBody>) -> ApiResult<Json<Value>> {
+    let t = s.core.mfa_verify(&b.mfa_token, &b.code, &ctx).await.map_err(|e| {
+        let mut p = Problem::from(e);
+        if p.status == StatusCode::UNAUTHORIZED {
+            p.kind = "mfa_invalid";
+        }
+        p
+    })?;
+    Ok(tokens(t))
+}
+
+#[derive(Deserialize)]
+struct DisableBody {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+async fn mfa_disable(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, ApiJson(b): ApiJson<DisableBody>) -> ApiResult<StatusCode> {
+    s.core
+        .mfa_disable(&p, b.code.as_deref(), b.password.map(Password::new), &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

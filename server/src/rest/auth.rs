@@ -55,6 +55,12 @@ struct LoginBody {
 async fn login(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<LoginBody>) -> ApiResult<Json<Value>> {
     let password = Password::new(b.password);
     let out = s.core.login(&b.email, password.expose_secret(), &ctx).await?;
+    if let Some(mfa_token) = out.mfa_token {
+        return Ok(Json(json!({
+            "mfa_required": true, "mfa_token": mfa_token, "access_token": "",
+            "token_type": "Bearer", "expires_in": out.expires_in, "user_id": out.user_id,
+        })));
+    }
     Ok(Json(json!({
         "access_token": out.access_token, "token_type": "Bearer", "expires_in": out.expires_in,
         "refresh_token": out.refresh_token, "user_id": out.user_id,
