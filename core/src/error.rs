@@ -35,6 +35,9 @@ pub enum Error {
         limit: i64,
         tier: String,
     },
+    /// An org IP rule refused the caller's address.
+    #[error("Requests from this IP address are not allowed for this organization")]
+    IpDenied,
     /// Too many attempts; retry after the given number of seconds.
     #[error("Too many attempts; try again in {retry_after_s} seconds")]
     RateLimited { retry_after_s: u64 },

@@ -102,6 +102,23 @@ impl Cidr {
     }
 }
 
+impl std::fmt::Display for Cidr {
+    /// The normalised network: host bits cleared, prefix always written.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let net = match self.addr {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+        };
+        write!(f, "{net}/{}", self.prefix)
+    }
+}
+
 /// A daily time window in UTC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeWindow {

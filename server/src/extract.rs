@@ -76,7 +76,10 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or_else(|| {
                 Problem::new(StatusCode::UNAUTHORIZED, "Authorization must be 'Bearer <token>'")
             })?;
-        Ok(Auth(state.core.authenticate(token).await?))
+        let principal = state.core.authenticate(token).await?;
+        let Ctx(ctx) = Ctx::from_request_parts(parts, state).await?;
+        state.core.check_ip_rules(&principal, &ctx).await?;
+        Ok(Auth(principal))
     }
 }
 

@@ -61,6 +61,11 @@ impl From<Error> for Problem {
                 p.extra.insert("tier".into(), json!(tier));
                 p
             }
+            Error::IpDenied => {
+                let mut p = Problem::new(StatusCode::FORBIDDEN, detail);
+                p.kind = "ip_denied";
+                p
+            }
             Error::RateLimited { retry_after_s } => {
                 let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, detail);
                 p.kind = "rate_limited";

@@ -84,3 +84,34 @@ async fn two_processes_on_one_postgres_agree_on_revocation_and_rate_limits() {
     assert!(statuses[..10].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
     assert!(statuses[10..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
 }
+
+on_both_databases!(org_ip_rules_refuse_requests_from_other_addresses);
+
+async fn org_ip_rules_refuse_requests_from_other_addresses(db: Db) {
+    use reqwest::Method;
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let (_, key) = srv.create_agent(&h.token, "bot").await;
+    let agent = srv.agent_token(&key).await;
+    // Tests reach the server from 127.0.0.1.
+    let (s, v) = srv.post("/v1/security/ip-rules", Some(&h.token), json!({"rule_type": "block", "cidr": "127.0.0.1", "applies_to": "agents", "description": "no local agents"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!((v["rule_type"].as_str(), v["cidr"].as_str(), v["label"].as_str()), (Some("deny"), Some("127.0.0.1/32"), Some("no local agents")));
+    let rule = v["id"].as_str().unwrap().to_owned();
+    let (s, v) = srv.get("/v1/vaults", &agent).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(v["type"], "ip_denied");
+    assert_eq!(srv.get("/v1/vaults", &h.token).await.0, StatusCode::OK, "the rule applies to agents only");
+    // An allow list that does not contain the caller refuses everyone it applies to.
+    let (s, _) = srv.post("/v1/security/ip-rules", Some(&h.token), json!({"rule_type": "allow", "cidr": "203.0.113.0/24", "applies_to": "users"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = srv.get("/v1/vaults", &h.token).await;
+    assert_eq!((s, v["type"].as_str()), (StatusCode::FORBIDDEN, Some("ip_denied")));
+    // Bad input.
+    let other = srv.signup().await;
+    assert_eq!(srv.post("/v1/security/ip-rules", Some(&other.token), json!({"rule_type": "allow", "cidr": "10.0.0.0/33"})).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(srv.post("/v1/security/ip-rules", Some(&other.token), json!({"rule_type": "maybe", "cidr": "10.0.0.0/8"})).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(srv.call(Method::DELETE, &format!("/v1/security/ip-rules/{rule}"), Some(&other.token), None).await.0, StatusCode::NOT_FOUND);
+    let (_, list) = srv.get("/v1/security/ip-rules", &other.token).await;
+    assert_eq!(list["rules"], json!([]));
+}

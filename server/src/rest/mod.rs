@@ -8,6 +8,7 @@ mod health;
 mod org;
 mod policies;
 mod secrets;
+mod security;
 mod vaults;
 mod views;
 
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(policies::router())
         .merge(audit::router())
         .merge(org::router())
+        .merge(security::router())
         .route("/v1/{*rest}", any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }))
 }
 
