@@ -49,6 +49,15 @@ pub struct ServerArgs {
     /// Billing tier of new orgs.
     #[arg(long, env = "TALON_DEFAULT_TIER", default_value = "enterprise")]
     pub default_tier: String,
+    /// OAuth client id for Google sign-in (the expected `aud` of ID tokens); unset disables it.
+    #[arg(long, env = "TALON_GOOGLE_CLIENT_ID")]
+    pub google_client_id: Option<String>,
+    /// Expected ID-token issuer. Defaults to Google's; set it for any other OIDC provider.
+    #[arg(long, env = "TALON_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// JWKS URL of the identity provider. Defaults to Google's.
+    #[arg(long, env = "TALON_OIDC_JWKS_URL", default_value = "https://www.googleapis.com/oauth2/v3/certs")]
+    pub oidc_jwks_url: String,
     /// Requests per second allowed per client IP on the API (burst twice that); 0 disables.
     #[arg(long, env = "TALON_RATE_LIMIT_PER_IP", default_value_t = 100)]
     pub rate_limit_per_ip: u32,

@@ -76,7 +76,12 @@ pub async fn security_headers(req: Request<Body>, next: Next) -> Response {
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Pages keep a same-origin referrer: no-JavaScript form posts return to the page they
+    // came from through it.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static(if is_api { "no-referrer" } else { "same-origin" }),
+    );
     h.insert(
         header::STRICT_TRANSPORT_SECURITY,
         HeaderValue::from_static("max-age=63072000; includeSubDomains"),

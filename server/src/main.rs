@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use talon_core::keystore::{KeyStore, Pkcs11Config, Pkcs11KeyStore, SoftKeyStore};
 use talon_core::store::Store;
+use talon_core::service::OidcConfig;
 use talon_core::{Core, CoreConfig};
 
 /// Shared state of the HTTP handlers.
@@ -162,6 +163,14 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
         CoreConfig {
             public_url: public_url.clone(),
             default_tier: args.default_tier.clone(),
+            oidc: args.google_client_id.clone().map(|client_id| OidcConfig {
+                client_id,
+                issuers: match &args.oidc_issuer {
+                    Some(i) => vec![i.clone()],
+                    None => vec!["https://accounts.google.com".into(), "accounts.google.com".into()],
+                },
+                jwks_url: args.oidc_jwks_url.clone(),
+            }),
             ..CoreConfig::default()
         },
     )

@@ -49,7 +49,8 @@ async fn every_response_carries_security_headers(db: Db) {
         let h = res.headers();
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
-        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        let referrer = if path.starts_with("/v1") { "no-referrer" } else { "same-origin" };
+        assert_eq!(h["referrer-policy"], referrer, "{path}");
         assert!(h.contains_key("content-security-policy"), "{path}");
         if path.starts_with("/v1") {
             assert_eq!(h["cache-control"], "no-store", "{path}");

@@ -16,6 +16,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/signup", post(signup))
         .route("/v1/auth/token", post(login).delete(super::account::logout))
         .route("/v1/auth/agent-token", post(agent_token))
+        .route("/v1/auth/google", post(google))
 }
 
 #[derive(Deserialize)]
@@ -55,16 +56,30 @@ struct LoginBody {
 async fn login(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<LoginBody>) -> ApiResult<Json<Value>> {
     let password = Password::new(b.password);
     let out = s.core.login(&b.email, password.expose_secret(), &ctx).await?;
+    Ok(login_response(out))
+}
+
+#[derive(Deserialize)]
+struct GoogleBody {
+    id_token: String,
+}
+
+async fn google(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<GoogleBody>) -> ApiResult<Json<Value>> {
+    Ok(login_response(s.core.google_login(&b.id_token, &ctx).await?))
+}
+
+/// A **TokenResponse** with `user_id`, or the MFA challenge.
+fn login_response(out: talon_core::LoginOutcome) -> Json<Value> {
     if let Some(mfa_token) = out.mfa_token {
-        return Ok(Json(json!({
+        return Json(json!({
             "mfa_required": true, "mfa_token": mfa_token, "access_token": "",
             "token_type": "Bearer", "expires_in": out.expires_in, "user_id": out.user_id,
-        })));
+        }));
     }
-    Ok(Json(json!({
+    Json(json!({
         "access_token": out.access_token, "token_type": "Bearer", "expires_in": out.expires_in,
         "refresh_token": out.refresh_token, "user_id": out.user_id,
-    })))
+    }))
 }
 
 #[derive(Deserialize)]

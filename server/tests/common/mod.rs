@@ -44,6 +44,7 @@ pub struct TestServer {
     pub data_dir: TempDir,
     child: Option<Child>,
     pub http: Client,
+    env: Vec<(String, String)>,
 }
 
 fn postgres_admin_url() -> String {
@@ -82,6 +83,11 @@ fn getrandom(buf: &mut [u8]) {
 
 impl TestServer {
     pub async fn start(db: Db) -> TestServer {
+        Self::start_with(db, &[]).await
+    }
+
+    /// Starts with extra environment variables for the server process.
+    pub async fn start_with(db: Db, env: &[(&str, &str)]) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database_url = match db {
             Db::Sqlite => format!("sqlite://{}?mode=rwc", data_dir.path().join("talon.db").display()),
@@ -94,6 +100,7 @@ impl TestServer {
             data_dir,
             child: None,
             http: Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         s.spawn();
         s
@@ -119,6 +126,7 @@ impl TestServer {
             .env_remove("SOFTHSM2_CONF")
             .env_remove("TALON_PKCS11_PIN")
             .env("TALON_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

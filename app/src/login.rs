@@ -1,0 +1,92 @@
+//! The sign-in page at `/login`.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+
+use crate::icons::Icon;
+use crate::session::{current_user, Login};
+
+/// Email and password form. It posts to the `login` server function; with JS
+/// the answer arrives without a page load, without JS the browser follows the
+/// server's redirect. A visitor who is already signed in goes to `/`.
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let login = ServerAction::<Login>::new();
+    let pending = login.pending();
+    let error = move || login.value().get().and_then(Result::err);
+    let session = Resource::new_blocking(|| (), |_| current_user());
+
+    view! {
+        <Title text="Sign in" />
+        <Suspense>
+            {move || Suspend::new(async move {
+                matches!(session.await, Ok(Some(_))).then(|| view! { <Redirect path="/" /> })
+            })}
+        </Suspense>
+        <main class="flex min-h-full flex-col justify-center px-6 py-12 lg:px-8">
+            <div class="sm:mx-auto sm:w-full sm:max-w-sm">
+                <div class="flex items-center justify-center gap-2 text-slate-900">
+                    {Icon::Logo.view("size-9 text-indigo-600")}
+                    <span class="text-2xl font-semibold tracking-tight">"Talon"</span>
+                </div>
+                <h1 class="mt-8 text-center text-2xl font-semibold tracking-tight text-slate-900">
+                    "Sign in to your account"
+                </h1>
+            </div>
+
+            <div class="mt-8 sm:mx-auto sm:w-full sm:max-w-sm">
+                <div class="rounded-xl bg-white px-6 py-8 shadow-sm ring-1 ring-slate-200 sm:px-8">
+                    <ActionForm action=login attr:class="space-y-6">
+                        {move || {
+                            error()
+                                .map(|error| {
+                                    view! {
+                                        <p
+                                            role="alert"
+                                            class="rounded-md bg-red-50 px-3 py-2 text-sm font-medium text-red-700 ring-1 ring-red-200"
+                                        >
+                                            {error.to_string()}
+                                        </p>
+                                    }
+                                })
+                        }}
+                        <div>
+                            <label for="email" class="block text-sm font-medium text-slate-900">
+                                "Email"
+                            </label>
+                            <input
+                                id="email"
+                                name="email"
+                                type="email"
+                                autocomplete="username"
+                                required
+                                class="mt-2 block w-full rounded-md border-0 bg-white px-3 py-2 text-slate-900 shadow-sm ring-1 ring-slate-300 placeholder:text-slate-400 focus:ring-2 focus:ring-indigo-600 focus:outline-none sm:text-sm"
+                            />
+                        </div>
+                        <div>
+                            <label for="password" class="block text-sm font-medium text-slate-900">
+                                "Password"
+                            </label>
+                            <input
+                                id="password"
+                                name="password"
+                                type="password"
+                                autocomplete="current-password"
+                                required
+                                class="mt-2 block w-full rounded-md border-0 bg-white px-3 py-2 text-slate-900 shadow-sm ring-1 ring-slate-300 focus:ring-2 focus:ring-indigo-600 focus:outline-none sm:text-sm"
+                            />
+                        </div>
+                        <button
+                            type="submit"
+                            prop:disabled=pending
+                            class="flex w-full justify-center rounded-md bg-indigo-600 px-3 py-2 text-sm font-semibold text-white shadow-sm hover:bg-indigo-500 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 disabled:cursor-wait disabled:opacity-70"
+                        >
+                            "Sign in"
+                        </button>
+                    </ActionForm>
+                </div>
+            </div>
+        </main>
+    }
+}

@@ -1,0 +1,155 @@
+import { test as base, expect, type APIRequestContext, type Page } from '@playwright/test';
+
+const PASSWORD = 'Correct-Horse-9!';
+const AREAS = [
+  'Dashboard',
+  'Vaults',
+  'Agents',
+  'Sharing',
+  'Audit Log',
+  'Security',
+  'API Keys',
+  'Billing',
+  'Team',
+];
+
+// Every test fails if the page throws an uncaught error (e.g. a hydration panic).
+const test = base.extend<{ pageErrors: Error[] }>({
+  pageErrors: [
+    async ({ page }, use) => {
+      const errors: Error[] = [];
+      page.on('pageerror', (error) => errors.push(error));
+      await use(errors);
+      expect(errors, 'uncaught errors in the page').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+
+/** Creates a fresh user through the REST API and returns its email. */
+async function signUp(request: APIRequestContext): Promise<string> {
+  const email = `e2e-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+  const response = await request.post('/v1/auth/signup', {
+    data: { email, password: PASSWORD, display_name: 'E2E' },
+  });
+  expect(response.status(), 'POST /v1/auth/signup').toBe(200);
+  return email;
+}
+
+/** Waits until the WASM bundle has hydrated the server-rendered page. */
+async function hydrated(page: Page) {
+  await expect(page.locator('html[data-hydrated]')).toBeAttached({ timeout: 15_000 });
+}
+
+async function fillSignIn(page: Page, email: string, password: string) {
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+async function expectDashboard(page: Page, email: string) {
+  await expect(page).toHaveURL('/');
+  await expect(page.getByRole('heading', { level: 1, name: 'Dashboard' })).toBeVisible();
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await expect(nav).toBeVisible();
+  await expect(nav.getByRole('link')).toHaveText(AREAS);
+  for (const area of AREAS) {
+    await expect(nav.getByRole('link', { name: area, exact: true })).toBeVisible();
+  }
+  await expect(page.getByRole('banner').getByText(email)).toBeVisible();
+}
+
+test('signing in shows the dashboard with the sidebar and the user email', async ({ page, request }) => {
+  const email = await signUp(request);
+
+  await page.goto('/login');
+  await hydrated(page);
+  await expect(page).toHaveTitle('Sign in · Talon');
+  await fillSignIn(page, email, PASSWORD);
+
+  await expectDashboard(page, email);
+  await expect(page.getByRole('link', { name: 'Dashboard', exact: true })).toHaveAttribute(
+    'aria-current',
+    'page',
+  );
+  await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true });
+
+  // Client-side navigation between areas keeps the session.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Vaults' }).click();
+  await expect(page).toHaveURL('/vaults');
+  await expect(page.getByRole('heading', { level: 1, name: 'Vaults' })).toBeVisible();
+  await expect(page.getByText('coming here soon')).toBeVisible();
+  await expect(page.getByRole('banner').getByText(email)).toBeVisible();
+
+  // A full page load of another area is server-rendered for the signed-in user.
+  await page.goto('/team');
+  await expect(page.getByRole('heading', { level: 1, name: 'Team' })).toBeVisible();
+  await expect(page.getByRole('banner').getByText(email)).toBeVisible();
+  await hydrated(page);
+
+  // Signing out clears the session: the dashboard is no longer reachable.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL('/login');
+  await page.goto('/');
+  await expect(page).toHaveURL('/login');
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
+});
+
+test('a wrong password shows "Invalid credentials" and no dashboard', async ({ page, request }) => {
+  const email = await signUp(request);
+
+  await page.goto('/login');
+  await hydrated(page);
+  await fillSignIn(page, email, 'Wrong-Horse-9!');
+
+  await expect(page.getByRole('alert')).toHaveText('Invalid credentials');
+  await expect(page).toHaveURL(/\/login/);
+  await expect(page.getByRole('navigation', { name: 'Main' })).toHaveCount(0);
+  const cookies = await page.context().cookies();
+  expect(cookies.map((cookie) => cookie.name)).not.toContain('talon_session');
+  await page.screenshot({ path: 'test-results/login-invalid.png', fullPage: true });
+});
+
+test('signed-out visits to dashboard pages redirect to /login', async ({ page }) => {
+  for (const path of ['/', '/vaults', '/audit', '/api-keys']) {
+    const response = await page.goto(path);
+    expect(response?.ok(), `GET ${path}`).toBeTruthy();
+    await expect(page).toHaveURL('/login');
+  }
+  await hydrated(page);
+});
+
+test('the session cookie is HttpOnly and SameSite=Lax', async ({ page, request }) => {
+  const email = await signUp(request);
+  await page.goto('/login');
+  await hydrated(page);
+  await fillSignIn(page, email, PASSWORD);
+  await expectDashboard(page, email);
+
+  const session = (await page.context().cookies()).find((cookie) => cookie.name === 'talon_session');
+  expect(session).toBeDefined();
+  expect(session?.httpOnly).toBe(true);
+  expect(session?.sameSite).toBe('Lax');
+  expect(session?.path).toBe('/');
+  expect(page.url()).not.toContain(session?.value ?? '<no session>');
+  expect(await page.evaluate(() => document.cookie)).not.toContain('talon_session');
+});
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('the sign-in form still works as a plain form post', async ({ page, request }) => {
+    const email = await signUp(request);
+
+    await page.goto('/login');
+    await fillSignIn(page, email, 'Wrong-Horse-9!');
+    await expect(page.getByRole('alert')).toHaveText('Invalid credentials');
+    await expect(page).toHaveURL(/\/login/);
+
+    await fillSignIn(page, email, PASSWORD);
+    await expectDashboard(page, email);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect(page).toHaveURL('/login');
+  });
+});
