@@ -144,7 +144,10 @@ mod tests {
             .ciphertext
             .windows(6)
             .any(|w| w == b"sk-123".as_slice()));
-        assert_eq!(open(&ks, "kek", &b, &sealed).unwrap().expose_secret(), "sk-123");
+        assert_eq!(
+            open(&ks, "kek", &b, &sealed).unwrap().expose_secret(),
+            "sk-123"
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
     /// A tier limit was reached.
-    #[error("{resource} limit reached ({current}/{limit} on {tier} tier). Upgrade your plan for more.")]
+    #[error(
+        "{resource} limit reached ({current}/{limit} on {tier} tier). Upgrade your plan for more."
+    )]
     LimitExceeded {
         resource: &'static str,
         current: i64,

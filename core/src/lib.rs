@@ -16,7 +16,7 @@ pub mod totp;
 
 pub use error::{Dependency, Error, Result};
 pub use service::{
-    AgentCreated, AgentToken, Core, CoreConfig, CreateAgent, CreatePolicy, HealthReport, PatchAgent,
-    LoginOutcome, Principal, PutSecret, RequestContext, Role, SecretRead, Signup, SignupOutcome,
-    UpdatePolicy,
+    AgentCreated, AgentToken, Core, CoreConfig, CreateAgent, CreatePolicy, HealthReport,
+    LoginOutcome, PatchAgent, Principal, PutSecret, RequestContext, Role, SecretRead, Signup,
+    SignupOutcome, UpdatePolicy,
 };

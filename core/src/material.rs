@@ -98,6 +98,9 @@ mod tests {
     #[test]
     fn dek_from_bytes_requires_32_bytes() {
         assert!(Dek::from_bytes(vec![1; 31]).is_none());
-        assert_eq!(Dek::from_bytes(vec![7; 32]).unwrap().expose_secret(), &[7; 32]);
+        assert_eq!(
+            Dek::from_bytes(vec![7; 32]).unwrap().expose_secret(),
+            &[7; 32]
+        );
     }
 }

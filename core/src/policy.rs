@@ -213,7 +213,9 @@ fn parse_time_window(v: &Value) -> Result<TimeWindow, String> {
     };
     let tz = o.get("timezone").and_then(Value::as_str).unwrap_or("UTC");
     if tz != "UTC" && tz != "Etc/UTC" {
-        return Err(format!("time_window.timezone '{tz}' is not supported (use UTC)"));
+        return Err(format!(
+            "time_window.timezone '{tz}' is not supported (use UTC)"
+        ));
     }
     let mut days = 0u8;
     match o.get("days") {
@@ -249,7 +251,8 @@ pub struct Rule {
 impl Rule {
     fn covers(&self, p: Permission) -> bool {
         self.permissions.iter().any(|&q| {
-            q == p || (q == Permission::Write && matches!(p, Permission::Delete | Permission::Rotate))
+            q == p
+                || (q == Permission::Write && matches!(p, Permission::Delete | Permission::Rotate))
         })
     }
 
@@ -300,7 +303,10 @@ mod tests {
     fn rule(pattern: &str, perms: &[&str], effect: Effect) -> Rule {
         Rule {
             pattern: PathPattern::parse(pattern).unwrap(),
-            permissions: perms.iter().map(|p| Permission::parse(p).unwrap()).collect(),
+            permissions: perms
+                .iter()
+                .map(|p| Permission::parse(p).unwrap())
+                .collect(),
             effect,
             expires_at_ms: None,
             conditions: Conditions::default(),
@@ -325,18 +331,89 @@ mod tests {
         let deny_prod = rule("prod/**", &["read"], Effect::Deny);
         let mut expired = rule("**", &["read"], Effect::Allow);
         expired.expires_at_ms = Some(NOW - 1);
-        let cases: Vec<(&str, Vec<Rule>, bool, &str, Permission, Decision)> = vec![
-            ("no policies deny by default", vec![], false, "a", Read, Deny),
-            ("glob match allows", vec![read_api.clone()], false, "api-keys/openai", Read, Allow),
-            ("outside glob denied", vec![read_api.clone()], false, "db/password", Read, Deny),
-            ("read does not grant write", vec![read_api.clone()], false, "api-keys/openai", Write, Deny),
-            ("write implies delete", vec![write_all.clone()], false, "x", Delete, Allow),
-            ("write implies rotate", vec![write_all.clone()], false, "x", Rotate, Allow),
-            ("write does not imply read", vec![write_all.clone()], false, "x", Read, Deny),
+        type Case<'a> = (&'a str, Vec<Rule>, bool, &'a str, Permission, Decision);
+        let cases: Vec<Case> = vec![
+            (
+                "no policies deny by default",
+                vec![],
+                false,
+                "a",
+                Read,
+                Deny,
+            ),
+            (
+                "glob match allows",
+                vec![read_api.clone()],
+                false,
+                "api-keys/openai",
+                Read,
+                Allow,
+            ),
+            (
+                "outside glob denied",
+                vec![read_api.clone()],
+                false,
+                "db/password",
+                Read,
+                Deny,
+            ),
+            (
+                "read does not grant write",
+                vec![read_api.clone()],
+                false,
+                "api-keys/openai",
+                Write,
+                Deny,
+            ),
+            (
+                "write implies delete",
+                vec![write_all.clone()],
+                false,
+                "x",
+                Delete,
+                Allow,
+            ),
+            (
+                "write implies rotate",
+                vec![write_all.clone()],
+                false,
+                "x",
+                Rotate,
+                Allow,
+            ),
+            (
+                "write does not imply read",
+                vec![write_all.clone()],
+                false,
+                "x",
+                Read,
+                Deny,
+            ),
             ("admin bypass", vec![], true, "x", Read, Allow),
-            ("deny beats admin", vec![deny_prod.clone()], true, "prod/db", Read, Deny),
-            ("deny beats allow", vec![rule("**", &["read"], Effect::Allow), deny_prod], false, "prod/db", Read, Deny),
-            ("expired policy ignored", vec![expired], false, "x", Read, Deny),
+            (
+                "deny beats admin",
+                vec![deny_prod.clone()],
+                true,
+                "prod/db",
+                Read,
+                Deny,
+            ),
+            (
+                "deny beats allow",
+                vec![rule("**", &["read"], Effect::Allow), deny_prod],
+                false,
+                "prod/db",
+                Read,
+                Deny,
+            ),
+            (
+                "expired policy ignored",
+                vec![expired],
+                false,
+                "x",
+                Read,
+                Deny,
+            ),
         ];
         for (name, rules, admin, path, perm, want) in cases {
             assert_eq!(evaluate(&rules, admin, &req(path, perm)), want, "{name}");
@@ -347,7 +424,10 @@ mod tests {
     fn ip_allowlist_limits_the_policy() {
         let mut r = rule("**", &["read"], Effect::Allow);
         r.conditions = Conditions::parse(&json!({"ip_allowlist": ["10.0.0.0/24"]})).unwrap();
-        assert_eq!(evaluate(&[r.clone()], false, &req("a", Permission::Read)), Decision::Allow);
+        assert_eq!(
+            evaluate(&[r.clone()], false, &req("a", Permission::Read)),
+            Decision::Allow
+        );
         let mut other = req("a", Permission::Read);
         other.ip = Some("192.0.2.1".parse().unwrap());
         assert_eq!(evaluate(&[r.clone()], false, &other), Decision::Deny);
@@ -362,7 +442,10 @@ mod tests {
             &json!({"time_window": {"after": "08:00", "before": "20:00", "days": ["wed"]}}),
         )
         .unwrap();
-        assert_eq!(evaluate(&[r.clone()], false, &req("a", Permission::Read)), Decision::Allow);
+        assert_eq!(
+            evaluate(&[r.clone()], false, &req("a", Permission::Read)),
+            Decision::Allow
+        );
         let mut night = req("a", Permission::Read);
         night.now_ms = NOW + 9 * 3_600_000; // 21:00
         assert_eq!(evaluate(&[r.clone()], false, &night), Decision::Deny);
@@ -390,7 +473,10 @@ mod tests {
         ] {
             assert!(Conditions::parse(&bad).is_err(), "{bad}");
         }
-        assert_eq!(Conditions::parse(&json!({})).unwrap(), Conditions::default());
+        assert_eq!(
+            Conditions::parse(&json!({})).unwrap(),
+            Conditions::default()
+        );
     }
 
     #[test]
@@ -402,6 +488,8 @@ mod tests {
         let v6 = Cidr::parse("2001:db8::/32").unwrap();
         assert!(v6.contains("2001:db8::1".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_none());
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
     }
 }

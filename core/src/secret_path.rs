@@ -18,14 +18,18 @@ impl SecretPath {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
         {
-            return Err(bad("only letters, digits, '_', '-', '.' and '/' are allowed"));
+            return Err(bad(
+                "only letters, digits, '_', '-', '.' and '/' are allowed",
+            ));
         }
         let first = s.chars().next().unwrap_or('/');
         let last = s.chars().last().unwrap_or('/');
         if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
             return Err(bad("must start and end with a letter or digit"));
         }
-        if s.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+        if s.split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        {
             return Err(bad("empty, '.' and '..' segments are not allowed"));
         }
         Ok(SecretPath(s.to_owned()))
@@ -103,7 +107,9 @@ fn match_segments(pat: &[&str], segs: &[&str]) -> bool {
         None => segs.is_empty(),
         Some((&"**", rest)) => (0..=segs.len()).any(|i| match_segments(rest, &segs[i..])),
         Some((p, rest)) => match segs.split_first() {
-            Some((s, srest)) => match_segment(p.as_bytes(), s.as_bytes()) && match_segments(rest, srest),
+            Some((s, srest)) => {
+                match_segment(p.as_bytes(), s.as_bytes()) && match_segments(rest, srest)
+            }
             None => false,
         },
     }
@@ -156,7 +162,17 @@ mod tests {
             assert!(SecretPath::parse(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "/a", "a/", "a//b", "a/../b", "a/./b", "a b", "a/b$", "-a", "a-", "..",
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "a/../b",
+            "a/./b",
+            "a b",
+            "a/b$",
+            "-a",
+            "a-",
+            "..",
             &"x".repeat(513),
         ] {
             assert!(SecretPath::parse(bad).is_err(), "{bad}");

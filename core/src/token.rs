@@ -95,7 +95,8 @@ impl TokenSigner {
     pub fn verify(&self, token: &str, now_s: i64, token_use: &str) -> Result<Claims, Error> {
         let bad = || Error::Unauthorized("Invalid or expired token");
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(bad());
         };
@@ -194,11 +195,15 @@ mod tests {
         let t = s.sign(&ks, &claims(1000)).unwrap();
         let parts: Vec<&str> = t.split('.').collect();
         let none_header = B64URL.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert!(s.verify(&format!("{none_header}.{}.", parts[1]), 0, "access").is_err());
+        assert!(s
+            .verify(&format!("{none_header}.{}.", parts[1]), 0, "access")
+            .is_err());
         let mut c = claims(1000);
         c.sub = "agent:2".into();
         let forged = B64URL.encode(serde_json::to_vec(&c).unwrap());
-        assert!(s.verify(&format!("{}.{forged}.{}", parts[0], parts[2]), 0, "access").is_err());
+        assert!(s
+            .verify(&format!("{}.{forged}.{}", parts[0], parts[2]), 0, "access")
+            .is_err());
         assert!(s.verify(&t, 0, "mfa").is_err());
     }
 

@@ -55,7 +55,11 @@ mod tests {
     fn matches_rfc6238_sha1_vectors() {
         // RFC 6238 appendix B, 8-digit codes truncated to the last 6 digits.
         let seed = b"12345678901234567890";
-        for (t, code8) in [(59, "94287082"), (1_111_111_109, "07081804"), (2_000_000_000, "69279037")] {
+        for (t, code8) in [
+            (59, "94287082"),
+            (1_111_111_109, "07081804"),
+            (2_000_000_000, "69279037"),
+        ] {
             assert_eq!(code_at(seed, t / STEP_S), code8[2..]);
         }
     }

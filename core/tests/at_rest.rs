@@ -2,7 +2,9 @@
 //! SoftHSM token, and the test searches the stored bytes for those DEKs and the values.
 
 use std::sync::{Arc, Mutex};
-use talon_core::keystore::{KekAttributes, KeyStore, KeyStoreError, MacKey, Pkcs11Config, Pkcs11KeyStore};
+use talon_core::keystore::{
+    KekAttributes, KeyStore, KeyStoreError, MacKey, Pkcs11Config, Pkcs11KeyStore,
+};
 use talon_core::material::{Dek, Password, SecretValue};
 use talon_core::secret_path::SecretPath;
 use talon_core::store::Store;
@@ -54,7 +56,10 @@ fn softhsm(dir: &std::path::Path) -> Pkcs11KeyStore {
     let conf = dir.join("softhsm2.conf");
     std::fs::write(
         &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
     )
     .unwrap();
     std::env::set_var("SOFTHSM2_CONF", &conf);
@@ -91,7 +96,10 @@ async fn exercise(core: &Core) -> Vec<String> {
     let p = core.authenticate(&out.access_token).await.unwrap();
     let vault = core.create_vault(&p, "v", None, &ctx).await.unwrap();
     let attrs = core.kek_attributes(vault.kek_label.clone()).await.unwrap();
-    assert!(!attrs.extractable && attrs.sensitive && attrs.token, "{attrs:?}");
+    assert!(
+        !attrs.extractable && attrs.sensitive && attrs.token,
+        "{attrs:?}"
+    );
     let mut values = Vec::new();
     for i in 0..5 {
         let value = format!("at-rest-value-{i}-{}", uuid_like());
@@ -124,12 +132,25 @@ fn uuid_like() -> String {
 
 fn pg_dump(url: &str) -> Vec<u8> {
     let mut bins: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.flatten().map(|e| e.path().join("bin/pg_dump")).filter(|p| p.exists()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().join("bin/pg_dump"))
+                .filter(|p| p.exists())
+                .collect()
+        })
         .unwrap_or_default();
     bins.sort();
     let bin = bins.pop().unwrap_or_else(|| "pg_dump".into());
-    let out = std::process::Command::new(bin).args(["--data-only", "--inserts"]).arg(url).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(bin)
+        .args(["--data-only", "--inserts"])
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -153,7 +174,9 @@ async fn deks_and_plaintext_never_reach_the_database() {
     });
 
     let db_file = dir.path().join("talon.db");
-    let store = Store::connect(&format!("sqlite://{}?mode=rwc", db_file.display())).await.unwrap();
+    let store = Store::connect(&format!("sqlite://{}?mode=rwc", db_file.display()))
+        .await
+        .unwrap();
     let core = Core::new(store.clone(), keys.clone(), CoreConfig::default()).unwrap();
     let values = exercise(&core).await;
     store.pool().close().await;
@@ -166,7 +189,10 @@ async fn deks_and_plaintext_never_reach_the_database() {
     sqlx::any::install_default_drivers();
     let name = format!("talon_at_rest_{}", uuid_like());
     let admin_pool = sqlx::AnyPool::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_pool).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin_pool)
+        .await
+        .unwrap();
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     keys.deks.lock().unwrap().clear();
     let store = Store::connect(&url).await.unwrap();

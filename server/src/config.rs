@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "talon", version, about = "Talon: an HSM-backed secrets manager for humans and AI agents")]
+#[command(
+    name = "talon",
+    version,
+    about = "Talon: an HSM-backed secrets manager for humans and AI agents"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -30,7 +34,11 @@ pub struct ServerArgs {
     #[arg(long, env = "TALON_DATABASE_URL")]
     pub database_url: Option<String>,
     /// PKCS#11 module to load.
-    #[arg(long, env = "TALON_PKCS11_MODULE", default_value = "/usr/lib/softhsm/libsofthsm2.so")]
+    #[arg(
+        long,
+        env = "TALON_PKCS11_MODULE",
+        default_value = "/usr/lib/softhsm/libsofthsm2.so"
+    )]
     pub pkcs11_module: PathBuf,
     /// Label of the PKCS#11 token holding Talon's keys.
     #[arg(long, env = "TALON_PKCS11_TOKEN_LABEL", default_value = "talon")]
@@ -56,7 +64,11 @@ pub struct ServerArgs {
     #[arg(long, env = "TALON_OIDC_ISSUER")]
     pub oidc_issuer: Option<String>,
     /// JWKS URL of the identity provider. Defaults to Google's.
-    #[arg(long, env = "TALON_OIDC_JWKS_URL", default_value = "https://www.googleapis.com/oauth2/v3/certs")]
+    #[arg(
+        long,
+        env = "TALON_OIDC_JWKS_URL",
+        default_value = "https://www.googleapis.com/oauth2/v3/certs"
+    )]
     pub oidc_jwks_url: String,
     /// Requests per second allowed per client IP on the API (burst twice that); 0 disables.
     #[arg(long, env = "TALON_RATE_LIMIT_PER_IP", default_value_t = 100)]

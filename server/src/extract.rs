@@ -28,7 +28,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             }
         })?;
         if bytes.len() > MAX_BODY {
-            return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"));
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+            ));
         }
         let slice: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
@@ -62,19 +65,27 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "Missing Authorization header"))?;
+            .ok_or_else(|| {
+                Problem::new(StatusCode::UNAUTHORIZED, "Missing Authorization header")
+            })?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
-                Problem::new(StatusCode::UNAUTHORIZED, "Authorization must be 'Bearer <token>'")
+                Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "Authorization must be 'Bearer <token>'",
+                )
             })?;
         let principal = state.core.authenticate(token).await?;
         let Ctx(ctx) = Ctx::from_request_parts(parts, state).await?;

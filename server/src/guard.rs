@@ -52,7 +52,11 @@ impl IpRateLimit {
 }
 
 /// Answers 429 with `Retry-After` once a client IP exceeds its rate.
-pub async fn rate_limit(State(limit): State<IpRateLimit>, req: Request<Body>, next: Next) -> Response {
+pub async fn rate_limit(
+    State(limit): State<IpRateLimit>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -74,7 +78,10 @@ pub async fn security_headers(req: Request<Body>, next: Next) -> Response {
     let is_api = req.uri().path().starts_with("/v1/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Pages keep a same-origin referrer: no-JavaScript form posts return to the page they
     // came from through it.
@@ -122,7 +129,10 @@ mod tests {
             assert!(l.take(ip).is_ok());
         }
         assert_eq!(l.take(ip), Err(1));
-        assert!(l.take("203.0.113.2".parse().unwrap()).is_ok(), "buckets are per IP");
+        assert!(
+            l.take("203.0.113.2".parse().unwrap()).is_ok(),
+            "buckets are per IP"
+        );
     }
 
     #[test]

@@ -17,8 +17,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use talon_core::keystore::{KeyStore, Pkcs11Config, Pkcs11KeyStore, SoftKeyStore};
-use talon_core::store::Store;
 use talon_core::service::OidcConfig;
+use talon_core::store::Store;
 use talon_core::{Core, CoreConfig};
 
 /// Shared state of the HTTP handlers.
@@ -70,10 +70,7 @@ fn open_keystore(args: &ServerArgs) -> Result<Arc<dyn KeyStore>, String> {
         return Ok(Arc::new(SoftKeyStore::new()));
     }
     let hsm_dir = args.data_dir.join("hsm");
-    let is_softhsm = args
-        .pkcs11_module
-        .to_string_lossy()
-        .contains("softhsm");
+    let is_softhsm = args.pkcs11_module.to_string_lossy().contains("softhsm");
     let embedded = is_softhsm && std::env::var_os("SOFTHSM2_CONF").is_none();
     if embedded {
         let tokens = hsm_dir.join("tokens");
@@ -94,7 +91,8 @@ fn open_keystore(args: &ServerArgs) -> Result<Arc<dyn KeyStore>, String> {
         std::env::set_var("SOFTHSM2_CONF", &conf);
     }
     if embedded || args.pkcs11_pin.is_none() {
-        fs::create_dir_all(&hsm_dir).map_err(|e| format!("cannot create {}: {e}", hsm_dir.display()))?;
+        fs::create_dir_all(&hsm_dir)
+            .map_err(|e| format!("cannot create {}: {e}", hsm_dir.display()))?;
     }
     let pin = match &args.pkcs11_pin {
         Some(p) => p.clone(),
@@ -141,14 +139,22 @@ fn run_server(args: ServerArgs) -> Result<(), String> {
 async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> {
     let database_url = match &args.database_url {
         Some(u) => u.clone(),
-        None => format!("sqlite://{}?mode=rwc", args.data_dir.join("talon.db").display()),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            args.data_dir.join("talon.db").display()
+        ),
     };
     let store = Store::connect(&database_url)
         .await
         .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}. Set --addr or TALON_ADDR.", args.addr))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {e}. Set --addr or TALON_ADDR.",
+                args.addr
+            )
+        })?;
     let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
     let public_url = args
         .public_url
@@ -167,7 +173,10 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
                 client_id,
                 issuers: match &args.oidc_issuer {
                     Some(i) => vec![i.clone()],
-                    None => vec!["https://accounts.google.com".into(), "accounts.google.com".into()],
+                    None => vec![
+                        "https://accounts.google.com".into(),
+                        "accounts.google.com".into(),
+                    ],
                 },
                 jwks_url: args.oidc_jwks_url.clone(),
             }),
@@ -183,7 +192,10 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
     let app = build_router(core.clone(), leptos_options, args.rate_limit_per_ip);
 
     println!("Talon listening on http://{addr}");
-    println!("  database: {:?}, keystore: {keystore_desc}", store.backend());
+    println!(
+        "  database: {:?}, keystore: {keystore_desc}",
+        store.backend()
+    );
     println!("  First steps: open {public_url}/login in a browser, or sign up with");
     println!("  curl -X POST {public_url}/v1/auth/signup -H 'Content-Type: application/json' -d '{{\"email\":\"you@example.com\",\"password\":\"…\"}}'");
     axum::serve(
@@ -218,7 +230,8 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     };
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

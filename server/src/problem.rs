@@ -38,8 +38,7 @@ impl From<Error> for Problem {
             Error::Invalid { field, reason } => {
                 let mut p = Problem::new(StatusCode::BAD_REQUEST, reason.clone());
                 if let Some(f) = field {
-                    p.extra
-                        .insert("fields".into(), json!({ f: reason }));
+                    p.extra.insert("fields".into(), json!({ f: reason }));
                 }
                 p
             }
@@ -124,8 +123,7 @@ fn safe_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
     (!s.is_empty()
         && s.len() <= MAX_REQUEST_ID
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     .then(|| s.to_owned())
 }
@@ -181,13 +179,19 @@ async fn with_request_id(res: Response, id: &str) -> Response {
         };
         let mut m = Map::new();
         m.insert("type".into(), json!("about:blank"));
-        m.insert("title".into(), json!(status.canonical_reason().unwrap_or("Error")));
+        m.insert(
+            "title".into(),
+            json!(status.canonical_reason().unwrap_or("Error")),
+        );
         m.insert("status".into(), json!(status.as_u16()));
         m.insert("detail".into(), json!(detail));
         m
     };
     if status == StatusCode::INTERNAL_SERVER_ERROR {
-        body.insert("detail".into(), json!(format!("Internal error, reference {id}")));
+        body.insert(
+            "detail".into(),
+            json!(format!("Internal error, reference {id}")),
+        );
     }
     body.insert("request_id".into(), json!(id));
     let mut out = (status, Value::Object(body).to_string()).into_response();

@@ -27,15 +27,29 @@ async fn setup(db: Db) -> Setup {
     let srv = TestServer::start(db).await;
     let h = srv.signup().await;
     let vault = srv.create_vault(&h.token, "v").await;
-    srv.put_secret(&h.token, &vault, "app/token", "t0k3n-value").await;
+    srv.put_secret(&h.token, &vault, "app/token", "t0k3n-value")
+        .await;
     let (agent_id, key) = srv.create_agent(&h.token, "bot").await;
-    srv.grant(&h.token, &vault, &agent_id, "app/*", &["read"]).await;
-    Setup { srv, human: h.token, vault, agent_id, key }
+    srv.grant(&h.token, &vault, &agent_id, "app/*", &["read"])
+        .await;
+    Setup {
+        srv,
+        human: h.token,
+        vault,
+        agent_id,
+        key,
+    }
 }
 
 impl Setup {
     async fn read(&self, token: &str) -> StatusCode {
-        self.srv.get(&format!("/v1/vaults/{}/secrets/app/token", self.vault), token).await.0
+        self.srv
+            .get(
+                &format!("/v1/vaults/{}/secrets/app/token", self.vault),
+                token,
+            )
+            .await
+            .0
     }
 }
 
@@ -43,43 +57,108 @@ async fn deactivated_agent_is_refused_even_with_a_live_token(db: Db) {
     let s = setup(db).await;
     let token = s.srv.agent_token(&s.key).await;
     assert_eq!(s.read(&token).await, StatusCode::OK);
-    let (st, v) = s.srv.call(Method::PATCH, &format!("/v1/agents/{}", s.agent_id), Some(&s.human), Some(json!({"is_active": false}))).await;
+    let (st, v) = s
+        .srv
+        .call(
+            Method::PATCH,
+            &format!("/v1/agents/{}", s.agent_id),
+            Some(&s.human),
+            Some(json!({"is_active": false})),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["is_active"], false);
     assert_eq!(s.read(&token).await, StatusCode::UNAUTHORIZED);
-    let (st, _) = s.srv.post("/v1/auth/agent-token", None, json!({"api_key": s.key})).await;
+    let (st, _) = s
+        .srv
+        .post("/v1/auth/agent-token", None, json!({"api_key": s.key}))
+        .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let (_, list) = s.srv.get("/v1/agents", &s.human).await;
-    assert_eq!(list["agents"][0]["is_active"], false, "a deactivated agent stays listed");
-    s.srv.call(Method::PATCH, &format!("/v1/agents/{}", s.agent_id), Some(&s.human), Some(json!({"is_active": true}))).await;
+    assert_eq!(
+        list["agents"][0]["is_active"], false,
+        "a deactivated agent stays listed"
+    );
+    s.srv
+        .call(
+            Method::PATCH,
+            &format!("/v1/agents/{}", s.agent_id),
+            Some(&s.human),
+            Some(json!({"is_active": true})),
+        )
+        .await;
     assert_eq!(s.read(&token).await, StatusCode::OK);
     let (_, events) = s.srv.get("/v1/audit/events?action=agent.*", &s.human).await;
-    let actions: Vec<&str> = events["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert!(actions.contains(&"agent.deactivate") && actions.contains(&"agent.activate"), "{actions:?}");
+    let actions: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"agent.deactivate") && actions.contains(&"agent.activate"),
+        "{actions:?}"
+    );
 }
 
 async fn deleted_agent_disappears_and_its_token_stops_working(db: Db) {
     let s = setup(db).await;
     let token = s.srv.agent_token(&s.key).await;
-    let (st, _) = s.srv.call(Method::DELETE, &format!("/v1/agents/{}", s.agent_id), Some(&s.human), None).await;
+    let (st, _) = s
+        .srv
+        .call(
+            Method::DELETE,
+            &format!("/v1/agents/{}", s.agent_id),
+            Some(&s.human),
+            None,
+        )
+        .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     assert_eq!(s.read(&token).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(s.srv.get(&format!("/v1/agents/{}", s.agent_id), &s.human).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.srv
+            .get(&format!("/v1/agents/{}", s.agent_id), &s.human)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     let (_, list) = s.srv.get("/v1/agents", &s.human).await;
     assert_eq!(list["agents"], json!([]));
-    let (_, policies) = s.srv.get(&format!("/v1/vaults/{}/policies", s.vault), &s.human).await;
+    let (_, policies) = s
+        .srv
+        .get(&format!("/v1/vaults/{}/policies", s.vault), &s.human)
+        .await;
     assert_eq!(policies["policies"], json!([]), "its policies are deleted");
-    assert_eq!(s.srv.post("/v1/auth/agent-token", None, json!({"api_key": s.key})).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.srv
+            .post("/v1/auth/agent-token", None, json!({"api_key": s.key}))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn rotated_key_kills_the_old_key_at_once(db: Db) {
     let s = setup(db).await;
-    let (st, v) = s.srv.post(&format!("/v1/agents/{}/rotate-key", s.agent_id), Some(&s.human), json!({})).await;
+    let (st, v) = s
+        .srv
+        .post(
+            &format!("/v1/agents/{}/rotate-key", s.agent_id),
+            Some(&s.human),
+            json!({}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let new_key = v["api_key"].as_str().unwrap();
     assert!(new_key.starts_with("ocv_") && new_key != s.key);
     assert_eq!(v["agent"]["api_key_prefix"], &new_key[..12]);
-    assert_eq!(s.srv.post("/v1/auth/agent-token", None, json!({"api_key": s.key})).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.srv
+            .post("/v1/auth/agent-token", None, json!({"api_key": s.key}))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
     let token = s.srv.agent_token(new_key).await;
     assert_eq!(s.read(&token).await, StatusCode::OK);
 }
@@ -87,21 +166,53 @@ async fn rotated_key_kills_the_old_key_at_once(db: Db) {
 async fn policy_changes_apply_to_the_next_request(db: Db) {
     let s = setup(db).await;
     let token = s.srv.agent_token(&s.key).await;
-    let (_, list) = s.srv.get(&format!("/v1/vaults/{}/policies", s.vault), &s.human).await;
+    let (_, list) = s
+        .srv
+        .get(&format!("/v1/vaults/{}/policies", s.vault), &s.human)
+        .await;
     let policy = list["policies"][0]["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/vaults/{}/policies/{policy}", s.vault);
     // Read → write only: the read is refused, a write is allowed.
-    let (st, v) = s.srv.call(Method::PUT, &path, Some(&s.human), Some(json!({"permissions": ["write"], "secret_path_pattern": "ignored/**"}))).await;
+    let (st, v) = s
+        .srv
+        .call(
+            Method::PUT,
+            &path,
+            Some(&s.human),
+            Some(json!({"permissions": ["write"], "secret_path_pattern": "ignored/**"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["permissions"], json!(["write"]));
     assert_eq!(v["secret_path_pattern"], "app/*", "pattern cannot change");
     assert_eq!(s.read(&token).await, StatusCode::FORBIDDEN);
-    let (st, _) = s.srv.put(&format!("/v1/vaults/{}/secrets/app/token", s.vault), &token, json!({"value": "from-agent"})).await;
+    let (st, _) = s
+        .srv
+        .put(
+            &format!("/v1/vaults/{}/secrets/app/token", s.vault),
+            &token,
+            json!({"value": "from-agent"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::CREATED);
     // An expired policy grants nothing.
-    s.srv.call(Method::PUT, &path, Some(&s.human), Some(json!({"permissions": ["read"], "expires_at": "2020-01-01T00:00:00Z"}))).await;
+    s.srv
+        .call(
+            Method::PUT,
+            &path,
+            Some(&s.human),
+            Some(json!({"permissions": ["read"], "expires_at": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
     assert_eq!(s.read(&token).await, StatusCode::FORBIDDEN);
-    s.srv.call(Method::PUT, &path, Some(&s.human), Some(json!({"expires_at": null}))).await;
+    s.srv
+        .call(
+            Method::PUT,
+            &path,
+            Some(&s.human),
+            Some(json!({"expires_at": null})),
+        )
+        .await;
     assert_eq!(s.read(&token).await, StatusCode::OK);
     // A deny policy overrides the allow.
     let (st, _) = s
@@ -111,39 +222,113 @@ async fn policy_changes_apply_to_the_next_request(db: Db) {
     assert_eq!(st, StatusCode::CREATED);
     assert_eq!(s.read(&token).await, StatusCode::FORBIDDEN);
     // Deleting policies removes access.
-    let (_, list) = s.srv.get(&format!("/v1/vaults/{}/policies", s.vault), &s.human).await;
+    let (_, list) = s
+        .srv
+        .get(&format!("/v1/vaults/{}/policies", s.vault), &s.human)
+        .await;
     for p in list["policies"].as_array().unwrap() {
-        let (st, _) = s.srv.call(Method::DELETE, &format!("/v1/vaults/{}/policies/{}", s.vault, p["id"].as_str().unwrap()), Some(&s.human), None).await;
+        let (st, _) = s
+            .srv
+            .call(
+                Method::DELETE,
+                &format!(
+                    "/v1/vaults/{}/policies/{}",
+                    s.vault,
+                    p["id"].as_str().unwrap()
+                ),
+                Some(&s.human),
+                None,
+            )
+            .await;
         assert_eq!(st, StatusCode::NO_CONTENT);
     }
     assert_eq!(s.read(&token).await, StatusCode::FORBIDDEN);
     // The agent cannot manage the vault's policies.
-    assert_eq!(s.srv.get(&format!("/v1/vaults/{}/policies", s.vault), &token).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.srv
+            .get(&format!("/v1/vaults/{}/policies", s.vault), &token)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
 }
 
 async fn explicit_path_scopes_cap_an_agent(db: Db) {
     let s = setup(db).await;
-    s.srv.put_secret(&s.human, &s.vault, "app/other", "other-value").await;
-    s.srv.call(Method::PATCH, &format!("/v1/agents/{}", s.agent_id), Some(&s.human), Some(json!({"scopes": ["app/token"]}))).await;
+    s.srv
+        .put_secret(&s.human, &s.vault, "app/other", "other-value")
+        .await;
+    s.srv
+        .call(
+            Method::PATCH,
+            &format!("/v1/agents/{}", s.agent_id),
+            Some(&s.human),
+            Some(json!({"scopes": ["app/token"]})),
+        )
+        .await;
     let token = s.srv.agent_token(&s.key).await;
     assert_eq!(s.read(&token).await, StatusCode::OK);
-    let (st, _) = s.srv.get(&format!("/v1/vaults/{}/secrets/app/other", s.vault), &token).await;
-    assert_eq!(st, StatusCode::FORBIDDEN, "the policy allows app/* but the scope caps at app/token");
+    let (st, _) = s
+        .srv
+        .get(&format!("/v1/vaults/{}/secrets/app/other", s.vault), &token)
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "the policy allows app/* but the scope caps at app/token"
+    );
     // Label-like scopes are not a ceiling.
-    s.srv.call(Method::PATCH, &format!("/v1/agents/{}", s.agent_id), Some(&s.human), Some(json!({"scopes": ["vaults:read"]}))).await;
+    s.srv
+        .call(
+            Method::PATCH,
+            &format!("/v1/agents/{}", s.agent_id),
+            Some(&s.human),
+            Some(json!({"scopes": ["vaults:read"]})),
+        )
+        .await;
     let token = s.srv.agent_token(&s.key).await;
-    assert_eq!(s.srv.get(&format!("/v1/vaults/{}/secrets/app/other", s.vault), &token).await.0, StatusCode::OK);
+    assert_eq!(
+        s.srv
+            .get(&format!("/v1/vaults/{}/secrets/app/other", s.vault), &token)
+            .await
+            .0,
+        StatusCode::OK
+    );
 }
 
 async fn agent_bound_to_a_vault_is_refused_elsewhere(db: Db) {
     let s = setup(db).await;
     let other = s.srv.create_vault(&s.human, "other").await;
-    s.srv.put_secret(&s.human, &other, "app/token", "other-vault").await;
-    s.srv.grant(&s.human, &other, &s.agent_id, "**", &["read"]).await;
-    let (st, v) = s.srv.call(Method::PATCH, &format!("/v1/agents/{}", s.agent_id), Some(&s.human), Some(json!({"vault_ids": [s.vault]}))).await;
+    s.srv
+        .put_secret(&s.human, &other, "app/token", "other-vault")
+        .await;
+    s.srv
+        .grant(&s.human, &other, &s.agent_id, "**", &["read"])
+        .await;
+    let (st, v) = s
+        .srv
+        .call(
+            Method::PATCH,
+            &format!("/v1/agents/{}", s.agent_id),
+            Some(&s.human),
+            Some(json!({"vault_ids": [s.vault]})),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let token = s.srv.agent_token(&s.key).await;
     assert_eq!(s.read(&token).await, StatusCode::OK);
-    assert_eq!(s.srv.get(&format!("/v1/vaults/{other}/secrets/app/token"), &token).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(s.srv.post("/v1/vaults", Some(&token), json!({"name": "mine"})).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.srv
+            .get(&format!("/v1/vaults/{other}/secrets/app/token"), &token)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.srv
+            .post("/v1/vaults", Some(&token), json!({"name": "mine"}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
 }

@@ -24,10 +24,12 @@ async fn world(db: Db) -> World {
     let srv = TestServer::start(db).await;
     let h = srv.signup().await;
     let vault = srv.create_vault(&h.token, "production").await;
-    srv.put_secret(&h.token, &vault, "api-keys/openai", VALUE).await;
+    srv.put_secret(&h.token, &vault, "api-keys/openai", VALUE)
+        .await;
     let (agent_id, key) = srv.create_agent(&h.token, "deploy-bot").await;
     assert!(key.starts_with("ocv_"));
-    srv.grant(&h.token, &vault, &agent_id, "api-keys/**", &["read"]).await;
+    srv.grant(&h.token, &vault, &agent_id, "api-keys/**", &["read"])
+        .await;
     let agent = srv.agent_token(&key).await;
     World {
         srv,
@@ -59,7 +61,13 @@ on_both_databases!(
 
 async fn agent_reads_a_secret_it_was_granted(db: Db) {
     let w = world(db).await;
-    let (s, v) = w.srv.get(&format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault), &w.agent).await;
+    let (s, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            &w.agent,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["value"], VALUE);
     assert_eq!(v["path"], "api-keys/openai");
@@ -70,17 +78,30 @@ async fn agent_reads_a_secret_it_was_granted(db: Db) {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(me["id"], w.agent_id.as_str());
     // A second version is what the agent reads next.
-    w.srv.put_secret(&w.human, &w.vault, "api-keys/openai", "sk-rotated").await;
-    let (_, v) = w.srv.get(&format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault), &w.agent).await;
+    w.srv
+        .put_secret(&w.human, &w.vault, "api-keys/openai", "sk-rotated")
+        .await;
+    let (_, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            &w.agent,
+        )
+        .await;
     assert_eq!(v["value"], "sk-rotated");
     assert_eq!(v["version"], 2);
 }
 
 async fn agent_outside_its_glob_is_denied(db: Db) {
     let w = world(db).await;
-    w.srv.put_secret(&w.human, &w.vault, "db/password", "hunter2-hunter2").await;
+    w.srv
+        .put_secret(&w.human, &w.vault, "db/password", "hunter2-hunter2")
+        .await;
     for path in ["db/password", "api-keysX/openai", "never/written"] {
-        let (s, v) = w.srv.get(&format!("/v1/vaults/{}/secrets/{path}", w.vault), &w.agent).await;
+        let (s, v) = w
+            .srv
+            .get(&format!("/v1/vaults/{}/secrets/{path}", w.vault), &w.agent)
+            .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
         assert_eq!(v["status"], 403);
         assert!(!v.to_string().contains("hunter2"));
@@ -90,13 +111,26 @@ async fn agent_outside_its_glob_is_denied(db: Db) {
 async fn agent_is_denied_on_another_vault(db: Db) {
     let w = world(db).await;
     let other = w.srv.create_vault(&w.human, "staging").await;
-    w.srv.put_secret(&w.human, &other, "api-keys/openai", "sk-staging").await;
-    let (s, v) = w.srv.get(&format!("/v1/vaults/{other}/secrets/api-keys/openai"), &w.agent).await;
+    w.srv
+        .put_secret(&w.human, &other, "api-keys/openai", "sk-staging")
+        .await;
+    let (s, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{other}/secrets/api-keys/openai"),
+            &w.agent,
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     let (s, _) = w.srv.get(&format!("/v1/vaults/{other}"), &w.agent).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (_, list) = w.srv.get("/v1/vaults", &w.agent).await;
-    let ids: Vec<&str> = list["vaults"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["vaults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec![w.vault.as_str()]);
 }
 
@@ -104,31 +138,59 @@ async fn agent_with_read_cannot_write(db: Db) {
     let w = world(db).await;
     let (s, v) = w
         .srv
-        .put(&format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault), &w.agent, json!({"value": "evil"}))
+        .put(
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            &w.agent,
+            json!({"value": "evil"}),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     let (s, _) = w
         .srv
-        .call(Method::DELETE, &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault), Some(&w.agent), None)
+        .call(
+            Method::DELETE,
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            Some(&w.agent),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (_, v) = w.srv.get(&format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault), &w.agent).await;
+    let (_, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            &w.agent,
+        )
+        .await;
     assert_eq!(v["value"], VALUE, "the value is unchanged");
 }
 
 async fn storage_dump_holds_no_plaintext_value(db: Db) {
     let w = world(db).await;
     let marker = "PLAINTEXT-MARKER-7d1e0b9c";
-    w.srv.put_secret(&w.human, &w.vault, "api-keys/marker", marker).await;
-    let (s, _) = w.srv.get(&format!("/v1/vaults/{}/secrets/api-keys/marker", w.vault), &w.agent).await;
+    w.srv
+        .put_secret(&w.human, &w.vault, "api-keys/marker", marker)
+        .await;
+    let (s, _) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/marker", w.vault),
+            &w.agent,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let dump = w.srv.dump_storage().await;
-    assert!(contains(&dump, b"api-keys/marker"), "the dump covers the secrets table");
+    assert!(
+        contains(&dump, b"api-keys/marker"),
+        "the dump covers the secrets table"
+    );
     for needle in [
         marker.as_bytes().to_vec(),
         VALUE.as_bytes().to_vec(),
         hex(marker.as_bytes()).into_bytes(),
-        base64::engine::general_purpose::STANDARD.encode(marker).into_bytes(),
+        base64::engine::general_purpose::STANDARD
+            .encode(marker)
+            .into_bytes(),
     ] {
         assert!(!contains(&dump, &needle), "plaintext found in storage");
     }
@@ -136,7 +198,7 @@ async fn storage_dump_holds_no_plaintext_value(db: Db) {
     let key = w.srv.create_agent(&w.human, "second").await.1;
     let dump = w.srv.dump_storage().await;
     assert!(!contains(&dump, key.as_bytes()));
-    assert!(!contains(&dump, key[12..].as_bytes()));
+    assert!(!contains(&dump, &key.as_bytes()[12..]));
 }
 
 fn hex(b: &[u8]) -> String {
@@ -160,15 +222,26 @@ async fn flipped_ciphertext_byte_fails_to_decrypt(db: Db) {
         .execute(&pool)
         .await
         .unwrap();
-    let (s, v) = w.srv.get(&format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault), &w.agent).await;
+    let (s, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            &w.agent,
+        )
+        .await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
     assert!(v.get("value").is_none());
-    assert!(v["detail"].as_str().unwrap().starts_with("Internal error, reference "));
+    assert!(v["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("Internal error, reference "));
 }
 
 async fn ciphertext_copied_to_another_path_fails_to_decrypt(db: Db) {
     let w = world(db).await;
-    w.srv.put_secret(&w.human, &w.vault, "api-keys/other", "sk-other-value").await;
+    w.srv
+        .put_secret(&w.human, &w.vault, "api-keys/other", "sk-other-value")
+        .await;
     let pool = w.srv.db_pool().await;
     let src = sqlx::query("SELECT v.ciphertext, v.nonce, v.wrapped_dek FROM secret_versions v JOIN secrets s ON s.id = v.secret_id WHERE s.path = $1")
         .bind("api-keys/openai")
@@ -188,11 +261,23 @@ async fn ciphertext_copied_to_another_path_fails_to_decrypt(db: Db) {
         .execute(&pool)
         .await
         .unwrap();
-    let (s, v) = w.srv.get(&format!("/v1/vaults/{}/secrets/api-keys/other", w.vault), &w.agent).await;
+    let (s, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/other", w.vault),
+            &w.agent,
+        )
+        .await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
     assert!(!v.to_string().contains(VALUE));
     // The original row is untouched and still opens.
-    let (s, v) = w.srv.get(&format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault), &w.agent).await;
+    let (s, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            &w.agent,
+        )
+        .await;
     assert_eq!((s, v["value"].as_str()), (StatusCode::OK, Some(VALUE)));
 }
 
@@ -200,13 +285,24 @@ async fn vault_kek_is_non_extractable_and_sensitive_in_the_token(db: Db) {
     let w = world(db).await;
     let pin = std::fs::read_to_string(w.srv.hsm_dir().join("pin")).unwrap();
     let out = std::process::Command::new("pkcs11-tool")
-        .args(["--module", "/usr/lib/softhsm/libsofthsm2.so", "--token-label", "talon", "--login", "--pin"])
+        .args([
+            "--module",
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "--token-label",
+            "talon",
+            "--login",
+            "--pin",
+        ])
         .arg(pin.trim())
         .args(["--list-objects", "--type", "secrkey"])
         .env("SOFTHSM2_CONF", w.srv.hsm_dir().join("softhsm2.conf"))
         .output()
         .expect("pkcs11-tool (package opensc) must be installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listing = String::from_utf8_lossy(&out.stdout);
     let label = format!("talon-kek:{}:1", w.vault);
     let block = listing
@@ -217,10 +313,25 @@ async fn vault_kek_is_non_extractable_and_sensitive_in_the_token(db: Db) {
     assert!(block.contains("never extractable"), "{block}");
     assert!(block.contains("sensitive"), "{block}");
     // Deleting the vault destroys its KEK.
-    let (s, _) = w.srv.call(Method::DELETE, &format!("/v1/vaults/{}", w.vault), Some(&w.human), None).await;
+    let (s, _) = w
+        .srv
+        .call(
+            Method::DELETE,
+            &format!("/v1/vaults/{}", w.vault),
+            Some(&w.human),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let out = std::process::Command::new("pkcs11-tool")
-        .args(["--module", "/usr/lib/softhsm/libsofthsm2.so", "--token-label", "talon", "--login", "--pin"])
+        .args([
+            "--module",
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "--token-label",
+            "talon",
+            "--login",
+            "--pin",
+        ])
         .arg(pin.trim())
         .args(["--list-objects", "--type", "secrkey"])
         .env("SOFTHSM2_CONF", w.srv.hsm_dir().join("softhsm2.conf"))
@@ -232,26 +343,65 @@ async fn vault_kek_is_non_extractable_and_sensitive_in_the_token(db: Db) {
 async fn secrets_stay_readable_after_a_restart(db: Db) {
     let mut w = world(db).await;
     let key = w.srv.create_agent(&w.human, "persistent").await;
-    w.srv.grant(&w.human, &w.vault, &key.0, "**", &["read"]).await;
+    w.srv
+        .grant(&w.human, &w.vault, &key.0, "**", &["read"])
+        .await;
     w.srv.restart().await;
     // Tokens issued before the restart still verify: the signing key lives in the token.
-    let (s, v) = w.srv.get(&format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault), &w.agent).await;
-    assert_eq!((s, v["value"].as_str()), (StatusCode::OK, Some(VALUE)), "{v}");
+    let (s, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            &w.agent,
+        )
+        .await;
+    assert_eq!(
+        (s, v["value"].as_str()),
+        (StatusCode::OK, Some(VALUE)),
+        "{v}"
+    );
     let fresh = w.srv.agent_token(&key.1).await;
-    let (s, v) = w.srv.get(&format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault), &fresh).await;
+    let (s, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            &fresh,
+        )
+        .await;
     assert_eq!((s, v["value"].as_str()), (StatusCode::OK, Some(VALUE)));
 }
 
 async fn wrong_password_and_tampered_tokens_are_unauthorized(db: Db) {
     let srv = TestServer::start(db).await;
     let h = srv.signup().await;
-    let (s, v) = srv.post("/v1/auth/token", None, json!({"email": h.email, "password": "Wrong-Horse-9!!"})).await;
+    let (s, v) = srv
+        .post(
+            "/v1/auth/token",
+            None,
+            json!({"email": h.email, "password": "Wrong-Horse-9!!"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(v["detail"], "Invalid credentials");
-    let (s, v2) = srv.post("/v1/auth/token", None, json!({"email": "nobody@example.com", "password": PASSWORD})).await;
+    let (s, v2) = srv
+        .post(
+            "/v1/auth/token",
+            None,
+            json!({"email": "nobody@example.com", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert_eq!(v2["detail"], v["detail"], "unknown email and wrong password look the same");
-    let (s, ok) = srv.post("/v1/auth/token", None, json!({"email": h.email.to_uppercase(), "password": PASSWORD})).await;
+    assert_eq!(
+        v2["detail"], v["detail"],
+        "unknown email and wrong password look the same"
+    );
+    let (s, ok) = srv
+        .post(
+            "/v1/auth/token",
+            None,
+            json!({"email": h.email.to_uppercase(), "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{ok}");
     assert_eq!(ok["token_type"], "Bearer");
 
@@ -266,7 +416,12 @@ async fn wrong_password_and_tampered_tokens_are_unauthorized(db: Db) {
     for bad in [
         format!("{}.{}.{}", parts[0], forged_payload, parts[2]),
         format!("{none_header}.{}.", parts[1]),
-        format!("{}.{}.{}", parts[0], parts[1], String::from_utf8(flipped_sig).unwrap()),
+        format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            String::from_utf8(flipped_sig).unwrap()
+        ),
         "not-a-jwt".to_owned(),
     ] {
         let (s, v) = srv.get("/v1/vaults", &bad).await;
@@ -282,20 +437,44 @@ async fn audit_records_reads_writes_and_denials_without_values(db: Db) {
     let w = world(db).await;
     let read = format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault);
     assert_eq!(w.srv.get(&read, &w.agent).await.0, StatusCode::OK);
-    assert_eq!(w.srv.get(&format!("/v1/vaults/{}/secrets/db/x", w.vault), &w.agent).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.srv
+            .get(&format!("/v1/vaults/{}/secrets/db/x", w.vault), &w.agent)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
     let (s, v) = w.srv.get("/v1/audit/events?limit=1000", &w.human).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let events = v["events"].as_array().unwrap();
-    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for want in ["secret.write", "secret.read", "secret.denied", "vault.create", "agent.register", "policy.create", "auth.success", "user.signup"] {
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "secret.write",
+        "secret.read",
+        "secret.denied",
+        "vault.create",
+        "agent.register",
+        "policy.create",
+        "auth.success",
+        "user.signup",
+    ] {
         assert!(actions.contains(&want), "missing {want} in {actions:?}");
     }
-    let read_ev = events.iter().find(|e| e["action"] == "secret.read").unwrap();
+    let read_ev = events
+        .iter()
+        .find(|e| e["action"] == "secret.read")
+        .unwrap();
     assert_eq!(read_ev["actor_type"], "agent");
     assert_eq!(read_ev["actor_id"], w.agent_id.as_str());
     assert_eq!(read_ev["details"]["path"], "api-keys/openai");
     assert_eq!(read_ev["outcome"], "success");
-    let denied = events.iter().find(|e| e["action"] == "secret.denied").unwrap();
+    let denied = events
+        .iter()
+        .find(|e| e["action"] == "secret.denied")
+        .unwrap();
     assert_eq!(denied["outcome"], "denied");
     assert_eq!(denied["details"]["permission"], "read");
     assert!(!v.to_string().contains(VALUE), "no value in the audit log");
@@ -308,15 +487,38 @@ async fn audit_records_reads_writes_and_denials_without_values(db: Db) {
     }
     assert_eq!(v["total"].as_i64().unwrap() as usize, events.len());
     // Filters and the agent's own view.
-    let (_, only) = w.srv.get("/v1/audit/events?action=secret.*", &w.human).await;
-    assert!(only["events"].as_array().unwrap().iter().all(|e| e["action"].as_str().unwrap().starts_with("secret.")));
+    let (_, only) = w
+        .srv
+        .get("/v1/audit/events?action=secret.*", &w.human)
+        .await;
+    assert!(only["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["action"].as_str().unwrap().starts_with("secret.")));
     let (_, mine) = w.srv.get("/v1/audit/events", &w.agent).await;
-    assert!(mine["events"].as_array().unwrap().iter().all(|e| e["actor_id"] == w.agent_id.as_str()));
-    let (_, page) = w.srv.get("/v1/audit/events?limit=2&offset=1", &w.human).await;
+    assert!(mine["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["actor_id"] == w.agent_id.as_str()));
+    let (_, page) = w
+        .srv
+        .get("/v1/audit/events?limit=2&offset=1", &w.human)
+        .await;
     assert_eq!(page["count"], 2);
     assert_eq!(page["events"][0]["seq"], seqs[1]);
-    assert_eq!(w.srv.get("/v1/audit/events?limit=0", &w.human).await.0, StatusCode::BAD_REQUEST);
-    assert_eq!(w.srv.get("/v1/audit/events?from=yesterday", &w.human).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        w.srv.get("/v1/audit/events?limit=0", &w.human).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        w.srv
+            .get("/v1/audit/events?from=yesterday", &w.human)
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 async fn bad_input_gets_problem_details_never_500(db: Db) {
@@ -324,90 +526,282 @@ async fn bad_input_gets_problem_details_never_500(db: Db) {
     let srv = &w.srv;
     let vault = &w.vault;
     let cases: Vec<(Method, String, Option<Value>, StatusCode)> = vec![
-        (Method::PUT, format!("/v1/vaults/{vault}/secrets/a%2F..%2Fb"), Some(json!({"value": "x"})), StatusCode::BAD_REQUEST),
-        (Method::PUT, format!("/v1/vaults/{vault}/secrets/a%20b"), Some(json!({"value": "x"})), StatusCode::BAD_REQUEST),
-        (Method::PUT, format!("/v1/vaults/{vault}/secrets/ok/path"), Some(json!({"value": 5})), StatusCode::BAD_REQUEST),
-        (Method::PUT, format!("/v1/vaults/{vault}/secrets/ok/path"), Some(json!({"value": ""})), StatusCode::BAD_REQUEST),
-        (Method::PUT, format!("/v1/vaults/{vault}/secrets/ok/path"), Some(json!({"value": "x", "type": "bogus"})), StatusCode::BAD_REQUEST),
-        (Method::PUT, format!("/v1/vaults/{vault}/secrets/ok/path"), Some(json!({"value": "x", "expires_at": "tomorrow"})), StatusCode::BAD_REQUEST),
-        (Method::PUT, format!("/v1/vaults/{vault}/secrets/ok/path"), None, StatusCode::BAD_REQUEST),
-        (Method::GET, "/v1/vaults/not-a-uuid".into(), None, StatusCode::BAD_REQUEST),
-        (Method::GET, format!("/v1/vaults/{}", uuid_v4()), None, StatusCode::NOT_FOUND),
-        (Method::GET, format!("/v1/vaults/{vault}/secrets/never/written"), None, StatusCode::NOT_FOUND),
-        (Method::POST, "/v1/vaults".into(), Some(json!({"name": ""})), StatusCode::BAD_REQUEST),
-        (Method::POST, format!("/v1/vaults/{vault}/policies"), Some(json!({"secret_path_pattern": "a**", "principal_type": "agent", "principal_id": w.agent_id, "permissions": ["read"]})), StatusCode::BAD_REQUEST),
-        (Method::POST, format!("/v1/vaults/{vault}/policies"), Some(json!({"secret_path_pattern": "**", "principal_type": "agent", "principal_id": w.agent_id, "permissions": []})), StatusCode::BAD_REQUEST),
-        (Method::POST, format!("/v1/vaults/{vault}/policies"), Some(json!({"secret_path_pattern": "**", "principal_type": "agent", "principal_id": w.agent_id, "permissions": ["admin"]})), StatusCode::BAD_REQUEST),
-        (Method::POST, format!("/v1/vaults/{vault}/policies"), Some(json!({"secret_path_pattern": "**", "principal_type": "agent", "principal_id": uuid_v4(), "permissions": ["read"]})), StatusCode::BAD_REQUEST),
-        (Method::POST, format!("/v1/vaults/{vault}/policies"), Some(json!({"secret_path_pattern": "**", "principal_type": "agent", "principal_id": w.agent_id, "permissions": ["read"], "conditions": {"geo": "eu"}})), StatusCode::BAD_REQUEST),
-        (Method::POST, "/v1/agents".into(), Some(json!({"name": "x", "token_ttl_seconds": 5})), StatusCode::BAD_REQUEST),
-        (Method::POST, "/v1/agents".into(), Some(json!({"name": "x", "auth_method": "mtls"})), StatusCode::BAD_REQUEST),
-        (Method::PATCH, "/v1/vaults".into(), None, StatusCode::METHOD_NOT_ALLOWED),
-        (Method::GET, "/v1/wallets".into(), None, StatusCode::NOT_FOUND),
+        (
+            Method::PUT,
+            format!("/v1/vaults/{vault}/secrets/a%2F..%2Fb"),
+            Some(json!({"value": "x"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PUT,
+            format!("/v1/vaults/{vault}/secrets/a%20b"),
+            Some(json!({"value": "x"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PUT,
+            format!("/v1/vaults/{vault}/secrets/ok/path"),
+            Some(json!({"value": 5})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PUT,
+            format!("/v1/vaults/{vault}/secrets/ok/path"),
+            Some(json!({"value": ""})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PUT,
+            format!("/v1/vaults/{vault}/secrets/ok/path"),
+            Some(json!({"value": "x", "type": "bogus"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PUT,
+            format!("/v1/vaults/{vault}/secrets/ok/path"),
+            Some(json!({"value": "x", "expires_at": "tomorrow"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PUT,
+            format!("/v1/vaults/{vault}/secrets/ok/path"),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/v1/vaults/not-a-uuid".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            format!("/v1/vaults/{}", uuid_v4()),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            format!("/v1/vaults/{vault}/secrets/never/written"),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::POST,
+            "/v1/vaults".into(),
+            Some(json!({"name": ""})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            format!("/v1/vaults/{vault}/policies"),
+            Some(
+                json!({"secret_path_pattern": "a**", "principal_type": "agent", "principal_id": w.agent_id, "permissions": ["read"]}),
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            format!("/v1/vaults/{vault}/policies"),
+            Some(
+                json!({"secret_path_pattern": "**", "principal_type": "agent", "principal_id": w.agent_id, "permissions": []}),
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            format!("/v1/vaults/{vault}/policies"),
+            Some(
+                json!({"secret_path_pattern": "**", "principal_type": "agent", "principal_id": w.agent_id, "permissions": ["admin"]}),
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            format!("/v1/vaults/{vault}/policies"),
+            Some(
+                json!({"secret_path_pattern": "**", "principal_type": "agent", "principal_id": uuid_v4(), "permissions": ["read"]}),
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            format!("/v1/vaults/{vault}/policies"),
+            Some(
+                json!({"secret_path_pattern": "**", "principal_type": "agent", "principal_id": w.agent_id, "permissions": ["read"], "conditions": {"geo": "eu"}}),
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/v1/agents".into(),
+            Some(json!({"name": "x", "token_ttl_seconds": 5})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/v1/agents".into(),
+            Some(json!({"name": "x", "auth_method": "mtls"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            "/v1/vaults".into(),
+            None,
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::GET,
+            "/v1/wallets".into(),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
     ];
     for (method, path, body, want) in cases {
-        let (s, v) = srv.call(method.clone(), &path, Some(&w.human), body.clone()).await;
+        let (s, v) = srv
+            .call(method.clone(), &path, Some(&w.human), body.clone())
+            .await;
         assert_eq!(s, want, "{method} {path} {body:?}: {v}");
         assert_eq!(v["status"], want.as_u16(), "{path}: problem body {v}");
-        assert!(v["title"].is_string() && v["detail"].is_string() && v["request_id"].is_string(), "{v}");
+        assert!(
+            v["title"].is_string() && v["detail"].is_string() && v["request_id"].is_string(),
+            "{v}"
+        );
     }
     // Malformed JSON is a 400 problem, not axum's 422.
-    let res = srv.http.post(srv.url("/v1/vaults")).bearer_auth(&w.human).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let res = srv
+        .http
+        .post(srv.url("/v1/vaults"))
+        .bearer_auth(&w.human)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     // Agents cannot call human-only routes.
-    let (s, _) = srv.post("/v1/agents", Some(&w.agent), json!({"name": "child"})).await;
+    let (s, _) = srv
+        .post("/v1/agents", Some(&w.agent), json!({"name": "child"}))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     // A client request id is echoed.
-    let res = srv.http.get(srv.url("/v1/health")).header("x-request-id", "trace-123").send().await.unwrap();
+    let res = srv
+        .http
+        .get(srv.url("/v1/health"))
+        .header("x-request-id", "trace-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-123");
 }
 
 fn uuid_v4() -> String {
     let s = common::uuid_simple();
-    format!("{}-{}-4{}-8{}-{}", &s[..8], &s[8..12], &s[13..16], &s[17..20], &s[20..32])
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &s[..8],
+        &s[8..12],
+        &s[13..16],
+        &s[17..20],
+        &s[20..32]
+    )
 }
 
 async fn listing_secrets_returns_metadata_only(db: Db) {
     let w = world(db).await;
-    w.srv.put_secret(&w.human, &w.vault, "db/password", "hunter2-hunter2").await;
-    let (s, v) = w.srv.get(&format!("/v1/vaults/{}/secrets", w.vault), &w.human).await;
+    w.srv
+        .put_secret(&w.human, &w.vault, "db/password", "hunter2-hunter2")
+        .await;
+    let (s, v) = w
+        .srv
+        .get(&format!("/v1/vaults/{}/secrets", w.vault), &w.human)
+        .await;
     assert_eq!(s, StatusCode::OK);
-    let paths: Vec<&str> = v["secrets"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = v["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
     assert_eq!(paths, vec!["api-keys/openai", "db/password"]);
     assert!(!v.to_string().contains(VALUE) && !v.to_string().contains("hunter2"));
     assert!(v["secrets"][0].get("value").is_none());
     // The agent sees only what it may read; prefix filters.
-    let (_, v) = w.srv.get(&format!("/v1/vaults/{}/secrets", w.vault), &w.agent).await;
-    let paths: Vec<&str> = v["secrets"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
+    let (_, v) = w
+        .srv
+        .get(&format!("/v1/vaults/{}/secrets", w.vault), &w.agent)
+        .await;
+    let paths: Vec<&str> = v["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
     assert_eq!(paths, vec!["api-keys/openai"]);
-    let (_, v) = w.srv.get(&format!("/v1/vaults/{}/secrets?prefix=db/", w.vault), &w.human).await;
+    let (_, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets?prefix=db/", w.vault),
+            &w.human,
+        )
+        .await;
     assert_eq!(v["secrets"].as_array().unwrap().len(), 1);
     // Deleted secrets leave the list and read as gone.
-    let (s, _) = w.srv.call(Method::DELETE, &format!("/v1/vaults/{}/secrets/db/password", w.vault), Some(&w.human), None).await;
+    let (s, _) = w
+        .srv
+        .call(
+            Method::DELETE,
+            &format!("/v1/vaults/{}/secrets/db/password", w.vault),
+            Some(&w.human),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (_, v) = w.srv.get(&format!("/v1/vaults/{}/secrets", w.vault), &w.human).await;
+    let (_, v) = w
+        .srv
+        .get(&format!("/v1/vaults/{}/secrets", w.vault), &w.human)
+        .await;
     assert_eq!(v["secrets"].as_array().unwrap().len(), 1);
-    assert_eq!(w.srv.get(&format!("/v1/vaults/{}/secrets/db/password", w.vault), &w.human).await.0, StatusCode::GONE);
+    assert_eq!(
+        w.srv
+            .get(
+                &format!("/v1/vaults/{}/secrets/db/password", w.vault),
+                &w.human
+            )
+            .await
+            .0,
+        StatusCode::GONE
+    );
 }
 
 async fn agent_key_exchange_names_the_agent_and_rejects_wrong_keys(db: Db) {
     let srv = TestServer::start(db).await;
     let h = srv.signup().await;
     let (id, key) = srv.create_agent(&h.token, "bot").await;
-    let (s, v) = srv.post("/v1/auth/agent-token", None, json!({"api_key": key})).await;
+    let (s, v) = srv
+        .post("/v1/auth/agent-token", None, json!({"api_key": key}))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["agent_id"], id.as_str());
     assert_eq!(v["token_type"], "Bearer");
     assert_eq!(v["expires_in"], 3600);
     assert_eq!(v["vault_ids"], json!([]));
     let token = v["access_token"].as_str().unwrap();
-    let claims: Value = serde_json::from_slice(&B64URL.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&B64URL.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
     assert_eq!(claims["sub"], format!("agent:{id}"));
     assert!(claims["exp"].is_i64());
-    let header: Value = serde_json::from_slice(&B64URL.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: Value =
+        serde_json::from_slice(&B64URL.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header["alg"], "EdDSA");
-    let (s, _) = srv.post("/v1/auth/agent-token", None, json!({"api_key": key, "agent_id": id})).await;
+    let (s, _) = srv
+        .post(
+            "/v1/auth/agent-token",
+            None,
+            json!({"api_key": key, "agent_id": id}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     for body in [
         json!({"api_key": format!("{}x", &key[..key.len() - 1])}),
@@ -419,7 +813,10 @@ async fn agent_key_exchange_names_the_agent_and_rejects_wrong_keys(db: Db) {
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     }
     // An ocv_ key is not itself a bearer token.
-    assert_eq!(srv.get("/v1/vaults", &key).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        srv.get("/v1/vaults", &key).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let (_, agents) = srv.get("/v1/agents", &h.token).await;
     assert_eq!(agents["agents"][0]["api_key_prefix"], &key[..12]);
     assert!(!agents.to_string().contains(&key));
@@ -429,33 +826,66 @@ async fn jwks_publishes_the_key_that_verifies_tokens(db: Db) {
     use ed25519_dalek::{Signature, Verifier, VerifyingKey};
     let srv = TestServer::start(db).await;
     let h = srv.signup().await;
-    let res = srv.http.get(srv.url("/.well-known/jwks.json")).send().await.unwrap();
+    let res = srv
+        .http
+        .get(srv.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["cache-control"], "public, max-age=300");
     let jwks: Value = res.json().await.unwrap();
     let jwk = &jwks["keys"][0];
-    assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["alg"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA")));
-    let x: [u8; 32] = B64URL.decode(jwk["x"].as_str().unwrap()).unwrap().try_into().unwrap();
+    assert_eq!(
+        (
+            jwk["kty"].as_str(),
+            jwk["crv"].as_str(),
+            jwk["alg"].as_str()
+        ),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
+    let x: [u8; 32] = B64URL
+        .decode(jwk["x"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
     let parts: Vec<&str> = h.token.split('.').collect();
     let header: Value = serde_json::from_slice(&B64URL.decode(parts[0]).unwrap()).unwrap();
     assert_eq!(header["kid"], jwk["kid"]);
     let sig: [u8; 64] = B64URL.decode(parts[2]).unwrap().try_into().unwrap();
     VerifyingKey::from_bytes(&x)
         .unwrap()
-        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &Signature::from_bytes(&sig))
+        .verify(
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &Signature::from_bytes(&sig),
+        )
         .expect("the published key verifies a token signed in the HSM");
-    let (s, pk) = srv.call(Method::GET, "/v1/auth/jwt-public-key", None, None).await;
+    let (s, pk) = srv
+        .call(Method::GET, "/v1/auth/jwt-public-key", None, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(base64::engine::general_purpose::STANDARD.decode(pk["public_key_base64"].as_str().unwrap()).unwrap(), x);
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(pk["public_key_base64"].as_str().unwrap())
+            .unwrap(),
+        x
+    );
     let (s, hsm) = srv.call(Method::GET, "/v1/health/hsm", None, None).await;
     assert_eq!((s, hsm["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (s, health) = srv.call(Method::GET, "/v1/health", None, None).await;
-    assert_eq!((s, health["status"].as_str()), (StatusCode::OK, Some("healthy")));
+    assert_eq!(
+        (s, health["status"].as_str()),
+        (StatusCode::OK, Some("healthy"))
+    );
 }
 
 async fn org_cannot_see_another_orgs_vault(db: Db) {
     let w = world(db).await;
     let stranger = w.srv.signup().await;
-    for path in [format!("/v1/vaults/{}", w.vault), format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault), format!("/v1/vaults/{}/policies", w.vault)] {
+    for path in [
+        format!("/v1/vaults/{}", w.vault),
+        format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+        format!("/v1/vaults/{}/policies", w.vault),
+    ] {
         let (s, v) = w.srv.get(&path, &stranger.token).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {v}");
     }

@@ -81,7 +81,10 @@ impl Pkcs11KeyStore {
             }
         };
         let login_session = ctx.open_rw_session(slot).map_err(backend)?;
-        match login_session.login(UserType::User, Some(&AuthPin::new(config.pin.clone().into()))) {
+        match login_session.login(
+            UserType::User,
+            Some(&AuthPin::new(config.pin.clone().into())),
+        ) {
             Ok(()) => {}
             Err(cryptoki::error::Error::Pkcs11(
                 cryptoki::error::RvError::UserAlreadyLoggedIn,
@@ -388,7 +391,8 @@ impl KeyStore for Pkcs11KeyStore {
             MacKey::Audit => MAC_AUDIT_LABEL,
         };
         let h = self.find(ObjectClass::SECRET_KEY, label)?;
-        let out = self.with_session(|s| s.sign(&Mechanism::Sha256Hmac, h, data).map_err(backend))?;
+        let out =
+            self.with_session(|s| s.sign(&Mechanism::Sha256Hmac, h, data).map_err(backend))?;
         out.try_into()
             .map_err(|_| backend("HMAC of unexpected length"))
     }

@@ -1,7 +1,9 @@
 //! A human's own account: personal API keys, refresh, logout, profile, password change.
 
 use super::audit::AuditEvent;
-use super::identity::{check_password_rules, hash_password, new_bearer_secret, user_principal, verify_password};
+use super::identity::{
+    check_password_rules, hash_password, new_bearer_secret, user_principal, verify_password,
+};
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
 use crate::material::Password;
@@ -55,7 +57,9 @@ impl Core {
             return Err(invalid());
         }
         let hash = self.credential_hash(key).await?;
-        let row = api_keys::by_hash(self.store().pool(), &hash).await?.ok_or_else(invalid)?;
+        let row = api_keys::by_hash(self.store().pool(), &hash)
+            .await?
+            .ok_or_else(invalid)?;
         let now = self.now();
         if !row.is_active || row.expires_at.is_some_and(|e| e <= now) {
             return Err(invalid());
@@ -88,11 +92,17 @@ impl Core {
             }
         }
         // A key cannot widen the rights of the key that creates it.
-        if let Principal::User { key_scopes: Some(own), .. } = p {
+        if let Principal::User {
+            key_scopes: Some(own),
+            ..
+        } = p
+        {
             if !own.is_empty() && !own.iter().any(|s| s == "*") {
                 let wanted_all = scopes.is_empty() || scopes.iter().any(|s| s == "*");
                 if wanted_all || scopes.iter().any(|s| !own.contains(s)) {
-                    return Err(Error::Forbidden("A key cannot create a key with wider scopes".into()));
+                    return Err(Error::Forbidden(
+                        "A key cannot create a key with wider scopes".into(),
+                    ));
                 }
             }
         }
@@ -111,8 +121,18 @@ impl Core {
             last_used_at: None,
         };
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "api_key.create", "api_key", Some(row.id.clone()), json!({"name": row.name})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "api_key.create",
+                "api_key",
+                Some(row.id.clone()),
+                json!({"name": row.name}),
+            ),
+        )
+        .await?;
         api_keys::insert(&mut tx, &row, &hash).await?;
         tx.commit().await?;
         Ok(ApiKeyCreated { key: row, api_key })
@@ -125,15 +145,30 @@ impl Core {
     }
 
     /// Revokes one of the caller's keys; it and tokens made from it stop working at once.
-    pub async fn revoke_api_key(&self, p: &Principal, key_id: &str, ctx: &RequestContext) -> Result<()> {
+    pub async fn revoke_api_key(
+        &self,
+        p: &Principal,
+        key_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         let (user_id, _) = p.require_human()?;
         let key = api_keys::get(self.store().pool(), key_id)
             .await?
             .filter(|k| k.user_id == user_id)
             .ok_or(Error::NotFound("API key"))?;
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "api_key.revoke", "api_key", Some(key.id.clone()), json!({"name": key.name})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "api_key.revoke",
+                "api_key",
+                Some(key.id.clone()),
+                json!({"name": key.name}),
+            ),
+        )
+        .await?;
         api_keys::deactivate(&mut tx, &key.id).await?;
         tx.commit().await?;
         Ok(())
@@ -150,8 +185,17 @@ impl Core {
         c.api_key_id = Some(row.id.clone());
         c.key_scopes = Some(row.scopes.clone());
         let access_token = self.sign(c).await?;
-        self.record(ctx, AuditEvent::by(&p, "auth.success", "auth", Some(user.id.clone()), json!({"method": "api_key"})))
-            .await?;
+        self.record(
+            ctx,
+            AuditEvent::by(
+                &p,
+                "auth.success",
+                "auth",
+                Some(user.id.clone()),
+                json!({"method": "api_key"}),
+            ),
+        )
+        .await?;
         Ok(Tokens {
             user_id: user.id,
             access_token,
@@ -179,11 +223,25 @@ impl Core {
             }
             return Err(invalid());
         };
-        let user = users::by_id(self.store().pool(), &user_id).await?.ok_or_else(invalid)?;
+        let user = users::by_id(self.store().pool(), &user_id)
+            .await?
+            .ok_or_else(invalid)?;
         let p = user_principal(&user, None);
-        self.append_audit(&mut tx, ctx, AuditEvent::by(&p, "auth.success", "auth", Some(user.id.clone()), json!({"method": "refresh"})))
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                &p,
+                "auth.success",
+                "auth",
+                Some(user.id.clone()),
+                json!({"method": "refresh"}),
+            ),
+        )
+        .await?;
+        let new_refresh = self
+            .new_refresh_token_in(&mut tx, &user.id, Some(&family))
             .await?;
-        let new_refresh = self.new_refresh_token_in(&mut tx, &user.id, Some(&family)).await?;
         let access_token = self.sign(self.user_claims(&user, "refresh")).await?;
         tx.commit().await?;
         Ok(Tokens {
@@ -198,8 +256,17 @@ impl Core {
     /// refresh). The old token keeps its own expiry.
     pub async fn reissue(&self, p: &Principal) -> Result<Tokens> {
         let (user_id, _) = p.require_human()?;
-        if matches!(p, Principal::User { key_scopes: Some(_), .. }) {
-            return Err(Error::invalid("refresh_token", "API-key sessions are refreshed by exchanging the key again"));
+        if matches!(
+            p,
+            Principal::User {
+                key_scopes: Some(_),
+                ..
+            }
+        ) {
+            return Err(Error::invalid(
+                "refresh_token",
+                "API-key sessions are refreshed by exchanging the key again",
+            ));
         }
         let user = users::by_id(self.store().pool(), user_id)
             .await?
@@ -216,10 +283,18 @@ impl Core {
     /// Revokes the presented access token until its expiry (on every process sharing the
     /// database) and, for humans, their refresh tokens.
     pub async fn logout(&self, p: &Principal, bearer: &str, ctx: &RequestContext) -> Result<()> {
-        let claims = self.0.signer.verify(bearer, self.now() / 1000, "access").ok();
+        let claims = self
+            .0
+            .signer
+            .verify(bearer, self.now() / 1000, "access")
+            .ok();
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "auth.logout", "auth", Some(p.id().to_owned()), json!({})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(p, "auth.logout", "auth", Some(p.id().to_owned()), json!({})),
+        )
+        .await?;
         if let Some(c) = claims {
             api_keys::revoke_jti(&mut tx, &c.jti, (c.exp + 60) * 1000).await?;
         }
@@ -233,16 +308,26 @@ impl Core {
     /// The caller's profile.
     pub async fn me(&self, p: &Principal) -> Result<UserRow> {
         let (user_id, _) = p.require_human()?;
-        users::by_id(self.store().pool(), user_id).await?.ok_or(Error::NotFound("User"))
+        users::by_id(self.store().pool(), user_id)
+            .await?
+            .ok_or(Error::NotFound("User"))
     }
 
     /// Updates display name and email preferences.
-    pub async fn update_me(&self, p: &Principal, patch: ProfilePatch, ctx: &RequestContext) -> Result<UserRow> {
+    pub async fn update_me(
+        &self,
+        p: &Principal,
+        patch: ProfilePatch,
+        ctx: &RequestContext,
+    ) -> Result<UserRow> {
         let mut user = self.me(p).await?;
         if let Some(d) = patch.display_name {
             let d = d.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
             if d.as_ref().is_some_and(|s| s.chars().count() > 255) {
-                return Err(Error::invalid("display_name", "display_name must be at most 255 characters"));
+                return Err(Error::invalid(
+                    "display_name",
+                    "display_name must be at most 255 characters",
+                ));
             }
             user.display_name = d;
         }
@@ -250,34 +335,58 @@ impl Core {
             user.marketing_emails = m;
         }
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "user.update", "user", Some(user.id.clone()), json!({})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(p, "user.update", "user", Some(user.id.clone()), json!({})),
+        )
+        .await?;
         users::update_profile(&mut tx, &user).await?;
         tx.commit().await?;
         Ok(user)
     }
 
     /// Changes the password after checking the current one; every refresh token is revoked.
-    pub async fn change_password(&self, p: &Principal, current: Password, new: Password, ctx: &RequestContext) -> Result<()> {
+    pub async fn change_password(
+        &self,
+        p: &Principal,
+        current: Password,
+        new: Password,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         let user = self.me(p).await?;
         check_password_rules(new.expose_secret()).map_err(|e| match e {
             Error::Invalid { reason, .. } => Error::invalid("new_password", reason),
             other => other,
         })?;
         let hash = user.password_hash.clone().unwrap_or_default();
-        let ok = tokio::task::spawn_blocking(move || verify_password(current.expose_secret(), &hash))
-            .await
-            .map_err(|_| Error::Internal("hashing task failed".into()))?;
+        let ok =
+            tokio::task::spawn_blocking(move || verify_password(current.expose_secret(), &hash))
+                .await
+                .map_err(|_| Error::Internal("hashing task failed".into()))?;
         if !ok {
-            return Err(Error::invalid("current_password", "Current password is incorrect"));
+            return Err(Error::invalid(
+                "current_password",
+                "Current password is incorrect",
+            ));
         }
         let new_hash = tokio::task::spawn_blocking(move || hash_password(new.expose_secret()))
             .await
             .map_err(|_| Error::Internal("hashing task failed".into()))??;
         let now = self.now();
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "auth.password_changed", "auth", Some(user.id.clone()), json!({})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "auth.password_changed",
+                "auth",
+                Some(user.id.clone()),
+                json!({}),
+            ),
+        )
+        .await?;
         users::set_password(&mut tx, &user.id, &new_hash).await?;
         users::revoke_user_refresh_tokens(&mut tx, &user.id, now).await?;
         tx.commit().await?;

@@ -30,7 +30,12 @@ pub struct AgentCreated {
 
 impl Core {
     /// Registers an agent in the caller's org with zero access. Humans only.
-    pub async fn create_agent(&self, p: &Principal, input: CreateAgent, ctx: &RequestContext) -> Result<AgentCreated> {
+    pub async fn create_agent(
+        &self,
+        p: &Principal,
+        input: CreateAgent,
+        ctx: &RequestContext,
+    ) -> Result<AgentCreated> {
         p.require_scope("agents:write")?;
         let (user_id, _) = p.require_human()?;
         let name = input.name.trim();
@@ -39,18 +44,30 @@ impl Core {
         }
         if let Some(m) = input.auth_method.as_deref() {
             if m != "api_key" {
-                return Err(Error::invalid("auth_method", "auth_method must be 'api_key'"));
+                return Err(Error::invalid(
+                    "auth_method",
+                    "auth_method must be 'api_key'",
+                ));
             }
         }
         if let Some(ttl) = input.token_ttl_seconds {
             if !(60..=86_400).contains(&ttl) {
-                return Err(Error::invalid("token_ttl_seconds", "token_ttl_seconds must be between 60 and 86400"));
+                return Err(Error::invalid(
+                    "token_ttl_seconds",
+                    "token_ttl_seconds must be between 60 and 86400",
+                ));
             }
         }
         let vault_ids = input.vault_ids.unwrap_or_default();
         for id in &vault_ids {
-            if vaults::get(self.store().pool(), p.org_id(), id).await?.is_none() {
-                return Err(Error::invalid("vault_ids", format!("Vault {id} is not a vault of this organization")));
+            if vaults::get(self.store().pool(), p.org_id(), id)
+                .await?
+                .is_none()
+            {
+                return Err(Error::invalid(
+                    "vault_ids",
+                    format!("Vault {id} is not a vault of this organization"),
+                ));
             }
         }
         let scopes_explicit = input.scopes.as_ref().is_some_and(|s| !s.is_empty());
@@ -77,7 +94,13 @@ impl Core {
         self.append_audit(
             &mut tx,
             ctx,
-            AuditEvent::by(p, "agent.register", "agent", Some(agent.id.clone()), json!({"name": agent.name})),
+            AuditEvent::by(
+                p,
+                "agent.register",
+                "agent",
+                Some(agent.id.clone()),
+                json!({"name": agent.name}),
+            ),
         )
         .await?;
         agents::insert(&mut tx, &agent, &hash).await?;
@@ -95,7 +118,9 @@ impl Core {
     /// The calling agent's own record.
     pub async fn agent_self(&self, p: &Principal) -> Result<AgentRow> {
         match p {
-            Principal::Agent { agent_id, org_id, .. } => agents::get(self.store().pool(), org_id, agent_id)
+            Principal::Agent {
+                agent_id, org_id, ..
+            } => agents::get(self.store().pool(), org_id, agent_id)
                 .await?
                 .ok_or(Error::NotFound("Agent")),
             Principal::User { .. } => Err(Error::Forbidden(
@@ -171,15 +196,24 @@ impl Core {
         }
         if let Some(ids) = patch.vault_ids {
             for id in &ids {
-                if vaults::get(self.store().pool(), p.org_id(), id).await?.is_none() {
-                    return Err(Error::invalid("vault_ids", format!("Vault {id} is not a vault of this organization")));
+                if vaults::get(self.store().pool(), p.org_id(), id)
+                    .await?
+                    .is_none()
+                {
+                    return Err(Error::invalid(
+                        "vault_ids",
+                        format!("Vault {id} is not a vault of this organization"),
+                    ));
                 }
             }
             a.vault_ids = ids;
         }
         if let Some(ttl) = patch.token_ttl_seconds {
             if ttl.is_some_and(|t| !(60..=86_400).contains(&t)) {
-                return Err(Error::invalid("token_ttl_seconds", "token_ttl_seconds must be between 60 and 86400"));
+                return Err(Error::invalid(
+                    "token_ttl_seconds",
+                    "token_ttl_seconds must be between 60 and 86400",
+                ));
             }
             a.token_ttl_seconds = ttl;
         }
@@ -195,20 +229,45 @@ impl Core {
             _ => "agent.update",
         };
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, action, "agent", Some(a.id.clone()), json!({"name": a.name})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                action,
+                "agent",
+                Some(a.id.clone()),
+                json!({"name": a.name}),
+            ),
+        )
+        .await?;
         agents::update(&mut tx, &a).await?;
         tx.commit().await?;
         Ok(a)
     }
 
     /// Removes an agent; its key and tokens stop working, its policies go, its audit stays.
-    pub async fn delete_agent(&self, p: &Principal, agent_id: &str, ctx: &RequestContext) -> Result<()> {
+    pub async fn delete_agent(
+        &self,
+        p: &Principal,
+        agent_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         p.require_scope("agents:write")?;
         let a = self.managed_agent(p, agent_id, true).await?;
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "agent.delete", "agent", Some(a.id.clone()), json!({"name": a.name})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "agent.delete",
+                "agent",
+                Some(a.id.clone()),
+                json!({"name": a.name}),
+            ),
+        )
+        .await?;
         agents::remove(&mut tx, &a.id, self.now()).await?;
         tx.commit().await?;
         Ok(())
@@ -216,7 +275,12 @@ impl Core {
 
     /// Issues a new key; the old one fails from the commit on. Tokens already issued stay
     /// valid until they expire.
-    pub async fn rotate_agent_key(&self, p: &Principal, agent_id: &str, ctx: &RequestContext) -> Result<AgentCreated> {
+    pub async fn rotate_agent_key(
+        &self,
+        p: &Principal,
+        agent_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<AgentCreated> {
         p.require_scope("agents:write")?;
         let mut a = self.managed_agent(p, agent_id, true).await?;
         let api_key = new_bearer_secret("ocv_");
@@ -224,8 +288,18 @@ impl Core {
         a.api_key_prefix = api_key[..12].to_owned();
         a.api_key_expires_at = None;
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "agent.rotate_key", "agent", Some(a.id.clone()), json!({})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "agent.rotate_key",
+                "agent",
+                Some(a.id.clone()),
+                json!({}),
+            ),
+        )
+        .await?;
         agents::set_key(&mut tx, &a.id, &hash, &a.api_key_prefix).await?;
         tx.commit().await?;
         Ok(AgentCreated { agent: a, api_key })

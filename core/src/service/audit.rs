@@ -134,7 +134,10 @@ impl Core {
             prev_event_id: head.prev_id,
             integrity_hash: String::new(),
         };
-        let mut input = head.prev_hash.unwrap_or_else(|| "0".repeat(64)).into_bytes();
+        let mut input = head
+            .prev_hash
+            .unwrap_or_else(|| "0".repeat(64))
+            .into_bytes();
         input.push(b'|');
         input.extend_from_slice(&canonical(&row));
         let mac = self
@@ -164,8 +167,9 @@ impl Core {
         let time = |field: &'static str, v: &Option<String>| -> Result<Option<i64>> {
             v.as_deref()
                 .map(|s| {
-                    parse_rfc3339(s)
-                        .ok_or_else(|| Error::invalid(field, format!("{field} must be an RFC 3339 time")))
+                    parse_rfc3339(s).ok_or_else(|| {
+                        Error::invalid(field, format!("{field} must be an RFC 3339 time"))
+                    })
                 })
                 .transpose()
         };

@@ -76,20 +76,32 @@ pub(crate) fn verify_password(pw: &str, hash: &str) -> bool {
 pub(crate) fn check_password_rules(pw: &str) -> Result<()> {
     let field = "password";
     if pw.chars().count() < 12 {
-        return Err(Error::invalid(field, "Password must be at least 12 characters"));
+        return Err(Error::invalid(
+            field,
+            "Password must be at least 12 characters",
+        ));
     }
     if pw.chars().count() > 1024 {
-        return Err(Error::invalid(field, "Password must be at most 1024 characters"));
+        return Err(Error::invalid(
+            field,
+            "Password must be at most 1024 characters",
+        ));
     }
     let checks: [(&dyn Fn(char) -> bool, &str); 4] = [
         (&|c| c.is_lowercase(), "a lowercase letter"),
         (&|c| c.is_uppercase(), "an uppercase letter"),
         (&|c| c.is_ascii_digit(), "a digit"),
-        (&|c| !c.is_alphanumeric(), "a character that is not a letter or digit"),
+        (
+            &|c| !c.is_alphanumeric(),
+            "a character that is not a letter or digit",
+        ),
     ];
     for (test, what) in checks {
         if !pw.chars().any(test) {
-            return Err(Error::invalid(field, format!("Password must contain {what}")));
+            return Err(Error::invalid(
+                field,
+                format!("Password must contain {what}"),
+            ));
         }
     }
     Ok(())
@@ -127,7 +139,9 @@ impl Core {
     /// The keyed hash under which a bearer secret (API key, refresh token) is stored.
     pub(crate) async fn credential_hash(&self, secret: &str) -> Result<String> {
         let data = secret.as_bytes().to_vec();
-        let mac = self.keys(move |k| k.mac(MacKey::Credentials, &data)).await??;
+        let mac = self
+            .keys(move |k| k.mac(MacKey::Credentials, &data))
+            .await??;
         Ok(hex(&mac))
     }
 
@@ -206,8 +220,14 @@ impl Core {
             .display_name
             .map(|d| d.trim().to_owned())
             .filter(|d| !d.is_empty());
-        if display_name.as_ref().is_some_and(|d| d.chars().count() > 255) {
-            return Err(Error::invalid("display_name", "display_name must be at most 255 characters"));
+        if display_name
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 255)
+        {
+            return Err(Error::invalid(
+                "display_name",
+                "display_name must be at most 255 characters",
+            ));
         }
         let password = input.password;
         let hash = tokio::task::spawn_blocking(move || hash_password(password.expose_secret()))
@@ -238,16 +258,26 @@ impl Core {
                 user.org_id = org_id;
                 user.role = role;
             }
-            None => users::insert_org(&mut tx, &user.org_id, &org_name, &user.billing_tier, now).await?,
+            None => {
+                users::insert_org(&mut tx, &user.org_id, &org_name, &user.billing_tier, now).await?
+            }
         }
         if !users::insert_user(&mut tx, &user).await? {
-            return Err(Error::Conflict("An account with this email already exists".into()));
+            return Err(Error::Conflict(
+                "An account with this email already exists".into(),
+            ));
         }
         let principal = user_principal(&user, None);
         self.append_audit(
             &mut tx,
             ctx,
-            AuditEvent::by(&principal, "user.signup", "user", Some(user.id.clone()), json!({})),
+            AuditEvent::by(
+                &principal,
+                "user.signup",
+                "user",
+                Some(user.id.clone()),
+                json!({}),
+            ),
         )
         .await?;
         let refresh_token = self.new_refresh_token(&mut tx, &user.id).await?;
@@ -265,7 +295,12 @@ impl Core {
 
     /// Email + password login. Unknown email and wrong password take the same time and give the
     /// same answer.
-    pub async fn login(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<LoginOutcome> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<LoginOutcome> {
         let email = email.trim().to_lowercase();
         let bucket = format!("login:{}:{email}", ctx.ip.as_deref().unwrap_or("-"));
         self.check_auth_throttle(&bucket).await?;
@@ -275,9 +310,10 @@ impl Core {
             .and_then(|u| u.password_hash.clone())
             .unwrap_or_else(|| self.0.dummy_password_hash.clone());
         let password = Password::new(password.to_owned());
-        let ok = tokio::task::spawn_blocking(move || verify_password(password.expose_secret(), &hash))
-            .await
-            .map_err(|_| Error::Internal("hashing task failed".into()))?;
+        let ok =
+            tokio::task::spawn_blocking(move || verify_password(password.expose_secret(), &hash))
+                .await
+                .map_err(|_| Error::Internal("hashing task failed".into()))?;
         let user = match user {
             Some(u) if ok && u.password_hash.is_some() => u,
             Some(u) => {
@@ -285,8 +321,14 @@ impl Core {
                 let p = user_principal(&u, None);
                 self.record(
                     ctx,
-                    AuditEvent::by(&p, "auth.failure", "auth", Some(u.id.clone()), json!({"method": "password"}))
-                        .outcome("failure"),
+                    AuditEvent::by(
+                        &p,
+                        "auth.failure",
+                        "auth",
+                        Some(u.id.clone()),
+                        json!({"method": "password"}),
+                    )
+                    .outcome("failure"),
                 )
                 .await?;
                 return Err(Error::invalid_credentials());
@@ -312,7 +354,13 @@ impl Core {
         self.append_audit(
             &mut tx,
             ctx,
-            AuditEvent::by(&principal, "auth.success", "auth", Some(user.id.clone()), json!({"method": "password"})),
+            AuditEvent::by(
+                &principal,
+                "auth.success",
+                "auth",
+                Some(user.id.clone()),
+                json!({"method": "password"}),
+            ),
         )
         .await?;
         let refresh_token = self.new_refresh_token(&mut tx, &user.id).await?;
@@ -359,8 +407,14 @@ impl Core {
             self.note_auth_failure(&bucket).await?;
             self.record(
                 ctx,
-                AuditEvent::by(&principal, "auth.failure", "auth", Some(agent.id.clone()), json!({"method": "agent_key"}))
-                    .outcome("failure"),
+                AuditEvent::by(
+                    &principal,
+                    "auth.failure",
+                    "auth",
+                    Some(agent.id.clone()),
+                    json!({"method": "agent_key"}),
+                )
+                .outcome("failure"),
             )
             .await?;
             return Err(denied());
@@ -383,7 +437,13 @@ impl Core {
         self.append_audit(
             &mut tx,
             ctx,
-            AuditEvent::by(&principal, "auth.success", "auth", Some(agent.id.clone()), json!({"method": "agent_key"})),
+            AuditEvent::by(
+                &principal,
+                "auth.success",
+                "auth",
+                Some(agent.id.clone()),
+                json!({"method": "agent_key"}),
+            ),
         )
         .await?;
         agents::touch(&mut tx, &agent.id, now).await?;
@@ -492,8 +552,19 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_lowercased_and_checked() {
-        assert_eq!(normalize_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com"] {
+        assert_eq!(
+            normalize_email("  Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

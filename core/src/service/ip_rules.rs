@@ -27,13 +27,19 @@ pub fn ip_allowed(rules: &[IpRuleRow], class: &str, ip: Option<IpAddr>) -> bool 
     if applicable.is_empty() {
         return true;
     }
-    let matches = |r: &&&IpRuleRow| {
-        ip.is_some_and(|ip| Cidr::parse(&r.cidr).is_some_and(|c| c.contains(ip)))
-    };
-    if applicable.iter().filter(|r| r.rule_type == "deny").any(|r| matches(&r)) {
+    let matches =
+        |r: &&&IpRuleRow| ip.is_some_and(|ip| Cidr::parse(&r.cidr).is_some_and(|c| c.contains(ip)));
+    if applicable
+        .iter()
+        .filter(|r| r.rule_type == "deny")
+        .any(|r| matches(&r))
+    {
         return false;
     }
-    let allows: Vec<&&IpRuleRow> = applicable.iter().filter(|r| r.rule_type == "allow").collect();
+    let allows: Vec<&&IpRuleRow> = applicable
+        .iter()
+        .filter(|r| r.rule_type == "allow")
+        .collect();
     allows.is_empty() || allows.iter().any(matches)
 }
 
@@ -48,7 +54,9 @@ impl Core {
     fn require_org_admin(p: &Principal) -> Result<()> {
         let (_, role) = p.require_human()?;
         if !role.is_org_admin() {
-            return Err(Error::Forbidden("Only org owners and admins can manage IP rules".into()));
+            return Err(Error::Forbidden(
+                "Only org owners and admins can manage IP rules".into(),
+            ));
         }
         Ok(())
     }
@@ -72,19 +80,33 @@ impl Core {
         ip_rules::list(self.store().pool(), p.org_id()).await
     }
 
-    pub async fn create_ip_rule(&self, p: &Principal, input: NewIpRule, ctx: &RequestContext) -> Result<IpRuleRow> {
+    pub async fn create_ip_rule(
+        &self,
+        p: &Principal,
+        input: NewIpRule,
+        ctx: &RequestContext,
+    ) -> Result<IpRuleRow> {
         Self::require_org_admin(p)?;
         p.require_scope("org:write")?;
         let rule_type = match input.rule_type.as_str() {
             "allow" => "allow",
             "deny" | "block" => "deny",
-            _ => return Err(Error::invalid("rule_type", "rule_type must be allow or deny")),
+            _ => {
+                return Err(Error::invalid(
+                    "rule_type",
+                    "rule_type must be allow or deny",
+                ))
+            }
         };
-        let cidr = Cidr::parse(input.cidr.trim())
-            .ok_or_else(|| Error::invalid("cidr", "cidr must be an IPv4 or IPv6 address or network"))?;
+        let cidr = Cidr::parse(input.cidr.trim()).ok_or_else(|| {
+            Error::invalid("cidr", "cidr must be an IPv4 or IPv6 address or network")
+        })?;
         let applies_to = input.applies_to.unwrap_or_else(|| "all".into());
         if !matches!(applies_to.as_str(), "all" | "users" | "agents") {
-            return Err(Error::invalid("applies_to", "applies_to must be all, users or agents"));
+            return Err(Error::invalid(
+                "applies_to",
+                "applies_to must be all, users or agents",
+            ));
         }
         let row = IpRuleRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -97,19 +119,44 @@ impl Core {
             created_at: self.now(),
         };
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "security.ip_rule_create", "ip_rule", Some(row.id.clone()), json!({"rule_type": row.rule_type, "cidr": row.cidr})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "security.ip_rule_create",
+                "ip_rule",
+                Some(row.id.clone()),
+                json!({"rule_type": row.rule_type, "cidr": row.cidr}),
+            ),
+        )
+        .await?;
         ip_rules::insert(&mut tx, &row).await?;
         tx.commit().await?;
         Ok(row)
     }
 
-    pub async fn delete_ip_rule(&self, p: &Principal, id: &str, ctx: &RequestContext) -> Result<()> {
+    pub async fn delete_ip_rule(
+        &self,
+        p: &Principal,
+        id: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         Self::require_org_admin(p)?;
         p.require_scope("org:write")?;
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "security.ip_rule_delete", "ip_rule", Some(id.to_owned()), json!({})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "security.ip_rule_delete",
+                "ip_rule",
+                Some(id.to_owned()),
+                json!({}),
+            ),
+        )
+        .await?;
         if !ip_rules::delete(&mut tx, p.org_id(), id).await? {
             return Err(Error::NotFound("IP rule"));
         }
@@ -140,16 +187,53 @@ mod tests {
         let ip = |s: &str| Some(s.parse().unwrap());
         let cases = vec![
             (vec![], "users", "10.0.0.1", true),
-            (vec![rule("deny", "10.0.0.0/8", "all")], "users", "10.0.0.1", false),
-            (vec![rule("deny", "10.0.0.0/8", "all")], "users", "192.0.2.1", true),
-            (vec![rule("allow", "192.0.2.0/24", "all")], "agents", "10.0.0.1", false),
-            (vec![rule("allow", "192.0.2.0/24", "all")], "agents", "192.0.2.9", true),
-            (vec![rule("allow", "192.0.2.0/24", "agents")], "users", "10.0.0.1", true),
-            (vec![rule("allow", "0.0.0.0/0", "all"), rule("deny", "10.0.0.1", "all")], "users", "10.0.0.1", false),
+            (
+                vec![rule("deny", "10.0.0.0/8", "all")],
+                "users",
+                "10.0.0.1",
+                false,
+            ),
+            (
+                vec![rule("deny", "10.0.0.0/8", "all")],
+                "users",
+                "192.0.2.1",
+                true,
+            ),
+            (
+                vec![rule("allow", "192.0.2.0/24", "all")],
+                "agents",
+                "10.0.0.1",
+                false,
+            ),
+            (
+                vec![rule("allow", "192.0.2.0/24", "all")],
+                "agents",
+                "192.0.2.9",
+                true,
+            ),
+            (
+                vec![rule("allow", "192.0.2.0/24", "agents")],
+                "users",
+                "10.0.0.1",
+                true,
+            ),
+            (
+                vec![
+                    rule("allow", "0.0.0.0/0", "all"),
+                    rule("deny", "10.0.0.1", "all"),
+                ],
+                "users",
+                "10.0.0.1",
+                false,
+            ),
         ];
         for (rules, class, addr, want) in cases {
             assert_eq!(ip_allowed(&rules, class, ip(addr)), want, "{class} {addr}");
         }
-        assert!(!ip_allowed(&[rule("allow", "0.0.0.0/0", "all")], "users", None));
+        assert!(!ip_allowed(
+            &[rule("allow", "0.0.0.0/0", "all")],
+            "users",
+            None
+        ));
     }
 }

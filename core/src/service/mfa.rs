@@ -35,7 +35,13 @@ impl Core {
         let (org, uid) = seed_binding(user);
         let (sealed, kek) = (row.sealed.clone(), row.kek_label.clone());
         self.keys(move |k| {
-            let b = Binding { org_id: &org, vault_id: "mfa", secret_id: &uid, path: "totp", version: 1 };
+            let b = Binding {
+                org_id: &org,
+                vault_id: "mfa",
+                secret_id: &uid,
+                path: "totp",
+                version: 1,
+            };
             envelope::open(k, &kek, &b, &sealed)
         })
         .await?
@@ -43,7 +49,13 @@ impl Core {
     }
 
     /// Checks a TOTP code (each accepted once) or spends a recovery code, inside `tx`.
-    async fn check_second_factor(&self, tx: &mut crate::store::Tx, user: &UserRow, row: &mfa::MfaRow, code: &str) -> Result<bool> {
+    async fn check_second_factor(
+        &self,
+        tx: &mut crate::store::Tx,
+        user: &UserRow,
+        row: &mfa::MfaRow,
+        code: &str,
+    ) -> Result<bool> {
         let seed = self.open_seed(user, row).await?;
         let seed_bytes = decode_seed(seed.expose_secret());
         if let Some(step) = totp::matching_step(&seed_bytes, code, self.now() / 1000) {
@@ -71,7 +83,10 @@ impl Core {
     /// Starts enrolment: a new seed, pending until `verify-setup`. 409 when already enabled.
     pub async fn mfa_setup(&self, p: &Principal) -> Result<MfaSetup> {
         let user = self.me(p).await?;
-        if mfa::get(self.store().pool(), &user.id).await?.is_some_and(|r| r.enabled) {
+        if mfa::get(self.store().pool(), &user.id)
+            .await?
+            .is_some_and(|r| r.enabled)
+        {
             return Err(Error::Conflict("MFA is already enabled".into()));
         }
         let secret = SecretValue::new(totp::base32(&random_bytes::<20>()));
@@ -84,7 +99,13 @@ impl Core {
         let value = SecretValue::new(secret.expose_secret().to_owned());
         let sealed = self
             .keys(move |k| {
-                let b = Binding { org_id: &org, vault_id: "mfa", secret_id: &uid, path: "totp", version: 1 };
+                let b = Binding {
+                    org_id: &org,
+                    vault_id: "mfa",
+                    secret_id: &uid,
+                    path: "totp",
+                    version: 1,
+                };
                 envelope::seal(k, TOTP_KEK, &b, &value)
             })
             .await?
@@ -92,26 +113,45 @@ impl Core {
         let mut tx = self.store().begin().await?;
         mfa::put_pending(&mut tx, &user.id, &sealed, TOTP_KEK, self.now()).await?;
         tx.commit().await?;
-        Ok(MfaSetup { secret, otpauth_uri: uri })
+        Ok(MfaSetup {
+            secret,
+            otpauth_uri: uri,
+        })
     }
 
     /// Confirms enrolment with a current code; returns 8 recovery codes, shown once.
-    pub async fn mfa_verify_setup(&self, p: &Principal, code: &str, ctx: &RequestContext) -> Result<Vec<String>> {
+    pub async fn mfa_verify_setup(
+        &self,
+        p: &Principal,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Vec<String>> {
         let user = self.me(p).await?;
         let row = mfa::get(self.store().pool(), &user.id)
             .await?
             .filter(|r| !r.enabled)
             .ok_or_else(|| Error::invalid("code", "No MFA setup is pending"))?;
         let seed = self.open_seed(&user, &row).await?;
-        let step = totp::matching_step(&decode_seed(seed.expose_secret()), code, self.now() / 1000).ok_or_else(invalid_code)?;
+        let step = totp::matching_step(&decode_seed(seed.expose_secret()), code, self.now() / 1000)
+            .ok_or_else(invalid_code)?;
         let codes: Vec<String> = (0..8).map(|_| recovery_code()).collect();
         let mut hashes = Vec::new();
         for c in &codes {
             hashes.push(self.credential_hash(c).await?);
         }
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "auth.mfa_enabled", "auth", Some(user.id.clone()), json!({})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "auth.mfa_enabled",
+                "auth",
+                Some(user.id.clone()),
+                json!({}),
+            ),
+        )
+        .await?;
         mfa::consume_step(&mut tx, &user.id, step).await?;
         mfa::enable(&mut tx, &user.id, &hashes).await?;
         tx.commit().await?;
@@ -119,15 +159,31 @@ impl Core {
     }
 
     /// Turns MFA off, given a current code, a recovery code or the password.
-    pub async fn mfa_disable(&self, p: &Principal, code: Option<&str>, password: Option<Password>, ctx: &RequestContext) -> Result<()> {
+    pub async fn mfa_disable(
+        &self,
+        p: &Principal,
+        code: Option<&str>,
+        password: Option<Password>,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         let user = self.me(p).await?;
         let row = mfa::get(self.store().pool(), &user.id)
             .await?
             .filter(|r| r.enabled)
             .ok_or_else(|| Error::Conflict("MFA is not enabled".into()))?;
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "auth.mfa_disabled", "auth", Some(user.id.clone()), json!({})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "auth.mfa_disabled",
+                "auth",
+                Some(user.id.clone()),
+                json!({}),
+            ),
+        )
+        .await?;
         let ok = match (code, password) {
             (Some(c), _) => self.check_second_factor(&mut tx, &user, &row, c).await?,
             (None, Some(pw)) => {
@@ -148,7 +204,9 @@ impl Core {
 
     /// Whether login must stop at a second factor for this user.
     pub(crate) async fn mfa_required(&self, user_id: &str) -> Result<bool> {
-        Ok(mfa::get(self.store().pool(), user_id).await?.is_some_and(|r| r.enabled))
+        Ok(mfa::get(self.store().pool(), user_id)
+            .await?
+            .is_some_and(|r| r.enabled))
     }
 
     /// A challenge token for the second step of a login (valid only at `mfa/verify`).
@@ -161,30 +219,69 @@ impl Core {
 
     /// Completes a login: a valid challenge and a code (TOTP or recovery) give the tokens.
     /// At most five attempts per challenge.
-    pub async fn mfa_verify(&self, mfa_token: &str, code: &str, ctx: &RequestContext) -> Result<super::Tokens> {
+    pub async fn mfa_verify(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<super::Tokens> {
         let bad = || Error::Unauthorized("Invalid MFA token or code");
-        let claims = self.0.signer.verify(mfa_token, self.now() / 1000, "mfa").map_err(|_| bad())?;
-        let attempts = rate_limits::hit(self.store().pool(), &format!("mfa:{}", claims.jti), 0).await?;
-        if attempts > MFA_MAX_ATTEMPTS || api_keys::is_revoked(self.store().pool(), &claims.jti).await? {
+        let claims = self
+            .0
+            .signer
+            .verify(mfa_token, self.now() / 1000, "mfa")
+            .map_err(|_| bad())?;
+        let attempts =
+            rate_limits::hit(self.store().pool(), &format!("mfa:{}", claims.jti), 0).await?;
+        if attempts > MFA_MAX_ATTEMPTS
+            || api_keys::is_revoked(self.store().pool(), &claims.jti).await?
+        {
             return Err(bad());
         }
         let user_id = claims.sub.strip_prefix("user:").ok_or_else(bad)?;
-        let user = users::by_id(self.store().pool(), user_id).await?.ok_or_else(bad)?;
-        let row = mfa::get(self.store().pool(), &user.id).await?.filter(|r| r.enabled).ok_or_else(bad)?;
+        let user = users::by_id(self.store().pool(), user_id)
+            .await?
+            .ok_or_else(bad)?;
+        let row = mfa::get(self.store().pool(), &user.id)
+            .await?
+            .filter(|r| r.enabled)
+            .ok_or_else(bad)?;
         let p = user_principal(&user, None);
         let mut tx = self.store().begin().await?;
         if !self.check_second_factor(&mut tx, &user, &row, code).await? {
             drop(tx);
-            self.record(ctx, AuditEvent::by(&p, "auth.failure", "auth", Some(user.id.clone()), json!({"method": "mfa"})).outcome("failure"))
-                .await?;
+            self.record(
+                ctx,
+                AuditEvent::by(
+                    &p,
+                    "auth.failure",
+                    "auth",
+                    Some(user.id.clone()),
+                    json!({"method": "mfa"}),
+                )
+                .outcome("failure"),
+            )
+            .await?;
             return Err(bad());
         }
         // The challenge is spent.
         api_keys::revoke_jti(&mut tx, &claims.jti, (claims.exp + 60) * 1000).await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(&p, "auth.success", "auth", Some(user.id.clone()), json!({"method": "mfa"})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                &p,
+                "auth.success",
+                "auth",
+                Some(user.id.clone()),
+                json!({"method": "mfa"}),
+            ),
+        )
+        .await?;
         let refresh = self.new_refresh_token_in(&mut tx, &user.id, None).await?;
-        let access_token = self.sign(self.user_claims(&user, claims.auth_method.as_deref().unwrap_or("password"))).await?;
+        let access_token = self
+            .sign(self.user_claims(&user, claims.auth_method.as_deref().unwrap_or("password")))
+            .await?;
         tx.commit().await?;
         Ok(super::Tokens {
             user_id: user.id,

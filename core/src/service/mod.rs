@@ -3,6 +3,7 @@
 mod account;
 mod agents;
 mod audit;
+mod google;
 mod identity;
 mod ip_rules;
 mod mfa;
@@ -15,6 +16,7 @@ mod vaults;
 pub use account::{ApiKeyCreated, ProfilePatch, Tokens, KEY_SCOPES};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
 pub use audit::{AuditEvent, AuditQuery};
+pub use google::OidcConfig;
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};
 pub use ip_rules::{ip_allowed, NewIpRule};
 pub use mfa::MfaSetup;
@@ -45,6 +47,8 @@ pub struct CoreConfig {
     pub refresh_token_ttl_s: i64,
     /// Deadline for one keystore call.
     pub keystore_timeout: Duration,
+    /// Google / OIDC sign-in; `None` disables it.
+    pub oidc: Option<OidcConfig>,
 }
 
 impl Default for CoreConfig {
@@ -56,6 +60,7 @@ impl Default for CoreConfig {
             agent_token_ttl_s: 3600,
             refresh_token_ttl_s: 30 * 86_400,
             keystore_timeout: Duration::from_secs(5),
+            oidc: None,
         }
     }
 }
@@ -144,9 +149,9 @@ impl Principal {
             Principal::User {
                 key_scopes: Some(scopes),
                 ..
-            } if !scopes.is_empty() && !scopes.iter().any(|s| s == "*" || s == scope) => {
-                Err(Error::Forbidden(format!("This API key lacks the '{scope}' scope")))
-            }
+            } if !scopes.is_empty() && !scopes.iter().any(|s| s == "*" || s == scope) => Err(
+                Error::Forbidden(format!("This API key lacks the '{scope}' scope")),
+            ),
             _ => Ok(()),
         }
     }
@@ -188,6 +193,7 @@ struct Inner {
     signer: TokenSigner,
     config: CoreConfig,
     dummy_password_hash: String,
+    jwks: google::JwksCache,
 }
 
 /// The service layer. Cheap to clone; share one per process.
@@ -208,6 +214,7 @@ impl Core {
             signer,
             config,
             dummy_password_hash,
+            jwks: google::JwksCache::default(),
         })))
     }
 
@@ -253,10 +260,7 @@ impl Core {
     }
 
     /// Reads a KEK's protection attributes from the keystore (for health and tests).
-    pub async fn kek_attributes(
-        &self,
-        label: String,
-    ) -> Result<crate::keystore::KekAttributes> {
+    pub async fn kek_attributes(&self, label: String) -> Result<crate::keystore::KekAttributes> {
         Ok(self.keys(move |k| k.kek_attributes(&label)).await??)
     }
 

@@ -22,7 +22,9 @@ impl Core {
     fn org_admin(p: &Principal) -> Result<(&str, Role)> {
         let (user_id, role) = p.require_human()?;
         if !role.is_org_admin() {
-            return Err(Error::Forbidden("Only org owners and admins can manage the team".into()));
+            return Err(Error::Forbidden(
+                "Only org owners and admins can manage the team".into(),
+            ));
         }
         Ok((user_id, role))
     }
@@ -35,7 +37,13 @@ impl Core {
     }
 
     /// Invites an email to the org; the invitee joins on signup with that email.
-    pub async fn invite(&self, p: &Principal, email: &str, role: Option<&str>, ctx: &RequestContext) -> Result<Invite> {
+    pub async fn invite(
+        &self,
+        p: &Principal,
+        email: &str,
+        role: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<Invite> {
         let (user_id, my_role) = Self::org_admin(p)?;
         p.require_scope("org:write")?;
         let email = normalize_email(email)?;
@@ -59,9 +67,29 @@ impl Core {
             expires_at: now + INVITE_TTL_MS,
         };
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "org.invite", "org", Some(invite.id.clone()), json!({"role": invite.role})))
-            .await?;
-        org::insert_invite(&mut tx, &invite.id, p.org_id(), &invite.email, &invite.role, user_id, now, invite.expires_at).await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "org.invite",
+                "org",
+                Some(invite.id.clone()),
+                json!({"role": invite.role}),
+            ),
+        )
+        .await?;
+        org::insert_invite(
+            &mut tx,
+            &invite.id,
+            p.org_id(),
+            &invite.email,
+            &invite.role,
+            user_id,
+            now,
+            invite.expires_at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(invite)
     }
@@ -74,26 +102,46 @@ impl Core {
             .filter(|u| u.org_id == p.org_id())
             .ok_or(Error::NotFound("Member"))?;
         if member.role == "owner" && my_role != Role::Owner {
-            return Err(Error::Forbidden("Admins cannot change or remove owners".into()));
+            return Err(Error::Forbidden(
+                "Admins cannot change or remove owners".into(),
+            ));
         }
         Ok((my_role, member))
     }
 
     /// Changes a member's role. Only owners grant `owner`; the last owner cannot be demoted.
-    pub async fn change_role(&self, p: &Principal, member_id: &str, role: &str, ctx: &RequestContext) -> Result<UserRow> {
+    pub async fn change_role(
+        &self,
+        p: &Principal,
+        member_id: &str,
+        role: &str,
+        ctx: &RequestContext,
+    ) -> Result<UserRow> {
         let (my_role, mut member) = self.member_for_change(p, member_id).await?;
-        let role = Role::parse(role).ok_or_else(|| Error::invalid("role", "role must be owner, admin or member"))?;
+        let role = Role::parse(role)
+            .ok_or_else(|| Error::invalid("role", "role must be owner, admin or member"))?;
         if role == Role::Owner && my_role != Role::Owner {
-            return Err(Error::Forbidden("Only an owner can grant the owner role".into()));
+            return Err(Error::Forbidden(
+                "Only an owner can grant the owner role".into(),
+            ));
         }
         let mut tx = self.store().begin().await?;
         self.append_audit(
             &mut tx,
             ctx,
-            AuditEvent::by(p, "org.member_role_changed", "org", Some(member.id.clone()), json!({"from": member.role, "to": role.as_str()})),
+            AuditEvent::by(
+                p,
+                "org.member_role_changed",
+                "org",
+                Some(member.id.clone()),
+                json!({"from": member.role, "to": role.as_str()}),
+            ),
         )
         .await?;
-        if member.role == "owner" && role != Role::Owner && org::count_owners(&mut tx, p.org_id()).await? <= 1 {
+        if member.role == "owner"
+            && role != Role::Owner
+            && org::count_owners(&mut tx, p.org_id()).await? <= 1
+        {
             return Err(Error::Conflict("The last owner cannot be demoted".into()));
         }
         org::set_role(&mut tx, &member.id, role.as_str()).await?;
@@ -103,11 +151,26 @@ impl Core {
     }
 
     /// Removes a member: their tokens and keys stop working; vaults they created stay.
-    pub async fn remove_member(&self, p: &Principal, member_id: &str, ctx: &RequestContext) -> Result<()> {
+    pub async fn remove_member(
+        &self,
+        p: &Principal,
+        member_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         let (_, member) = self.member_for_change(p, member_id).await?;
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "org.member_removed", "org", Some(member.id.clone()), json!({})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "org.member_removed",
+                "org",
+                Some(member.id.clone()),
+                json!({}),
+            ),
+        )
+        .await?;
         if member.role == "owner" && org::count_owners(&mut tx, p.org_id()).await? <= 1 {
             return Err(Error::Conflict("The last owner cannot be removed".into()));
         }

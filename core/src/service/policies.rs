@@ -34,7 +34,10 @@ pub struct UpdatePolicy {
 /// Validates a permission list: non-empty, known names, duplicates dropped.
 fn permissions(names: &[String]) -> Result<Vec<String>> {
     if names.is_empty() {
-        return Err(Error::invalid("permissions", "permissions must not be empty"));
+        return Err(Error::invalid(
+            "permissions",
+            "permissions must not be empty",
+        ));
     }
     let mut perms: Vec<String> = Vec::new();
     for name in names {
@@ -80,12 +83,22 @@ impl Core {
         let priority = priority(input.priority.unwrap_or(0))?;
         let principal_id = input.principal_id.trim().to_lowercase();
         let in_org = match input.principal_type.as_str() {
-            "agent" => agents::get(self.store().pool(), &v.org_id, &principal_id).await?.is_some(),
+            "agent" => agents::get(self.store().pool(), &v.org_id, &principal_id)
+                .await?
+                .is_some(),
             "user" => users::is_member(self.store().pool(), &principal_id, &v.org_id).await?,
-            _ => return Err(Error::invalid("principal_type", "principal_type must be 'user' or 'agent'")),
+            _ => {
+                return Err(Error::invalid(
+                    "principal_type",
+                    "principal_type must be 'user' or 'agent'",
+                ))
+            }
         };
         if !in_org {
-            return Err(Error::invalid("principal_id", "The principal is not a member of this organization"));
+            return Err(Error::invalid(
+                "principal_id",
+                "The principal is not a member of this organization",
+            ));
         }
         let now = self.now();
         let row = PolicyRow {
@@ -167,7 +180,13 @@ impl Core {
         self.append_audit(
             &mut tx,
             ctx,
-            AuditEvent::by(p, "policy.update", "policy", Some(row.id.clone()), json!({"vault_id": v.id, "permissions": row.permissions})),
+            AuditEvent::by(
+                p,
+                "policy.update",
+                "policy",
+                Some(row.id.clone()),
+                json!({"vault_id": v.id, "permissions": row.permissions}),
+            ),
         )
         .await?;
         policies::update(&mut tx, &row).await?;
@@ -176,15 +195,31 @@ impl Core {
     }
 
     /// Deletes a policy; the access it granted disappears on the next request.
-    pub async fn delete_policy(&self, p: &Principal, vault_id: &str, policy_id: &str, ctx: &RequestContext) -> Result<()> {
+    pub async fn delete_policy(
+        &self,
+        p: &Principal,
+        vault_id: &str,
+        policy_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         p.require_scope("policies:write")?;
         let v = self.require_vault_admin(p, vault_id).await?;
         let row = policies::get(self.store().pool(), &v.id, policy_id)
             .await?
             .ok_or(Error::NotFound("Policy"))?;
         let mut tx = self.store().begin().await?;
-        self.append_audit(&mut tx, ctx, AuditEvent::by(p, "policy.delete", "policy", Some(row.id.clone()), json!({"vault_id": v.id})))
-            .await?;
+        self.append_audit(
+            &mut tx,
+            ctx,
+            AuditEvent::by(
+                p,
+                "policy.delete",
+                "policy",
+                Some(row.id.clone()),
+                json!({"vault_id": v.id}),
+            ),
+        )
+        .await?;
         policies::delete(&mut tx, &row.id).await?;
         tx.commit().await?;
         Ok(())

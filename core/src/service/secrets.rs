@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::material::SecretValue;
 use crate::policy::{self, Decision, Permission};
 use crate::secret_path::SecretPath;
-use crate::store::secrets::{self as secret_store, VersionRow};
 use crate::store::policies;
+use crate::store::secrets::{self as secret_store, VersionRow};
 use serde_json::{json, Value};
 
 /// The secret types Talon accepts.
@@ -63,7 +63,10 @@ impl Core {
         if !SECRET_TYPES.contains(&secret_type.as_str()) {
             return Err(Error::invalid(
                 "type",
-                format!("Unknown secret type '{secret_type}' (expected one of {})", SECRET_TYPES.join(", ")),
+                format!(
+                    "Unknown secret type '{secret_type}' (expected one of {})",
+                    SECRET_TYPES.join(", ")
+                ),
             ));
         }
         let value_len = input.value.expose_secret().len();
@@ -77,24 +80,31 @@ impl Core {
         };
         let metadata = metadata.to_string();
         if metadata.len() > MAX_METADATA_BYTES {
-            return Err(Error::invalid("metadata", "metadata must be at most 16 KiB"));
+            return Err(Error::invalid(
+                "metadata",
+                "metadata must be at most 16 KiB",
+            ));
         }
         if input.max_access_count.is_some_and(|n| n < 1) {
-            return Err(Error::invalid("max_access_count", "max_access_count must be at least 1"));
+            return Err(Error::invalid(
+                "max_access_count",
+                "max_access_count must be at least 1",
+            ));
         }
         self.authorize_path(p, &v, path.as_str(), Permission::Write, ctx)
             .await?;
 
         let now = self.now();
         let (mut tx, head) = self.begin_audited(&v.org_id).await?;
-        let (secret_id, version) = match secret_store::live_secret(&mut tx, &v.id, path.as_str()).await? {
-            Some((id, latest)) => (id, latest + 1),
-            None => {
-                let id = uuid::Uuid::new_v4().to_string();
-                secret_store::insert_secret(&mut tx, &id, &v.id, path.as_str(), now).await?;
-                (id, 1)
-            }
-        };
+        let (secret_id, version) =
+            match secret_store::live_secret(&mut tx, &v.id, path.as_str()).await? {
+                Some((id, latest)) => (id, latest + 1),
+                None => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    secret_store::insert_secret(&mut tx, &id, &v.id, path.as_str(), now).await?;
+                    (id, 1)
+                }
+            };
         let row = VersionRow {
             secret_id: secret_id.clone(),
             vault_id: v.id.clone(),
@@ -176,7 +186,10 @@ impl Core {
             Some("Every version of this secret is disabled")
         } else if meta.expires_at.is_some_and(|e| e <= now) {
             Some("Secret has expired")
-        } else if meta.max_access_count.is_some_and(|m| meta.access_count >= m) {
+        } else if meta
+            .max_access_count
+            .is_some_and(|m| meta.access_count >= m)
+        {
             Some("Secret has reached its maximum access count")
         } else {
             None
@@ -211,10 +224,14 @@ impl Core {
         };
 
         let (mut tx, head) = self.begin_audited(&v.org_id).await?;
-        let Some(count) = secret_store::count_access(&mut tx, &meta.secret_id, meta.version).await? else {
+        let Some(count) =
+            secret_store::count_access(&mut tx, &meta.secret_id, meta.version).await?
+        else {
             drop(tx);
             self.record_gone(p, &meta, ctx).await?;
-            return Err(Error::Gone("Secret has reached its maximum access count".into()));
+            return Err(Error::Gone(
+                "Secret has reached its maximum access count".into(),
+            ));
         };
         self.write_audit(
             &mut tx,
@@ -234,7 +251,12 @@ impl Core {
         Ok(SecretRead { meta, value })
     }
 
-    async fn record_gone(&self, p: &Principal, meta: &VersionRow, ctx: &RequestContext) -> Result<()> {
+    async fn record_gone(
+        &self,
+        p: &Principal,
+        meta: &VersionRow,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         self.record(
             ctx,
             AuditEvent::by(
@@ -264,7 +286,11 @@ impl Core {
         let rows = policies::for_principal(self.store().pool(), &v.id, p.kind(), p.id()).await?;
         let rules = rules_from(&rows);
         let now = self.now();
-        if !admin && !rules.iter().any(|r| r.effect == crate::policy::Effect::Allow && r.expires_at_ms.is_none_or(|e| e > now)) {
+        if !admin
+            && !rules.iter().any(|r| {
+                r.effect == crate::policy::Effect::Allow && r.expires_at_ms.is_none_or(|e| e > now)
+            })
+        {
             return Err(Error::Forbidden("You have no access to this vault".into()));
         }
         let ip = ctx.ip_addr();

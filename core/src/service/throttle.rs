@@ -21,7 +21,8 @@ impl Core {
     /// Refuses with 429 when the bucket has used up its failures in this window.
     pub(crate) async fn check_auth_throttle(&self, bucket: &str) -> Result<()> {
         let (start, retry_after_s) = self.auth_window();
-        if rate_limits::count(self.store().pool(), bucket, start).await? >= AUTH_FAILURES_PER_WINDOW {
+        if rate_limits::count(self.store().pool(), bucket, start).await? >= AUTH_FAILURES_PER_WINDOW
+        {
             return Err(Error::RateLimited { retry_after_s });
         }
         Ok(())

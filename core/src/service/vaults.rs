@@ -160,7 +160,10 @@ impl Core {
         }
         let description = description.unwrap_or("").to_owned();
         if description.chars().count() > 2000 {
-            return Err(Error::invalid("description", "description must be at most 2000 characters"));
+            return Err(Error::invalid(
+                "description",
+                "description must be at most 2000 characters",
+            ));
         }
         if let Principal::Agent { vault_ids, .. } = p {
             if !vault_ids.is_empty() {
@@ -193,7 +196,13 @@ impl Core {
             self.append_audit(
                 &mut tx,
                 ctx,
-                AuditEvent::by(p, "vault.create", "vault", Some(id.clone()), json!({"name": row.name})),
+                AuditEvent::by(
+                    p,
+                    "vault.create",
+                    "vault",
+                    Some(id.clone()),
+                    json!({"name": row.name}),
+                ),
             )
             .await?;
             vaults::insert(&mut tx, &row).await?;
@@ -215,7 +224,8 @@ impl Core {
     pub async fn list_vaults(&self, p: &Principal) -> Result<Vec<VaultRow>> {
         p.require_scope("vaults:read")?;
         let all = vaults::list(self.store().pool(), p.org_id()).await?;
-        let granted = policies::granted_vaults(self.store().pool(), p.kind(), p.id(), self.now()).await?;
+        let granted =
+            policies::granted_vaults(self.store().pool(), p.kind(), p.id(), self.now()).await?;
         Ok(all
             .into_iter()
             .filter(|v| match p {
@@ -240,17 +250,30 @@ impl Core {
 
     /// Deletes a vault with its secrets and policies, then destroys its KEK (crypto-shredding).
     /// The audit trail stays.
-    pub async fn delete_vault(&self, p: &Principal, vault_id: &str, ctx: &RequestContext) -> Result<()> {
+    pub async fn delete_vault(
+        &self,
+        p: &Principal,
+        vault_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         p.require_scope("vaults:write")?;
         let v = self.vault_in_org(p, vault_id).await?;
         if !is_vault_admin(p, &v) {
-            return Err(Error::Forbidden("Only a vault administrator can delete a vault".into()));
+            return Err(Error::Forbidden(
+                "Only a vault administrator can delete a vault".into(),
+            ));
         }
         let mut tx = self.store().begin().await?;
         self.append_audit(
             &mut tx,
             ctx,
-            AuditEvent::by(p, "vault.delete", "vault", Some(v.id.clone()), json!({"name": v.name})),
+            AuditEvent::by(
+                p,
+                "vault.delete",
+                "vault",
+                Some(v.id.clone()),
+                json!({"name": v.name}),
+            ),
         )
         .await?;
         vaults::delete(&mut tx, &v.id).await?;
@@ -263,7 +286,11 @@ impl Core {
     }
 
     /// Policies of a vault; vault administrators only.
-    pub(crate) async fn require_vault_admin(&self, p: &Principal, vault_id: &str) -> Result<VaultRow> {
+    pub(crate) async fn require_vault_admin(
+        &self,
+        p: &Principal,
+        vault_id: &str,
+    ) -> Result<VaultRow> {
         let v = self.vault_in_org(p, vault_id).await?;
         if !is_vault_admin(p, &v) {
             return Err(Error::Forbidden(
@@ -331,10 +358,22 @@ mod tests {
 
     #[test]
     fn only_explicit_path_scopes_are_a_ceiling() {
-        assert!(within_scope_ceiling(&agent("a", &["api-keys/**"], false), "db/x"));
-        assert!(!within_scope_ceiling(&agent("a", &["api-keys/**"], true), "db/x"));
-        assert!(within_scope_ceiling(&agent("a", &["api-keys/**"], true), "api-keys/x"));
-        assert!(within_scope_ceiling(&agent("a", &["vaults:read"], true), "db/x"));
+        assert!(within_scope_ceiling(
+            &agent("a", &["api-keys/**"], false),
+            "db/x"
+        ));
+        assert!(!within_scope_ceiling(
+            &agent("a", &["api-keys/**"], true),
+            "db/x"
+        ));
+        assert!(within_scope_ceiling(
+            &agent("a", &["api-keys/**"], true),
+            "api-keys/x"
+        ));
+        assert!(within_scope_ceiling(
+            &agent("a", &["vaults:read"], true),
+            "db/x"
+        ));
         assert!(within_scope_ceiling(&agent("a", &["*"], true), "db/x"));
         assert!(within_scope_ceiling(&agent("a", &[], true), "db/x"));
     }

@@ -134,7 +134,6 @@ pub async fn is_usable(pool: &AnyPool, id: &str, org_id: &str, now: i64) -> Resu
     })
 }
 
-
 /// Writes the mutable fields of an agent.
 pub async fn update(tx: &mut Tx, a: &AgentRow) -> Result<()> {
     sqlx::query(
@@ -171,12 +170,14 @@ pub async fn set_key(tx: &mut Tx, id: &str, hash: &str, prefix: &str) -> Result<
 /// Removes the agent: it disappears from lists and lookups, its policies are deleted, its
 /// key hash is replaced so the key cannot match again. Audit events stay.
 pub async fn remove(tx: &mut Tx, id: &str, now: i64) -> Result<()> {
-    sqlx::query("UPDATE agents SET deleted_at = $1, is_active = 0, api_key_hash = $2 WHERE id = $3")
-        .bind(now)
-        .bind(format!("deleted:{id}"))
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE agents SET deleted_at = $1, is_active = 0, api_key_hash = $2 WHERE id = $3",
+    )
+    .bind(now)
+    .bind(format!("deleted:{id}"))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query("DELETE FROM policies WHERE principal_type = 'agent' AND principal_id = $1")
         .bind(id)
         .execute(&mut **tx)

@@ -102,11 +102,13 @@ pub async fn touch(pool: &AnyPool, id: &str, now: i64) -> Result<()> {
 
 /// Puts an access token's `jti` on the revocation list until it expires.
 pub async fn revoke_jti(tx: &mut Tx, jti: &str, expires_at: i64) -> Result<()> {
-    sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(jti)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

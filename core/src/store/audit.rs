@@ -124,7 +124,9 @@ pub async fn list(pool: &AnyPool, org_id: &str, f: &EventFilter) -> Result<(Vec<
         if f.action_prefix {
             let len = param(BindVal::I(a.len() as i64));
             let prefix = param(BindVal::S(a.clone()));
-            clauses.push(format!("substr(action, 1, CAST({len} AS INTEGER)) = {prefix}"));
+            clauses.push(format!(
+                "substr(action, 1, CAST({len} AS INTEGER)) = {prefix}"
+            ));
         } else {
             clauses.push(format!("action = {}", param(BindVal::S(a.clone()))));
         }

@@ -39,7 +39,13 @@ pub async fn get(pool: &AnyPool, user_id: &str) -> Result<Option<MfaRow>> {
 }
 
 /// Stores a pending (not yet enabled) seed, replacing any earlier pending one.
-pub async fn put_pending(tx: &mut Tx, user_id: &str, sealed: &Sealed, kek: &str, now: i64) -> Result<()> {
+pub async fn put_pending(
+    tx: &mut Tx,
+    user_id: &str,
+    sealed: &Sealed,
+    kek: &str,
+    now: i64,
+) -> Result<()> {
     sqlx::query("DELETE FROM mfa WHERE user_id = $1 AND enabled = 0")
         .bind(user_id)
         .execute(&mut **tx)

@@ -21,10 +21,12 @@ pub async fn members(pool: &AnyPool, org_id: &str) -> Result<Vec<super::users::U
 }
 
 pub async fn count_owners(tx: &mut Tx, org_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE org_id = $1 AND role = 'owner'")
-        .bind(org_id)
-        .fetch_one(&mut **tx)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE org_id = $1 AND role = 'owner'")
+            .bind(org_id)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
 }
 
 pub async fn set_role(tx: &mut Tx, user_id: &str, role: &str) -> Result<()> {

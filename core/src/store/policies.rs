@@ -137,14 +137,15 @@ pub async fn agent_patterns(pool: &AnyPool, agent_id: &str, now: i64) -> Result<
         .collect()
 }
 
-
 /// One policy of a vault.
 pub async fn get(pool: &AnyPool, vault_id: &str, id: &str) -> Result<Option<PolicyRow>> {
-    let row = sqlx::query(&format!("SELECT {COLS} FROM policies WHERE id = $1 AND vault_id = $2"))
-        .bind(id)
-        .bind(vault_id)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLS} FROM policies WHERE id = $1 AND vault_id = $2"
+    ))
+    .bind(id)
+    .bind(vault_id)
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(from_row).transpose()
 }
 

@@ -22,10 +22,11 @@ pub async fn hit(pool: &AnyPool, bucket: &str, window_start: i64) -> Result<i64>
 
 /// The bucket's count in the window starting at `window_start` (0 for an older window).
 pub async fn count(pool: &AnyPool, bucket: &str, window_start: i64) -> Result<i64> {
-    let n: Option<i64> = sqlx::query_scalar("SELECT count FROM rate_limits WHERE bucket = $1 AND window_start = $2")
-        .bind(bucket)
-        .bind(window_start)
-        .fetch_optional(pool)
-        .await?;
+    let n: Option<i64> =
+        sqlx::query_scalar("SELECT count FROM rate_limits WHERE bucket = $1 AND window_start = $2")
+            .bind(bucket)
+            .bind(window_start)
+            .fetch_optional(pool)
+            .await?;
     Ok(n.unwrap_or(0))
 }

@@ -69,7 +69,13 @@ pub async fn live_secret(tx: &mut Tx, vault_id: &str, path: &str) -> Result<Opti
     })
 }
 
-pub async fn insert_secret(tx: &mut Tx, id: &str, vault_id: &str, path: &str, now: i64) -> Result<()> {
+pub async fn insert_secret(
+    tx: &mut Tx,
+    id: &str,
+    vault_id: &str,
+    path: &str,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO secrets (id, vault_id, path, latest_version, created_at) VALUES ($1,$2,$3,1,$4)",
     )
@@ -92,7 +98,12 @@ pub async fn set_latest(tx: &mut Tx, secret_id: &str, version: i64) -> Result<()
 }
 
 /// Inserts one sealed version.
-pub async fn insert_version(tx: &mut Tx, v: &VersionRow, sealed: &Sealed, algorithm: &str) -> Result<()> {
+pub async fn insert_version(
+    tx: &mut Tx,
+    v: &VersionRow,
+    sealed: &Sealed,
+    algorithm: &str,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO secret_versions (secret_id, version, secret_type, metadata, ciphertext, nonce, \
          wrapped_dek, kek_label, algorithm, expires_at, max_access_count, access_count, is_disabled, \
@@ -118,7 +129,11 @@ pub async fn insert_version(tx: &mut Tx, v: &VersionRow, sealed: &Sealed, algori
 
 /// The newest non-disabled version of the most recent secret at `path` (live or deleted),
 /// with its sealed value. `None` when no secret was ever written at the path.
-pub async fn latest_for_read(pool: &AnyPool, vault_id: &str, path: &str) -> Result<Option<SealedVersion>> {
+pub async fn latest_for_read(
+    pool: &AnyPool,
+    vault_id: &str,
+    path: &str,
+) -> Result<Option<SealedVersion>> {
     let row = sqlx::query(&format!(
         "SELECT {META_COLS}, v.ciphertext, v.nonce, v.wrapped_dek FROM secrets s \
          JOIN secret_versions v ON v.secret_id = s.id \
@@ -178,7 +193,12 @@ pub async fn list_latest(pool: &AnyPool, vault_id: &str, prefix: &str) -> Result
 }
 
 /// Soft-deletes the live secret at the path; returns its id, or `None` if there was none.
-pub async fn soft_delete(tx: &mut Tx, vault_id: &str, path: &str, now: i64) -> Result<Option<String>> {
+pub async fn soft_delete(
+    tx: &mut Tx,
+    vault_id: &str,
+    path: &str,
+    now: i64,
+) -> Result<Option<String>> {
     let row = sqlx::query(
         "UPDATE secrets SET deleted_at = $1 WHERE vault_id = $2 AND path = $3 AND deleted_at IS NULL RETURNING id",
     )

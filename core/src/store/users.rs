@@ -131,7 +131,11 @@ pub async fn insert_refresh_token(
 }
 
 /// Marks an unspent, unexpired refresh token as spent; returns its user and family.
-pub async fn spend_refresh_token(tx: &mut Tx, hash: &str, now: i64) -> Result<Option<(String, String)>> {
+pub async fn spend_refresh_token(
+    tx: &mut Tx,
+    hash: &str,
+    now: i64,
+) -> Result<Option<(String, String)>> {
     let row = sqlx::query(
         "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
          AND expires_at > $1 RETURNING user_id, family_id",

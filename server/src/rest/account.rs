@@ -78,16 +78,28 @@ async fn create_key(
         .core
         .create_api_key(&p, &b.name, b.scopes.unwrap_or_default(), expires_at, &ctx)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"key": key_view(&out.key), "api_key": out.api_key}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"key": key_view(&out.key), "api_key": out.api_key})),
+    ))
 }
 
 async fn list_keys(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
     let keys = s.core.list_api_keys(&p).await?;
-    Ok(Json(json!({"keys": keys.iter().map(key_view).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"keys": keys.iter().map(key_view).collect::<Vec<_>>()}),
+    ))
 }
 
-async fn revoke_key(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    s.core.revoke_api_key(&p, &uuid_param("key_id", &id)?, &ctx).await?;
+async fn revoke_key(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.core
+        .revoke_api_key(&p, &uuid_param("key_id", &id)?, &ctx)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -96,9 +108,15 @@ struct KeyBody {
     api_key: String,
 }
 
-async fn api_key_token(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<KeyBody>) -> ApiResult<Json<Value>> {
+async fn api_key_token(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<KeyBody>,
+) -> ApiResult<Json<Value>> {
     let key = Password::new(b.api_key);
-    Ok(tokens(s.core.api_key_token(key.expose_secret(), &ctx).await?))
+    Ok(tokens(
+        s.core.api_key_token(key.expose_secret(), &ctx).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -120,11 +138,16 @@ async fn refresh(
         return Ok(tokens(s.core.refresh(rt.expose_secret(), &ctx).await?));
     }
     let bearer = bearer(&headers).ok_or_else(|| {
-        Problem::new(StatusCode::UNAUTHORIZED, "Send a refresh_token or a Bearer access token")
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "Send a refresh_token or a Bearer access token",
+        )
     })?;
     let p = s.core.authenticate(bearer).await?;
     if matches!(p, talon_core::Principal::Agent { .. }) {
-        return Err(Problem::bad_request("Agents refresh by exchanging their key again"));
+        return Err(Problem::bad_request(
+            "Agents refresh by exchanging their key again",
+        ));
     }
     Ok(tokens(s.core.reissue(&p).await?))
 }
@@ -139,7 +162,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// `DELETE /v1/auth/token`: revokes the presented token at once.
-pub async fn logout(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, headers: HeaderMap) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
     let token = bearer(&headers).unwrap_or_default();
     s.core.logout(&p, token, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -157,10 +185,22 @@ struct PatchMe {
     marketing_emails: Option<bool>,
 }
 
-async fn update_me(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, ApiJson(b): ApiJson<PatchMe>) -> ApiResult<Json<Value>> {
+async fn update_me(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<PatchMe>,
+) -> ApiResult<Json<Value>> {
     let u = s
         .core
-        .update_me(&p, ProfilePatch { display_name: b.display_name, marketing_emails: b.marketing_emails }, &ctx)
+        .update_me(
+            &p,
+            ProfilePatch {
+                display_name: b.display_name,
+                marketing_emails: b.marketing_emails,
+            },
+            &ctx,
+        )
         .await?;
     Ok(Json(profile(&u)))
 }
@@ -178,14 +218,21 @@ async fn change_password(
     ApiJson(b): ApiJson<ChangePassword>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .change_password(&p, Password::new(b.current_password), Password::new(b.new_password), &ctx)
+        .change_password(
+            &p,
+            Password::new(b.current_password),
+            Password::new(b.new_password),
+            &ctx,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn mfa_status(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
     let (enabled, remaining) = s.core.mfa_status(&p).await?;
-    Ok(Json(json!({"enabled": enabled, "recovery_codes_remaining": remaining})))
+    Ok(Json(
+        json!({"enabled": enabled, "recovery_codes_remaining": remaining}),
+    ))
 }
 
 async fn mfa_setup(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
@@ -201,7 +248,12 @@ struct CodeBody {
     code: String,
 }
 
-async fn mfa_verify_setup(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, ApiJson(b): ApiJson<CodeBody>) -> ApiResult<Json<Value>> {
+async fn mfa_verify_setup(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<CodeBody>,
+) -> ApiResult<Json<Value>> {
     let codes = s.core.mfa_verify_setup(&p, &b.code, &ctx).await?;
     Ok(Json(json!({"recovery_codes": codes})))
 }
@@ -212,14 +264,22 @@ struct MfaVerifyBody {
     code: String,
 }
 
-async fn mfa_verify(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<MfaVerifyBody>) -> ApiResult<Json<Value>> {
-    let t = s.core.mfa_verify(&b.mfa_token, &b.code, &ctx).await.map_err(|e| {
-        let mut p = Problem::from(e);
-        if p.status == StatusCode::UNAUTHORIZED {
-            p.kind = "mfa_invalid";
-        }
-        p
-    })?;
+async fn mfa_verify(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<MfaVerifyBody>,
+) -> ApiResult<Json<Value>> {
+    let t = s
+        .core
+        .mfa_verify(&b.mfa_token, &b.code, &ctx)
+        .await
+        .map_err(|e| {
+            let mut p = Problem::from(e);
+            if p.status == StatusCode::UNAUTHORIZED {
+                p.kind = "mfa_invalid";
+            }
+            p
+        })?;
     Ok(tokens(t))
 }
 
@@ -231,7 +291,12 @@ struct DisableBody {
     password: Option<String>,
 }
 
-async fn mfa_disable(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, ApiJson(b): ApiJson<DisableBody>) -> ApiResult<StatusCode> {
+async fn mfa_disable(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<DisableBody>,
+) -> ApiResult<StatusCode> {
     s.core
         .mfa_disable(&p, b.code.as_deref(), b.password.map(Password::new), &ctx)
         .await?;

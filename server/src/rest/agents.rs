@@ -4,9 +4,9 @@ use super::{nullable, nullable_time, time_field, uuid_param, views};
 use crate::extract::{ApiJson, Auth, Ctx};
 use crate::problem::ApiResult;
 use crate::AppState;
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::extract::Path;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -17,7 +17,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/agents", get(list).post(create))
         .route("/v1/agents/me", get(me))
-        .route("/v1/agents/{agent_id}", get(one).patch(update).delete(remove))
+        .route(
+            "/v1/agents/{agent_id}",
+            get(one).patch(update).delete(remove),
+        )
         .route("/v1/agents/{agent_id}/rotate-key", post(rotate_key))
 }
 
@@ -48,7 +51,11 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let vault_ids = b
         .vault_ids
-        .map(|ids| ids.iter().map(|id| uuid_param("vault_ids", id)).collect::<ApiResult<Vec<_>>>())
+        .map(|ids| {
+            ids.iter()
+                .map(|id| uuid_param("vault_ids", id))
+                .collect::<ApiResult<Vec<_>>>()
+        })
         .transpose()?;
     let input = CreateAgent {
         name: b.name,
@@ -69,14 +76,20 @@ async fn create(
 
 async fn list(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
     let agents = s.core.list_agents(&p).await?;
-    Ok(Json(json!({"agents": agents.iter().map(views::agent).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"agents": agents.iter().map(views::agent).collect::<Vec<_>>()}),
+    ))
 }
 
 async fn me(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
     Ok(Json(views::agent_self(&s.core.agent_self(&p).await?)))
 }
 
-async fn one(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn one(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let a = s.core.get_agent(&p, &uuid_param("agent_id", &id)?).await?;
     Ok(Json(views::agent(&a)))
 }
@@ -110,7 +123,11 @@ async fn update(
 ) -> ApiResult<Json<Value>> {
     let vault_ids = b
         .vault_ids
-        .map(|ids| ids.iter().map(|id| uuid_param("vault_ids", id)).collect::<ApiResult<Vec<_>>>())
+        .map(|ids| {
+            ids.iter()
+                .map(|id| uuid_param("vault_ids", id))
+                .collect::<ApiResult<Vec<_>>>()
+        })
         .transpose()?;
     let patch = PatchAgent {
         name: b.name,
@@ -122,16 +139,36 @@ async fn update(
         expires_at: nullable_time("expires_at", b.expires_at)?,
         api_key_expires_at: nullable_time("api_key_expires_at", b.api_key_expires_at)?,
     };
-    let a = s.core.update_agent(&p, &uuid_param("agent_id", &id)?, patch, &ctx).await?;
+    let a = s
+        .core
+        .update_agent(&p, &uuid_param("agent_id", &id)?, patch, &ctx)
+        .await?;
     Ok(Json(views::agent(&a)))
 }
 
-async fn remove(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    s.core.delete_agent(&p, &uuid_param("agent_id", &id)?, &ctx).await?;
+async fn remove(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.core
+        .delete_agent(&p, &uuid_param("agent_id", &id)?, &ctx)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn rotate_key(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let out = s.core.rotate_agent_key(&p, &uuid_param("agent_id", &id)?, &ctx).await?;
-    Ok(Json(json!({"agent": views::agent(&out.agent), "api_key": out.api_key})))
+async fn rotate_key(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let out = s
+        .core
+        .rotate_agent_key(&p, &uuid_param("agent_id", &id)?, &ctx)
+        .await?;
+    Ok(Json(
+        json!({"agent": views::agent(&out.agent), "api_key": out.api_key}),
+    ))
 }

@@ -30,13 +30,20 @@ struct EventsQuery {
 fn int(field: &'static str, v: Option<String>) -> ApiResult<Option<i64>> {
     v.map(|s| {
         s.parse::<i64>().map_err(|_| {
-            Problem::from(talon_core::Error::invalid(field, format!("{field} must be an integer")))
+            Problem::from(talon_core::Error::invalid(
+                field,
+                format!("{field} must be an integer"),
+            ))
         })
     })
     .transpose()
 }
 
-async fn events(State(s): State<AppState>, Auth(p): Auth, Query(q): Query<EventsQuery>) -> ApiResult<Json<Value>> {
+async fn events(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult<Json<Value>> {
     let query = AuditQuery {
         resource_id: q.resource_id,
         actor_id: q.actor_id,

@@ -27,7 +27,11 @@ struct SignupBody {
     display_name: Option<String>,
 }
 
-async fn signup(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<SignupBody>) -> ApiResult<Json<Value>> {
+async fn signup(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<SignupBody>,
+) -> ApiResult<Json<Value>> {
     let out = s
         .core
         .signup(
@@ -53,9 +57,16 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<LoginBody>) -> ApiResult<Json<Value>> {
+async fn login(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<LoginBody>,
+) -> ApiResult<Json<Value>> {
     let password = Password::new(b.password);
-    let out = s.core.login(&b.email, password.expose_secret(), &ctx).await?;
+    let out = s
+        .core
+        .login(&b.email, password.expose_secret(), &ctx)
+        .await?;
     Ok(login_response(out))
 }
 
@@ -64,8 +75,14 @@ struct GoogleBody {
     id_token: String,
 }
 
-async fn google(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(b): ApiJson<GoogleBody>) -> ApiResult<Json<Value>> {
-    Ok(login_response(s.core.google_login(&b.id_token, &ctx).await?))
+async fn google(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<GoogleBody>,
+) -> ApiResult<Json<Value>> {
+    Ok(login_response(
+        s.core.google_login(&b.id_token, &ctx).await?,
+    ))
 }
 
 /// A **TokenResponse** with `user_id`, or the MFA challenge.

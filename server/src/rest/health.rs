@@ -26,7 +26,11 @@ async fn health(State(s): State<AppState>) -> impl IntoResponse {
         "version": env!("CARGO_PKG_VERSION"),
         "checks": {"database": check(h.database), "keystore": check(h.keystore), "audit": check(h.database)},
     });
-    let status = if h.database { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if h.database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
 
@@ -35,9 +39,15 @@ async fn hsm(State(s): State<AppState>) -> impl IntoResponse {
         Ok(d) => {
             let ms = d.as_secs_f64() * 1000.0;
             let status = if ms < 500.0 { "ok" } else { "degraded" };
-            (StatusCode::OK, Json(json!({"status": status, "latency_ms": ms})))
+            (
+                StatusCode::OK,
+                Json(json!({"status": status, "latency_ms": ms})),
+            )
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable"}))),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable"})),
+        ),
     }
 }
 

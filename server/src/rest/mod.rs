@@ -32,7 +32,10 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(org::router())
         .merge(security::router())
-        .route("/v1/{*rest}", any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }))
+        .route(
+            "/v1/{*rest}",
+            any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }),
+        )
 }
 
 /// Parses an id from the path: a UUID, normalised to lowercase.
@@ -40,7 +43,10 @@ pub(crate) fn uuid_param(field: &'static str, s: &str) -> ApiResult<String> {
     uuid::Uuid::parse_str(s)
         .map(|u| u.to_string())
         .map_err(|_| {
-            Problem::from(talon_core::Error::invalid(field, format!("{field} must be a UUID")))
+            Problem::from(talon_core::Error::invalid(
+                field,
+                format!("{field} must be a UUID"),
+            ))
         })
 }
 
@@ -49,7 +55,10 @@ pub(crate) fn time_field(field: &'static str, v: &Option<String>) -> ApiResult<O
     v.as_deref()
         .map(|s| {
             parse_rfc3339(s).ok_or_else(|| {
-                Problem::from(talon_core::Error::invalid(field, format!("{field} must be an RFC 3339 time")))
+                Problem::from(talon_core::Error::invalid(
+                    field,
+                    format!("{field} must be an RFC 3339 time"),
+                ))
             })
         })
         .transpose()
@@ -66,7 +75,10 @@ where
 }
 
 /// Parses a nullable RFC 3339 patch field.
-pub(crate) fn nullable_time(field: &'static str, v: Option<Option<String>>) -> ApiResult<Option<Option<i64>>> {
+pub(crate) fn nullable_time(
+    field: &'static str,
+    v: Option<Option<String>>,
+) -> ApiResult<Option<Option<i64>>> {
     match v {
         None => Ok(None),
         Some(None) => Ok(Some(None)),

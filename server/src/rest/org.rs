@@ -17,7 +17,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/org/members", get(members))
         .route("/v1/org/invite", post(invite))
-        .route("/v1/org/members/{user_id}", patch(change_role).delete(remove))
+        .route(
+            "/v1/org/members/{user_id}",
+            patch(change_role).delete(remove),
+        )
 }
 
 fn member(u: &UserRow) -> Value {
@@ -30,7 +33,9 @@ fn member(u: &UserRow) -> Value {
 
 async fn members(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
     let list = s.core.members(&p).await?;
-    Ok(Json(json!({"members": list.iter().map(member).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"members": list.iter().map(member).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -40,7 +45,12 @@ struct InviteBody {
     role: Option<String>,
 }
 
-async fn invite(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, ApiJson(b): ApiJson<InviteBody>) -> ApiResult<Json<Value>> {
+async fn invite(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<InviteBody>,
+) -> ApiResult<Json<Value>> {
     let inv = s.core.invite(&p, &b.email, b.role.as_deref(), &ctx).await?;
     Ok(Json(json!({
         "message": "Invitation created", "email": inv.email, "invite_id": inv.id,
@@ -60,11 +70,21 @@ async fn change_role(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<RoleBody>,
 ) -> ApiResult<Json<Value>> {
-    let u = s.core.change_role(&p, &uuid_param("user_id", &id)?, &b.role, &ctx).await?;
+    let u = s
+        .core
+        .change_role(&p, &uuid_param("user_id", &id)?, &b.role, &ctx)
+        .await?;
     Ok(Json(member(&u)))
 }
 
-async fn remove(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    s.core.remove_member(&p, &uuid_param("user_id", &id)?, &ctx).await?;
+async fn remove(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.core
+        .remove_member(&p, &uuid_param("user_id", &id)?, &ctx)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,7 +15,10 @@ use talon_core::{CreatePolicy, UpdatePolicy};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/vaults/{vault_id}/policies", get(list).post(create))
-        .route("/v1/vaults/{vault_id}/policies/{policy_id}", put(update).delete(remove))
+        .route(
+            "/v1/vaults/{vault_id}/policies/{policy_id}",
+            put(update).delete(remove),
+        )
 }
 
 #[derive(Deserialize)]
@@ -56,9 +59,18 @@ async fn create(
     Ok((StatusCode::CREATED, Json(views::policy(&row))))
 }
 
-async fn list(State(s): State<AppState>, Auth(p): Auth, Path(vault_id): Path<String>) -> ApiResult<Json<Value>> {
-    let rows = s.core.list_policies(&p, &uuid_param("vault_id", &vault_id)?).await?;
-    Ok(Json(json!({"policies": rows.iter().map(views::policy).collect::<Vec<_>>()})))
+async fn list(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(vault_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let rows = s
+        .core
+        .list_policies(&p, &uuid_param("vault_id", &vault_id)?)
+        .await?;
+    Ok(Json(
+        json!({"policies": rows.iter().map(views::policy).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -91,7 +103,13 @@ async fn update(
     };
     let row = s
         .core
-        .update_policy(&p, &uuid_param("vault_id", &vault_id)?, &uuid_param("policy_id", &policy_id)?, input, &ctx)
+        .update_policy(
+            &p,
+            &uuid_param("vault_id", &vault_id)?,
+            &uuid_param("policy_id", &policy_id)?,
+            input,
+            &ctx,
+        )
         .await?;
     Ok(Json(views::policy(&row)))
 }
@@ -103,7 +121,12 @@ async fn remove(
     Path((vault_id, policy_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .delete_policy(&p, &uuid_param("vault_id", &vault_id)?, &uuid_param("policy_id", &policy_id)?, &ctx)
+        .delete_policy(
+            &p,
+            &uuid_param("vault_id", &vault_id)?,
+            &uuid_param("policy_id", &policy_id)?,
+            &ctx,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

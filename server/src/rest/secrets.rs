@@ -91,7 +91,9 @@ async fn list(
         .core
         .list_secrets(&p, &vault_id, q.prefix.as_deref().unwrap_or(""), &ctx)
         .await?;
-    Ok(Json(json!({"secrets": rows.iter().map(views::secret_metadata).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"secrets": rows.iter().map(views::secret_metadata).collect::<Vec<_>>()}),
+    ))
 }
 
 async fn remove(

@@ -30,7 +30,9 @@ fn view(r: &IpRuleRow) -> Value {
 
 async fn list(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
     let rules = s.core.list_ip_rules(&p).await?;
-    Ok(Json(json!({"rules": rules.iter().map(view).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"rules": rules.iter().map(view).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -44,15 +46,36 @@ struct CreateBody {
     applies_to: Option<String>,
 }
 
-async fn create(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, ApiJson(b): ApiJson<CreateBody>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<CreateBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let row = s
         .core
-        .create_ip_rule(&p, NewIpRule { rule_type: b.rule_type, cidr: b.cidr, label: b.label, applies_to: b.applies_to }, &ctx)
+        .create_ip_rule(
+            &p,
+            NewIpRule {
+                rule_type: b.rule_type,
+                cidr: b.cidr,
+                label: b.label,
+                applies_to: b.applies_to,
+            },
+            &ctx,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(view(&row))))
 }
 
-async fn remove(State(s): State<AppState>, Auth(p): Auth, Ctx(ctx): Ctx, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    s.core.delete_ip_rule(&p, &uuid_param("rule_id", &id)?, &ctx).await?;
+async fn remove(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.core
+        .delete_ip_rule(&p, &uuid_param("rule_id", &id)?, &ctx)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

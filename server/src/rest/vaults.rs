@@ -30,16 +30,25 @@ async fn create(
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let v = s.core.create_vault(&p, &b.name, b.description.as_deref(), &ctx).await?;
+    let v = s
+        .core
+        .create_vault(&p, &b.name, b.description.as_deref(), &ctx)
+        .await?;
     Ok((StatusCode::CREATED, Json(views::vault(&v))))
 }
 
 async fn list(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
     let vaults = s.core.list_vaults(&p).await?;
-    Ok(Json(json!({"vaults": vaults.iter().map(views::vault).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"vaults": vaults.iter().map(views::vault).collect::<Vec<_>>()}),
+    ))
 }
 
-async fn one(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn one(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let v = s.core.get_vault(&p, &uuid_param("vault_id", &id)?).await?;
     Ok(Json(views::vault(&v)))
 }
@@ -50,6 +59,8 @@ async fn remove(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.core.delete_vault(&p, &uuid_param("vault_id", &id)?, &ctx).await?;
+    s.core
+        .delete_vault(&p, &uuid_param("vault_id", &id)?, &ctx)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,7 +2,9 @@
 
 use serde_json::{json, Value};
 use talon_core::clock::rfc3339;
-use talon_core::store::{agents::AgentRow, audit::EventRow, policies::PolicyRow, secrets::VersionRow, vaults::VaultRow};
+use talon_core::store::{
+    agents::AgentRow, audit::EventRow, policies::PolicyRow, secrets::VersionRow, vaults::VaultRow,
+};
 
 fn time(ms: Option<i64>) -> Value {
     ms.map(|t| json!(rfc3339(t))).unwrap_or(Value::Null)

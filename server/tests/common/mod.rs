@@ -58,7 +58,9 @@ async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
     let name = format!("talon_test_{}", uuid_simple());
     sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&admin).await.expect("connect to test PostgreSQL");
+    let pool = sqlx::AnyPool::connect(&admin)
+        .await
+        .expect("connect to test PostgreSQL");
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&pool)
         .await
@@ -90,7 +92,10 @@ impl TestServer {
     pub async fn start_with(db: Db, env: &[(&str, &str)]) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let database_url = match db {
-            Db::Sqlite => format!("sqlite://{}?mode=rwc", data_dir.path().join("talon.db").display()),
+            Db::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.path().join("talon.db").display()
+            ),
             Db::Postgres => fresh_postgres_database().await,
         };
         let mut s = TestServer {
@@ -99,8 +104,14 @@ impl TestServer {
             database_url,
             data_dir,
             child: None,
-            http: Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            http: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.spawn();
         s
@@ -172,7 +183,13 @@ impl TestServer {
     }
 
     /// Sends a request; returns status and JSON body (Null for an empty body).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -183,7 +200,11 @@ impl TestServer {
         let res = req.send().await.expect("request");
         let status = res.status();
         let text = res.text().await.unwrap_or_default();
-        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, v)
     }
 
@@ -201,7 +222,11 @@ impl TestServer {
     pub async fn signup(&self) -> Human {
         let email = format!("u{}@example.com", &uuid_simple()[..12]);
         let (s, v) = self
-            .post("/v1/auth/signup", None, json!({"email": email, "password": PASSWORD, "display_name": "Test"}))
+            .post(
+                "/v1/auth/signup",
+                None,
+                json!({"email": email, "password": PASSWORD, "display_name": "Test"}),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "signup: {v}");
         Human {
@@ -213,14 +238,20 @@ impl TestServer {
     }
 
     pub async fn create_vault(&self, token: &str, name: &str) -> String {
-        let (s, v) = self.post("/v1/vaults", Some(token), json!({"name": name})).await;
+        let (s, v) = self
+            .post("/v1/vaults", Some(token), json!({"name": name}))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "create vault: {v}");
         v["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn put_secret(&self, token: &str, vault: &str, path: &str, value: &str) -> Value {
         let (s, v) = self
-            .put(&format!("/v1/vaults/{vault}/secrets/{path}"), token, json!({"value": value}))
+            .put(
+                &format!("/v1/vaults/{vault}/secrets/{path}"),
+                token,
+                json!({"value": value}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "put secret: {v}");
         v
@@ -228,7 +259,9 @@ impl TestServer {
 
     /// Registers an agent; returns `(agent_id, ocv_ key)`.
     pub async fn create_agent(&self, token: &str, name: &str) -> (String, String) {
-        let (s, v) = self.post("/v1/agents", Some(token), json!({"name": name})).await;
+        let (s, v) = self
+            .post("/v1/agents", Some(token), json!({"name": name}))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "create agent: {v}");
         (
             v["agent"]["id"].as_str().unwrap().to_owned(),
@@ -236,7 +269,14 @@ impl TestServer {
         )
     }
 
-    pub async fn grant(&self, token: &str, vault: &str, agent: &str, pattern: &str, perms: &[&str]) {
+    pub async fn grant(
+        &self,
+        token: &str,
+        vault: &str,
+        agent: &str,
+        pattern: &str,
+        perms: &[&str],
+    ) {
         let (s, v) = self
             .post(
                 &format!("/v1/vaults/{vault}/policies"),
@@ -248,7 +288,9 @@ impl TestServer {
     }
 
     pub async fn agent_token(&self, key: &str) -> String {
-        let (s, v) = self.post("/v1/auth/agent-token", None, json!({"api_key": key})).await;
+        let (s, v) = self
+            .post("/v1/auth/agent-token", None, json!({"api_key": key}))
+            .await;
         assert_eq!(s, StatusCode::OK, "agent token: {v}");
         v["access_token"].as_str().unwrap().to_owned()
     }
@@ -274,7 +316,11 @@ impl TestServer {
                     .arg(&self.database_url)
                     .output()
                     .expect("run pg_dump");
-                assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "pg_dump failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 out.stdout
             }
         }
@@ -283,7 +329,9 @@ impl TestServer {
     /// A direct connection to the server's database, for tampering tests.
     pub async fn db_pool(&self) -> sqlx::AnyPool {
         sqlx::any::install_default_drivers();
-        sqlx::AnyPool::connect(&self.database_url).await.expect("connect to the server's database")
+        sqlx::AnyPool::connect(&self.database_url)
+            .await
+            .expect("connect to the server's database")
     }
 }
 
@@ -315,7 +363,11 @@ impl Drop for Sibling {
 /// Path of a PostgreSQL client binary (Debian keeps them per version).
 pub fn pg_bin(name: &str) -> PathBuf {
     if let Ok(dirs) = std::fs::read_dir("/usr/lib/postgresql") {
-        let mut versions: Vec<PathBuf> = dirs.flatten().map(|d| d.path().join("bin").join(name)).filter(|p| p.exists()).collect();
+        let mut versions: Vec<PathBuf> = dirs
+            .flatten()
+            .map(|d| d.path().join("bin").join(name))
+            .filter(|p| p.exists())
+            .collect();
         versions.sort();
         if let Some(p) = versions.pop() {
             return p;
