@@ -6,6 +6,7 @@ pub mod clock;
 pub mod envelope;
 pub mod error;
 pub mod keystore;
+pub mod mail;
 pub mod material;
 pub mod policy;
 pub mod secret_path;

@@ -70,6 +70,17 @@ pub struct ServerArgs {
         default_value = "https://www.googleapis.com/oauth2/v3/certs"
     )]
     pub oidc_jwks_url: String,
+    /// SMTP relay for outgoing mail, `smtp://host:port`. Without it, mail is appended to
+    /// `<data-dir>/outbox.jsonl`.
+    #[arg(long, env = "TALON_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender address of outgoing mail.
+    #[arg(
+        long,
+        env = "TALON_SMTP_FROM",
+        default_value = "Talon <talon@localhost>"
+    )]
+    pub smtp_from: String,
     /// Requests per second allowed per client IP on the API (burst twice that); 0 disables.
     #[arg(long, env = "TALON_RATE_LIMIT_PER_IP", default_value_t = 100)]
     pub rate_limit_per_ip: u32,

@@ -17,6 +17,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use talon_core::keystore::{KeyStore, Pkcs11Config, Pkcs11KeyStore, SoftKeyStore};
+use talon_core::mail::Mailer;
 use talon_core::service::OidcConfig;
 use talon_core::store::Store;
 use talon_core::{Core, CoreConfig};
@@ -163,6 +164,17 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
         .trim_end_matches('/')
         .to_owned();
     let keystore_desc = keys.describe();
+    let mailer = match &args.smtp_url {
+        Some(url) => Mailer::smtp(url, &args.smtp_from).map_err(|e| format!("mail: {e}"))?,
+        None => {
+            let outbox = args.data_dir.join("outbox.jsonl");
+            eprintln!(
+                "No TALON_SMTP_URL set: outgoing mail is written to {}",
+                outbox.display()
+            );
+            Mailer::Outbox(outbox)
+        }
+    };
     let core = Core::new(
         store.clone(),
         keys,
@@ -180,6 +192,7 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
                 },
                 jwks_url: args.oidc_jwks_url.clone(),
             }),
+            mailer: Some(mailer),
             ..CoreConfig::default()
         },
     )

@@ -283,6 +283,9 @@ impl Core {
         let refresh_token = self.new_refresh_token(&mut tx, &user.id).await?;
         let access_token = self.user_access_token(&user, "password").await?;
         tx.commit().await?;
+        if let Err(e) = self.send_verification(&user.id, &email).await {
+            tracing::warn!(error = %e, user = %user.id, "verification mail not sent");
+        }
         Ok(SignupOutcome {
             user_id: user.id,
             org_id: user.org_id,

@@ -3,6 +3,7 @@
 mod account;
 mod agents;
 mod audit;
+mod email_flows;
 mod google;
 mod identity;
 mod ip_rules;
@@ -33,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Settings the core needs; loaded and validated by the server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CoreConfig {
     /// Public base URL, used as the JWT issuer.
     pub public_url: String,
@@ -49,6 +50,8 @@ pub struct CoreConfig {
     pub keystore_timeout: Duration,
     /// Google / OIDC sign-in; `None` disables it.
     pub oidc: Option<OidcConfig>,
+    /// Outgoing mail; `None` sends nothing.
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 impl Default for CoreConfig {
@@ -61,6 +64,7 @@ impl Default for CoreConfig {
             refresh_token_ttl_s: 30 * 86_400,
             keystore_timeout: Duration::from_secs(5),
             oidc: None,
+            mailer: None,
         }
     }
 }

@@ -200,3 +200,51 @@ pub async fn set_password(tx: &mut Tx, user_id: &str, hash: &str) -> Result<()> 
         .await?;
     Ok(())
 }
+
+/// Stores a mailed single-use token.
+pub async fn insert_email_token(
+    tx: &mut Tx,
+    hash: &str,
+    user_id: &str,
+    purpose: &str,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query("INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(hash)
+        .bind(user_id)
+        .bind(purpose)
+        .bind(expires_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Spends an unexpired, unused token of the purpose; returns its user.
+pub async fn spend_email_token(
+    tx: &mut Tx,
+    hash: &str,
+    purpose: &str,
+    now: i64,
+) -> Result<Option<String>> {
+    let row = sqlx::query(
+        "UPDATE email_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 \
+         AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
+    )
+    .bind(now)
+    .bind(hash)
+    .bind(purpose)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get("user_id")?),
+        None => None,
+    })
+}
+
+pub async fn set_email_verified(tx: &mut Tx, user_id: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

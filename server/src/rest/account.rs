@@ -23,6 +23,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/refresh", post(refresh))
         .route("/v1/auth/me", get(me).patch(update_me))
         .route("/v1/auth/change-password", post(change_password))
+        .route("/v1/auth/forgot-password", post(forgot_password))
+        .route("/v1/auth/reset-password", post(reset_password))
+        .route("/v1/auth/verify-email", post(verify_email))
         .route("/v1/auth/mfa/status", get(mfa_status))
         .route("/v1/auth/mfa/setup", post(mfa_setup))
         .route("/v1/auth/mfa/verify-setup", post(mfa_verify_setup))
@@ -301,4 +304,57 @@ async fn mfa_disable(
         .mfa_disable(&p, b.code.as_deref(), b.password.map(Password::new), &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ForgotBody {
+    email: String,
+}
+
+async fn forgot_password(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<ForgotBody>,
+) -> ApiResult<Json<Value>> {
+    s.core.forgot_password(&b.email, &ctx).await?;
+    Ok(Json(json!({
+        "message": "If an account exists for this email, a reset link has been sent.",
+        "status": "email_sent",
+    })))
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    token: String,
+    new_password: String,
+}
+
+async fn reset_password(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<ResetBody>,
+) -> ApiResult<Json<Value>> {
+    let token = Password::new(b.token);
+    s.core
+        .reset_password(token.expose_secret(), Password::new(b.new_password), &ctx)
+        .await?;
+    Ok(Json(
+        json!({"message": "Password updated. Sign in with the new password."}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct VerifyBody {
+    token: String,
+}
+
+async fn verify_email(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<VerifyBody>,
+) -> ApiResult<Json<Value>> {
+    let token = Password::new(b.token);
+    Ok(tokens(
+        s.core.verify_email(token.expose_secret(), &ctx).await?,
+    ))
 }
