@@ -38,7 +38,7 @@ fn free_port() -> u16 {
 
 async fn smtp_server(maildir: &Path) -> Smtp {
     let port = free_port();
-    let child = Command::new("python3")
+    let mut child = Command::new("python3")
         .args([
             "-m",
             "aiosmtpd",
@@ -58,6 +58,8 @@ async fn smtp_server(maildir: &Path) -> Smtp {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("aiosmtpd did not start");
 }
 
