@@ -413,7 +413,26 @@ async fn wrong_password_and_tampered_tokens_are_unauthorized(db: Db) {
     let none_header = B64URL.encode(r#"{"alg":"none","typ":"JWT"}"#);
     let mut flipped_sig = parts[2].to_owned().into_bytes();
     flipped_sig[5] = if flipped_sig[5] == b'A' { b'B' } else { b'A' };
+    // HS256 "signed" with the published public key (the classic algorithm-confusion attack).
+    let (_, jwks) = srv
+        .call(Method::GET, "/.well-known/jwks.json", None, None)
+        .await;
+    let public = B64URL
+        .decode(jwks["keys"][0]["x"].as_str().unwrap())
+        .unwrap();
+    let hs_header = B64URL.encode(format!(
+        r#"{{"alg":"HS256","typ":"JWT","kid":{}}}"#,
+        jwks["keys"][0]["kid"]
+    ));
+    let hs_input = format!("{hs_header}.{forged_payload}");
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&public).unwrap();
+    hmac::Mac::update(&mut mac, hs_input.as_bytes());
+    let hs_token = format!(
+        "{hs_input}.{}",
+        B64URL.encode(hmac::Mac::finalize(mac).into_bytes())
+    );
     for bad in [
+        hs_token,
         format!("{}.{}.{}", parts[0], forged_payload, parts[2]),
         format!("{none_header}.{}.", parts[1]),
         format!(
