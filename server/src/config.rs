@@ -84,6 +84,10 @@ pub struct ServerArgs {
     /// Requests per second allowed per client IP on the API (burst twice that); 0 disables.
     #[arg(long, env = "TALON_RATE_LIMIT_PER_IP", default_value_t = 100)]
     pub rate_limit_per_ip: u32,
+    /// Authenticated requests per second allowed per user or agent, counted across every process
+    /// sharing a PostgreSQL database; 0 disables.
+    #[arg(long, env = "TALON_RATE_LIMIT_PER_PRINCIPAL", default_value_t = 1000)]
+    pub rate_limit_per_principal: u32,
     /// Keep keys in process memory instead of a PKCS#11 token. INSECURE: for development only.
     #[arg(long, env = "TALON_INSECURE_DEV_KEYSTORE")]
     pub insecure_dev_keystore: bool,

@@ -90,6 +90,7 @@ impl FromRequestParts<AppState> for Auth {
         let principal = state.core.authenticate(token).await?;
         let Ctx(ctx) = Ctx::from_request_parts(parts, state).await?;
         state.core.check_ip_rules(&principal, &ctx).await?;
+        state.core.check_principal_rate(&principal).await?;
         Ok(Auth(principal))
     }
 }

@@ -193,6 +193,7 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
                 jwks_url: args.oidc_jwks_url.clone(),
             }),
             mailer: Some(mailer),
+            rate_limit_per_principal: args.rate_limit_per_principal,
             ..CoreConfig::default()
         },
     )

@@ -231,3 +231,42 @@ async fn org_ip_rules_refuse_requests_from_other_addresses(db: Db) {
     let (_, list) = srv.get("/v1/security/ip-rules", &other.token).await;
     assert_eq!(list["rules"], json!([]));
 }
+
+on_both_databases!(one_principal_over_its_rate_is_throttled_across_processes);
+
+async fn one_principal_over_its_rate_is_throttled_across_processes(db: Db) {
+    let srv = TestServer::start_with(db, &[("TALON_RATE_LIMIT_PER_PRINCIPAL", "5")]).await;
+    // On PostgreSQL a second process shares the count; on SQLite one process owns the file.
+    let other = (db == Db::Postgres).then(|| srv.sibling());
+    let busy = srv.signup().await;
+    let quiet = srv.signup().await;
+    let mut throttled = 0;
+    for i in 0..20 {
+        let url = match (&other, i % 2) {
+            (Some(o), 1) => o.url("/v1/vaults"),
+            _ => srv.url("/v1/vaults"),
+        };
+        let res = srv
+            .http
+            .get(url)
+            .bearer_auth(&busy.token)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(res.headers()["retry-after"], "1");
+            throttled += 1;
+        } else {
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+    }
+    assert!(
+        throttled >= 10,
+        "only {throttled} of 20 requests throttled at 5 per second"
+    );
+    assert_eq!(
+        srv.get("/v1/vaults", &quiet.token).await.0,
+        StatusCode::OK,
+        "limits are per principal"
+    );
+}

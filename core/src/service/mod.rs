@@ -52,6 +52,8 @@ pub struct CoreConfig {
     pub oidc: Option<OidcConfig>,
     /// Outgoing mail; `None` sends nothing.
     pub mailer: Option<crate::mail::Mailer>,
+    /// Authenticated requests per second allowed per principal; 0 disables.
+    pub rate_limit_per_principal: u32,
 }
 
 impl Default for CoreConfig {
@@ -65,6 +67,7 @@ impl Default for CoreConfig {
             keystore_timeout: Duration::from_secs(5),
             oidc: None,
             mailer: None,
+            rate_limit_per_principal: 0,
         }
     }
 }
@@ -198,6 +201,7 @@ struct Inner {
     config: CoreConfig,
     dummy_password_hash: String,
     jwks: google::JwksCache,
+    principal_windows: throttle::PrincipalWindows,
 }
 
 /// The service layer. Cheap to clone; share one per process.
@@ -219,6 +223,7 @@ impl Core {
             config,
             dummy_password_hash,
             jwks: google::JwksCache::default(),
+            principal_windows: throttle::PrincipalWindows::default(),
         })))
     }
 

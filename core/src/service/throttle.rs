@@ -35,3 +35,42 @@ impl Core {
         Ok(())
     }
 }
+
+/// Requests counted per principal per one-second window: in the database on PostgreSQL (so
+/// every process sharing it enforces one limit), in memory on SQLite (one process per file).
+#[derive(Default)]
+pub(crate) struct PrincipalWindows(std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>);
+
+impl Core {
+    /// Refuses with 429 once the principal has made `rate_limit_per_principal` requests in the
+    /// current second. A limit of 0 disables the check.
+    pub async fn check_principal_rate(&self, p: &super::Principal) -> Result<()> {
+        let limit = self.config().rate_limit_per_principal;
+        if limit == 0 {
+            return Ok(());
+        }
+        let window = self.now() / 1000;
+        let subject = p.subject();
+        let count = match self.store().backend() {
+            crate::store::Backend::Postgres => {
+                rate_limits::hit(self.store().pool(), &format!("rps:{subject}"), window).await?
+            }
+            crate::store::Backend::Sqlite => {
+                let mut map = self.0.principal_windows.0.lock().expect("rate windows");
+                if map.len() > 100_000 {
+                    map.retain(|_, (w, _)| *w == window);
+                }
+                let entry = map.entry(subject).or_insert((window, 0));
+                if entry.0 != window {
+                    *entry = (window, 0);
+                }
+                entry.1 += 1;
+                entry.1
+            }
+        };
+        if count > limit as i64 {
+            return Err(Error::RateLimited { retry_after_s: 1 });
+        }
+        Ok(())
+    }
+}
