@@ -332,3 +332,116 @@ async fn agent_bound_to_a_vault_is_refused_elsewhere(db: Db) {
         StatusCode::FORBIDDEN
     );
 }
+
+on_both_databases!(enrolled_agent_gets_its_key_once_after_approval);
+
+async fn enrolled_agent_gets_its_key_once_after_approval(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let (s, v) = srv
+        .post(
+            "/v1/agents/enroll",
+            None,
+            json!({"name": "self-made", "human_email": h.email, "description": "asks to join"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s2, v2) = srv
+        .post(
+            "/v1/agents/enroll",
+            None,
+            json!({"name": "other", "human_email": "nobody@example.com"}),
+        )
+        .await;
+    assert_eq!(s2, StatusCode::CREATED);
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        keys(&v),
+        keys(&v2),
+        "same shape whether or not the email is known"
+    );
+    let pairing = v["pairing_id"].as_str().unwrap().to_owned();
+    let poll = v["poll_token"].as_str().unwrap().to_owned();
+    let status = format!("/v1/agents/enroll/{pairing}/status?poll={poll}");
+    let (_, st) = srv.call(Method::GET, &status, None, None).await;
+    assert_eq!(st["status"], "pending");
+    assert!(st.get("api_key").is_none());
+    let (_, agents) = srv.get("/v1/agents", &h.token).await;
+    assert_eq!(
+        agents["agents"],
+        json!([]),
+        "nothing exists before approval"
+    );
+    assert_eq!(
+        srv.call(
+            Method::GET,
+            &format!("/v1/agents/enroll/{pairing}/status?poll=ep_wrong"),
+            None,
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (s, approved) = srv
+        .post(
+            &format!("/v1/agents/enroll/{pairing}/approve"),
+            Some(&h.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{approved}");
+    let key = approved["api_key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("ocv_"));
+    let (_, first) = srv.call(Method::GET, &status, None, None).await;
+    assert_eq!(
+        (first["status"].as_str(), first["api_key"].as_str()),
+        (Some("approved"), Some(key.as_str()))
+    );
+    let (_, second) = srv.call(Method::GET, &status, None, None).await;
+    assert!(second.get("api_key").is_none(), "the key is delivered once");
+    let token = srv.agent_token(&key).await;
+    let (_, me) = srv.get("/v1/agents/me", &token).await;
+    assert_eq!(me["id"], approved["agent_id"]);
+    assert_eq!(me["created_by"], h.user_id.as_str());
+    assert_eq!(
+        srv.post(
+            &format!("/v1/agents/enroll/{pairing}/deny"),
+            Some(&h.token),
+            json!({})
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    // A denied request never yields a key.
+    let other = v2["pairing_id"].as_str().unwrap();
+    let (_, d) = srv
+        .post(
+            &format!("/v1/agents/enroll/{other}/deny"),
+            Some(&h.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(d["status"], "denied");
+    let (_, st) = srv
+        .call(
+            Method::GET,
+            &format!(
+                "/v1/agents/enroll/{other}/status?poll={}",
+                v2["poll_token"].as_str().unwrap()
+            ),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st["status"], "denied");
+    assert!(
+        !srv.dump_storage()
+            .await
+            .windows(key.len())
+            .any(|w| w == key.as_bytes()),
+        "the key is never stored in plaintext"
+    );
+}

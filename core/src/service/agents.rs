@@ -29,13 +29,13 @@ pub struct AgentCreated {
 }
 
 impl Core {
-    /// Registers an agent in the caller's org with zero access. Humans only.
-    pub async fn create_agent(
+    /// Validates the input and builds the agent row and its new key (shown once) with the key's
+    /// stored hash. Nothing is written.
+    pub(crate) async fn prepare_agent(
         &self,
         p: &Principal,
         input: CreateAgent,
-        ctx: &RequestContext,
-    ) -> Result<AgentCreated> {
+    ) -> Result<(AgentRow, String, String)> {
         p.require_scope("agents:write")?;
         let (user_id, _) = p.require_human()?;
         let name = input.name.trim();
@@ -90,9 +90,34 @@ impl Core {
             created_at: self.now(),
             last_active_at: None,
         };
+        Ok((agent, api_key, hash))
+    }
+
+    /// Registers an agent in the caller's org with zero access. Humans only.
+    pub async fn create_agent(
+        &self,
+        p: &Principal,
+        input: CreateAgent,
+        ctx: &RequestContext,
+    ) -> Result<AgentCreated> {
+        let (agent, api_key, hash) = self.prepare_agent(p, input).await?;
         let mut tx = self.store().begin().await?;
+        self.insert_agent(&mut tx, p, ctx, &agent, &hash).await?;
+        tx.commit().await?;
+        Ok(AgentCreated { agent, api_key })
+    }
+
+    /// Records a prepared agent and its `agent.register` event inside `tx`.
+    pub(crate) async fn insert_agent(
+        &self,
+        tx: &mut crate::store::Tx,
+        p: &Principal,
+        ctx: &RequestContext,
+        agent: &AgentRow,
+        key_hash: &str,
+    ) -> Result<()> {
         self.append_audit(
-            &mut tx,
+            tx,
             ctx,
             AuditEvent::by(
                 p,
@@ -103,9 +128,7 @@ impl Core {
             ),
         )
         .await?;
-        agents::insert(&mut tx, &agent, &hash).await?;
-        tx.commit().await?;
-        Ok(AgentCreated { agent, api_key })
+        agents::insert(tx, agent, key_hash).await
     }
 
     /// The org's agents (active and inactive). Humans only.

@@ -4,8 +4,8 @@ use super::{nullable, nullable_time, time_field, uuid_param, views};
 use crate::extract::{ApiJson, Auth, Ctx};
 use crate::problem::ApiResult;
 use crate::AppState;
-use axum::extract::Path;
 use axum::extract::State;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,6 +17,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/agents", get(list).post(create))
         .route("/v1/agents/me", get(me))
+        .route("/v1/agents/enroll", post(enroll))
+        .route("/v1/agents/enroll/{pairing_id}/status", get(enroll_status))
+        .route(
+            "/v1/agents/enroll/{pairing_id}/approve",
+            post(enroll_approve),
+        )
+        .route("/v1/agents/enroll/{pairing_id}/deny", post(enroll_deny))
         .route(
             "/v1/agents/{agent_id}",
             get(one).patch(update).delete(remove),
@@ -170,5 +177,85 @@ async fn rotate_key(
         .await?;
     Ok(Json(
         json!({"agent": views::agent(&out.agent), "api_key": out.api_key}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct EnrollBody {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    human_email: Option<String>,
+}
+
+/// Public: the same answer whether or not the email is known; nothing exists until approval.
+async fn enroll(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(b): ApiJson<EnrollBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let out = s
+        .core
+        .enroll(&b.name, b.description, b.human_email, &ctx)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "agent_id": "00000000-0000-0000-0000-000000000000",
+            "message": "Enrollment requested. A human must approve it at approval_url.",
+            "approval_url": out.approval_url, "pairing_id": out.pairing_id, "poll_token": out.poll_token,
+        })),
+    ))
+}
+
+fn enroll_view(st: talon_core::service::EnrollState) -> Json<Value> {
+    let mut v = json!({"status": st.status, "agent_id": st.agent_id});
+    if let Some(k) = st.api_key {
+        v["api_key"] = json!(k.expose_secret());
+    }
+    Json(v)
+}
+
+#[derive(Deserialize)]
+struct PollQuery {
+    poll: String,
+}
+
+async fn enroll_status(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<PollQuery>,
+) -> ApiResult<Json<Value>> {
+    let st = s
+        .core
+        .enrollment_status(&uuid_param("pairing_id", &id)?, &q.poll)
+        .await?;
+    Ok(enroll_view(st))
+}
+
+async fn enroll_approve(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(enroll_view(
+        s.core
+            .decide_enrollment(&p, &uuid_param("pairing_id", &id)?, true, &ctx)
+            .await?,
+    ))
+}
+
+async fn enroll_deny(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(enroll_view(
+        s.core
+            .decide_enrollment(&p, &uuid_param("pairing_id", &id)?, false, &ctx)
+            .await?,
     ))
 }

@@ -1,0 +1,17 @@
+-- Agent self-enrollment requests awaiting a human's approval. The issued key waits for the
+-- agent's first poll envelope-encrypted, and is deleted once delivered.
+CREATE TABLE enrollments (
+    id TEXT PRIMARY KEY,
+    poll_hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    human_email TEXT,
+    status TEXT NOT NULL,
+    org_id TEXT,
+    agent_id TEXT,
+    key_ciphertext BYTEA,
+    key_nonce BYTEA,
+    key_wrapped_dek BYTEA,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
