@@ -14,6 +14,7 @@ mod policies;
 mod secrets;
 mod throttle;
 mod vaults;
+mod versions;
 
 pub use account::{ApiKeyCreated, ProfilePatch, Tokens, KEY_SCOPES};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
@@ -26,6 +27,7 @@ pub use mfa::MfaSetup;
 pub use org::Invite;
 pub use policies::{CreatePolicy, UpdatePolicy};
 pub use secrets::{PutSecret, SecretRead};
+pub use versions::{generate, Charset};
 
 use crate::clock::now_ms;
 use crate::error::{Dependency, Error, Result};

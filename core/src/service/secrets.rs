@@ -11,7 +11,8 @@ use crate::material::SecretValue;
 use crate::policy::{self, Decision, Permission};
 use crate::secret_path::SecretPath;
 use crate::store::policies;
-use crate::store::secrets::{self as secret_store, VersionRow};
+use crate::store::secrets::{self as secret_store, SealedVersion, VersionRow};
+use crate::store::vaults::VaultRow;
 use serde_json::{json, Value};
 
 /// The secret types Talon accepts.
@@ -93,7 +94,37 @@ impl Core {
         }
         self.authorize_path(p, &v, path.as_str(), Permission::Write, ctx)
             .await?;
+        self.write_version(
+            p,
+            &v,
+            path,
+            input.value,
+            secret_type,
+            metadata,
+            input.expires_at,
+            input.max_access_count,
+            "secret.write",
+            ctx,
+        )
+        .await
+    }
 
+    /// Seals and stores a new version at `path` (version 1 of a new secret when none is live)
+    /// with its audit event, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn write_version(
+        &self,
+        p: &Principal,
+        v: &VaultRow,
+        path: &SecretPath,
+        value: SecretValue,
+        secret_type: String,
+        metadata: String,
+        expires_at: Option<i64>,
+        max_access_count: Option<i64>,
+        action: &'static str,
+        ctx: &RequestContext,
+    ) -> Result<VersionRow> {
         let now = self.now();
         let (mut tx, head) = self.begin_audited(&v.org_id).await?;
         let (secret_id, version) =
@@ -113,8 +144,8 @@ impl Core {
             version,
             secret_type,
             metadata,
-            expires_at: input.expires_at,
-            max_access_count: input.max_access_count,
+            expires_at,
+            max_access_count,
             access_count: 0,
             is_disabled: false,
             created_by: p.subject(),
@@ -129,7 +160,6 @@ impl Core {
                 row.path.clone(),
                 v.kek_label.clone(),
             );
-            let value = input.value;
             self.keys(move |k| {
                 let b = Binding {
                     org_id: &org,
@@ -151,7 +181,7 @@ impl Core {
             ctx,
             AuditEvent::by(
                 p,
-                "secret.write",
+                action,
                 "secret",
                 Some(secret_id),
                 json!({"vault_id": v.id, "path": row.path, "version": version}),
@@ -178,12 +208,24 @@ impl Core {
         let found = secret_store::latest_for_read(self.store().pool(), &v.id, path.as_str())
             .await?
             .ok_or(Error::NotFound("Secret"))?;
+        self.read_found(p, &v, found, ctx).await
+    }
+
+    /// State checks (410), decrypt, count and audit for a version found for reading. The
+    /// count and the audit event commit together before the value is returned.
+    pub(crate) async fn read_found(
+        &self,
+        p: &Principal,
+        v: &VaultRow,
+        found: SealedVersion,
+        ctx: &RequestContext,
+    ) -> Result<SecretRead> {
         let mut meta = found.meta;
         let now = self.now();
         let gone = if meta.deleted {
             Some("Secret has been deleted")
         } else if meta.is_disabled {
-            Some("Every version of this secret is disabled")
+            Some("This version of the secret is disabled")
         } else if meta.expires_at.is_some_and(|e| e <= now) {
             Some("Secret has expired")
         } else if meta

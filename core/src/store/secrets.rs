@@ -212,3 +212,72 @@ pub async fn soft_delete(
         None => None,
     })
 }
+
+/// The most recent secret (live or deleted) at the path: `(secret_id, deleted)`.
+pub async fn newest_at(
+    pool: &AnyPool,
+    vault_id: &str,
+    path: &str,
+) -> Result<Option<(String, bool)>> {
+    let row = sqlx::query(
+        "SELECT id, deleted_at FROM secrets WHERE vault_id = $1 AND path = $2 \
+         ORDER BY (CASE WHEN deleted_at IS NULL THEN 0 ELSE 1 END), created_at DESC LIMIT 1",
+    )
+    .bind(vault_id)
+    .bind(path)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get("id")?, opt_i64(&r, "deleted_at")?.is_some())),
+        None => None,
+    })
+}
+
+/// Every version of a secret, ascending.
+pub async fn versions(pool: &AnyPool, secret_id: &str) -> Result<Vec<VersionRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {META_COLS} FROM secrets s JOIN secret_versions v ON v.secret_id = s.id \
+         WHERE s.id = $1 ORDER BY v.version"
+    ))
+    .bind(secret_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(meta_from).collect()
+}
+
+/// One version of a secret with its sealed value.
+pub async fn version_for_read(
+    pool: &AnyPool,
+    secret_id: &str,
+    version: i64,
+) -> Result<Option<SealedVersion>> {
+    let row = sqlx::query(&format!(
+        "SELECT {META_COLS}, v.ciphertext, v.nonce, v.wrapped_dek FROM secrets s \
+         JOIN secret_versions v ON v.secret_id = s.id WHERE s.id = $1 AND v.version = $2"
+    ))
+    .bind(secret_id)
+    .bind(version)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(SealedVersion {
+        meta: meta_from(&row)?,
+        sealed: Sealed {
+            ciphertext: row.try_get("ciphertext")?,
+            nonce: row.try_get("nonce")?,
+            wrapped_dek: row.try_get("wrapped_dek")?,
+        },
+    }))
+}
+
+/// Disables one version (idempotent); false when the version does not exist.
+pub async fn disable_version(tx: &mut Tx, secret_id: &str, version: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE secret_versions SET is_disabled = 1 WHERE secret_id = $1 AND version = $2",
+    )
+    .bind(secret_id)
+    .bind(version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -6,7 +6,7 @@ use crate::problem::ApiResult;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -21,6 +21,19 @@ pub fn router() -> Router<AppState> {
             "/v1/vaults/{vault_id}/secrets/{*path}",
             get(read).put(write).delete(remove),
         )
+        .route(
+            "/v1/vaults/{vault_id}/secret-versions/{*path}",
+            get(versions),
+        )
+        .route(
+            "/v1/vaults/{vault_id}/secret-version/{*path}",
+            get(read_version),
+        )
+        .route(
+            "/v1/vaults/{vault_id}/secret-version-disable/{*path}",
+            post(disable_version),
+        )
+        .route("/v1/vaults/{vault_id}/secret-rotate/{*path}", post(rotate))
 }
 
 fn params(vault_id: &str, path: &str) -> ApiResult<(String, SecretPath)> {
@@ -105,4 +118,95 @@ async fn remove(
     let (vault_id, path) = params(&vault_id, &path)?;
     s.core.delete_secret(&p, &vault_id, &path, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Splits `<path>/<version>`: the last segment is the integer version.
+fn versioned_params(vault_id: &str, rest: &str) -> ApiResult<(String, SecretPath, i64)> {
+    let (path, version) = rest.rsplit_once('/').ok_or_else(|| {
+        talon_core::Error::invalid("version", "URL must end with /<path>/<version>")
+    })?;
+    let version = version
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| {
+            talon_core::Error::invalid("version", "version must be a positive integer")
+        })?;
+    let (vault_id, path) = params(vault_id, path)?;
+    Ok((vault_id, path, version))
+}
+
+async fn versions(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path((vault_id, path)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (vault_id, path) = params(&vault_id, &path)?;
+    let rows = s.core.list_versions(&p, &vault_id, &path, &ctx).await?;
+    Ok(Json(
+        json!({"versions": rows.iter().map(views::secret_metadata).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn read_version(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path((vault_id, rest)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let (vault_id, path, version) = versioned_params(&vault_id, &rest)?;
+    let read = s
+        .core
+        .get_version(&p, &vault_id, &path, version, &ctx)
+        .await?;
+    let mut body = views::secret_metadata(&read.meta);
+    body["value"] = Value::String(read.value.expose_secret().to_owned());
+    Ok(Json(body))
+}
+
+async fn disable_version(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path((vault_id, rest)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (vault_id, path, version) = versioned_params(&vault_id, &rest)?;
+    s.core
+        .disable_version(&p, &vault_id, &path, version, &ctx)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct RotateBody {
+    #[serde(default)]
+    length: Option<i64>,
+    #[serde(default)]
+    charset: Option<String>,
+    #[serde(default, rename = "type")]
+    secret_type: Option<String>,
+}
+
+async fn rotate(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path((vault_id, path)): Path<(String, String)>,
+    ApiJson(b): ApiJson<RotateBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (vault_id, path) = params(&vault_id, &path)?;
+    let row = s
+        .core
+        .rotate_secret(
+            &p,
+            &vault_id,
+            &path,
+            b.length,
+            b.charset.as_deref(),
+            b.secret_type,
+            &ctx,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(views::secret_created(&row))))
 }
