@@ -27,7 +27,7 @@ pub use mfa::MfaSetup;
 pub use org::Invite;
 pub use policies::{CreatePolicy, UpdatePolicy};
 pub use secrets::{PutSecret, SecretRead};
-pub use versions::{generate, Charset};
+pub use versions::{generate, Charset, RotateSecret};
 
 use crate::clock::now_ms;
 use crate::error::{Dependency, Error, Result};

@@ -66,6 +66,17 @@ pub fn generate(length: usize, charset: Charset) -> SecretValue {
     SecretValue::new(out)
 }
 
+/// Options of a server-side rotation; absent fields take their defaults.
+#[derive(Debug, Clone, Default)]
+pub struct RotateSecret {
+    /// 8–1024 characters, default 32.
+    pub length: Option<i64>,
+    /// `hex`, `base64`, `alphanumeric` (default) or `ascii`.
+    pub charset: Option<String>,
+    /// A new type; the latest version's type is kept when absent.
+    pub secret_type: Option<String>,
+}
+
 impl Core {
     /// The secret at the path for a versioned operation: 404 if none was ever written, 410 if
     /// the newest one was deleted.
@@ -155,11 +166,14 @@ impl Core {
         p: &Principal,
         vault_id: &str,
         path: &SecretPath,
-        length: Option<i64>,
-        charset: Option<&str>,
-        secret_type: Option<String>,
+        input: RotateSecret,
         ctx: &RequestContext,
     ) -> Result<VersionRow> {
+        let RotateSecret {
+            length,
+            charset,
+            secret_type,
+        } = input;
         p.require_scope("secrets:write")?;
         let length = length.unwrap_or(32);
         if !(8..=1024).contains(&length) {
@@ -168,7 +182,7 @@ impl Core {
                 "length must be between 8 and 1024",
             ));
         }
-        let charset = Charset::parse(charset.unwrap_or("alphanumeric"))?;
+        let charset = Charset::parse(charset.as_deref().unwrap_or("alphanumeric"))?;
         if let Some(t) = &secret_type {
             if !super::secrets::SECRET_TYPES.contains(&t.as_str()) {
                 return Err(Error::invalid("type", format!("Unknown secret type '{t}'")));

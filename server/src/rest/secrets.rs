@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use talon_core::material::SecretValue;
 use talon_core::secret_path::SecretPath;
+use talon_core::service::RotateSecret;
 use talon_core::PutSecret;
 
 pub fn router() -> Router<AppState> {
