@@ -203,9 +203,11 @@ async fn rotate(
             &p,
             &vault_id,
             &path,
-            b.length,
-            b.charset.as_deref(),
-            b.secret_type,
+            RotateSecret {
+                length: b.length,
+                charset: b.charset,
+                secret_type: b.secret_type,
+            },
             &ctx,
         )
         .await?;
