@@ -920,3 +920,49 @@ async fn org_cannot_see_another_orgs_vault(db: Db) {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+on_both_databases!(audit_chain_verifies_and_names_the_first_tampered_event);
+
+async fn audit_chain_verifies_and_names_the_first_tampered_event(db: Db) {
+    let w = world(db).await;
+    w.srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            &w.agent,
+        )
+        .await;
+    let (s, ok) = w.srv.get("/v1/audit/verify", &w.human).await;
+    assert_eq!(s, StatusCode::OK, "{ok}");
+    assert_eq!(ok["valid"], true);
+    assert!(ok["verified_events"].as_i64().unwrap() >= 6);
+    // Rewrite one event's details in the database, as an intruder would.
+    let pool = w.srv.db_pool().await;
+    let (id, seq): (String, i64) = {
+        let row = sqlx::query("SELECT id, seq FROM audit_events WHERE action = 'secret.read'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (row.get("id"), row.get("seq"))
+    };
+    sqlx::query("UPDATE audit_events SET details = $1 WHERE id = $2")
+        .bind(r#"{"path":"somewhere/else"}"#)
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (_, broken) = w.srv.get("/v1/audit/verify", &w.human).await;
+    assert_eq!(broken["valid"], false);
+    assert_eq!(broken["first_broken_event"]["id"], id.as_str());
+    assert_eq!(broken["first_broken_event"]["seq"], seq);
+    // Deleting an event breaks the chain too.
+    sqlx::query("DELETE FROM audit_events WHERE seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (_, gap) = w.srv.get("/v1/audit/verify", &w.human).await;
+    assert_eq!(gap["first_broken_event"]["seq"], 3);
+    assert_eq!(
+        w.srv.get("/v1/audit/verify", &w.agent).await.0,
+        StatusCode::FORBIDDEN
+    );
+}

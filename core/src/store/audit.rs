@@ -189,3 +189,32 @@ enum BindVal {
     S(String),
     I(i64),
 }
+
+/// Every event of the org, oldest first (for chain verification).
+pub async fn all_ascending(pool: &AnyPool, org_id: &str) -> Result<Vec<EventRow>> {
+    let rows = sqlx::query("SELECT * FROM audit_events WHERE org_id = $1 ORDER BY seq")
+        .bind(org_id)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(EventRow {
+                id: row.try_get("id")?,
+                org_id: row.try_get("org_id")?,
+                seq: row.try_get("seq")?,
+                actor_type: row.try_get("actor_type")?,
+                actor_id: opt_str(row, "actor_id")?,
+                action: row.try_get("action")?,
+                resource_type: row.try_get("resource_type")?,
+                resource_id: opt_str(row, "resource_id")?,
+                outcome: row.try_get("outcome")?,
+                details: row.try_get("details")?,
+                ip_address: opt_str(row, "ip_address")?,
+                user_agent: opt_str(row, "user_agent")?,
+                created_at: row.try_get("created_at")?,
+                prev_event_id: opt_str(row, "prev_event_id")?,
+                integrity_hash: row.try_get("integrity_hash")?,
+            })
+        })
+        .collect()
+}

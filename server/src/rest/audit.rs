@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 use talon_core::service::AuditQuery;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/audit/events", get(events))
+    Router::new()
+        .route("/v1/audit/events", get(events))
+        .route("/v1/audit/verify", get(verify))
 }
 
 #[derive(Deserialize)]
@@ -59,4 +61,16 @@ async fn events(
         "events": events.iter().map(views::audit_event).collect::<Vec<_>>(),
         "count": events.len(), "total": total, "limit": limit, "offset": offset,
     })))
+}
+
+/// Recomputes the org's hash chain and names the first broken link.
+async fn verify(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
+    let r = s.core.verify_audit_chain(&p).await?;
+    Ok(Json(match r.first_break {
+        None => json!({"valid": true, "verified_events": r.verified, "first_broken_event": null}),
+        Some((id, seq, why)) => json!({
+            "valid": false, "verified_events": r.verified,
+            "first_broken_event": {"id": id, "seq": seq, "reason": why},
+        }),
+    }))
 }
