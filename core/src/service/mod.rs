@@ -11,6 +11,7 @@ mod ip_rules;
 mod mfa;
 mod org;
 mod policies;
+mod read_commit;
 mod secrets;
 mod throttle;
 mod vaults;
@@ -206,6 +207,7 @@ struct Inner {
     dummy_password_hash: String,
     jwks: google::JwksCache,
     principal_windows: throttle::PrincipalWindows,
+    read_committer: read_commit::ReadCommitter,
 }
 
 /// The service layer. Cheap to clone; share one per process.
@@ -228,6 +230,7 @@ impl Core {
             dummy_password_hash,
             jwks: google::JwksCache::default(),
             principal_windows: throttle::PrincipalWindows::default(),
+            read_committer: read_commit::ReadCommitter::default(),
         })))
     }
 

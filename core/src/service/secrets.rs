@@ -265,30 +265,22 @@ impl Core {
             .map_err(envelope_error)?
         };
 
-        let (mut tx, head) = self.begin_audited(&v.org_id).await?;
-        let Some(count) =
-            secret_store::count_access(&mut tx, &meta.secret_id, meta.version).await?
+        let event = AuditEvent::by(
+            p,
+            "secret.read",
+            "secret",
+            Some(meta.secret_id.clone()),
+            json!({"vault_id": v.id, "path": meta.path, "version": meta.version}),
+        );
+        let Some(count) = self
+            .commit_read(meta.secret_id.clone(), meta.version, event, ctx)
+            .await?
         else {
-            drop(tx);
             self.record_gone(p, &meta, ctx).await?;
             return Err(Error::Gone(
                 "Secret has reached its maximum access count".into(),
             ));
         };
-        self.write_audit(
-            &mut tx,
-            head,
-            ctx,
-            AuditEvent::by(
-                p,
-                "secret.read",
-                "secret",
-                Some(meta.secret_id.clone()),
-                json!({"vault_id": v.id, "path": meta.path, "version": meta.version}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
         meta.access_count = count;
         Ok(SecretRead { meta, value })
     }

@@ -218,3 +218,68 @@ pub async fn all_ascending(pool: &AnyPool, org_id: &str) -> Result<Vec<EventRow>
         })
         .collect()
 }
+
+/// Takes `n` consecutive sequence numbers of the org's chain; returns the first one and the
+/// head before them.
+pub async fn take_seqs(tx: &mut Tx, org_id: &str, n: i64) -> Result<ChainHead> {
+    let row = sqlx::query(
+        "UPDATE orgs SET audit_seq = audit_seq + $1 WHERE id = $2 \
+         RETURNING audit_seq, audit_head_id, audit_head_hash",
+    )
+    .bind(n)
+    .bind(org_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(ChainHead {
+        seq: row.try_get::<i64, _>("audit_seq")? - n + 1,
+        prev_id: opt_str(&row, "audit_head_id")?,
+        prev_hash: opt_str(&row, "audit_head_hash")?,
+    })
+}
+
+/// Inserts several events of one org in one statement and moves the org's head to the last.
+pub async fn insert_many(tx: &mut Tx, events: &[EventRow]) -> Result<()> {
+    let Some(last) = events.last() else { return Ok(()) };
+    let mut sql = String::from(
+        "INSERT INTO audit_events (id, org_id, seq, actor_type, actor_id, action, resource_type, \
+         resource_id, outcome, details, ip_address, user_agent, created_at, prev_event_id, \
+         integrity_hash) VALUES ",
+    );
+    for i in 0..events.len() {
+        let b = i * 15;
+        let params: Vec<String> = (1..=15).map(|k| format!("${}", b + k)).collect();
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        sql.push_str(&params.join(","));
+        sql.push(')');
+    }
+    let mut q = sqlx::query(&sql);
+    for e in events {
+        q = q
+            .bind(&e.id)
+            .bind(&e.org_id)
+            .bind(e.seq)
+            .bind(&e.actor_type)
+            .bind(&e.actor_id)
+            .bind(&e.action)
+            .bind(&e.resource_type)
+            .bind(&e.resource_id)
+            .bind(&e.outcome)
+            .bind(&e.details)
+            .bind(&e.ip_address)
+            .bind(&e.user_agent)
+            .bind(e.created_at)
+            .bind(&e.prev_event_id)
+            .bind(&e.integrity_hash);
+    }
+    q.execute(&mut **tx).await?;
+    sqlx::query("UPDATE orgs SET audit_head_id = $1, audit_head_hash = $2 WHERE id = $3")
+        .bind(&last.id)
+        .bind(&last.integrity_hash)
+        .bind(&last.org_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

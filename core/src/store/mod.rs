@@ -18,8 +18,11 @@ pub mod vaults;
 use crate::error::{Dependency, Error, Result};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Executor, Row};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Row};
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 static MIGRATE_SQLITE: Migrator = sqlx::migrate!("../migrations/sqlite");
 static MIGRATE_PG: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -31,14 +34,40 @@ pub enum Backend {
     Postgres,
 }
 
-/// A transaction; every multi-row change runs in one.
-pub type Tx = sqlx::Transaction<'static, Any>;
+/// A transaction; every multi-row change runs in one. It derefs to the connection, so
+/// queries run on `&mut **tx`. On SQLite it also holds the process's writer lock, so writers
+/// queue in order instead of polling SQLite's busy handler.
+pub struct Tx {
+    tx: sqlx::Transaction<'static, Any>,
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    /// Commits; dropping a `Tx` without committing rolls it back.
+    pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
 
 /// The storage handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    writer: Arc<Mutex<()>>,
 }
 
 impl Store {
@@ -82,7 +111,11 @@ impl Store {
             tracing::error!(error = %e, "migration failed");
             Error::Internal("migration failed".into())
         })?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            writer: Arc::new(Mutex::new(())),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -93,9 +126,16 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a transaction.
+    /// Starts a transaction (after taking the writer lock on SQLite).
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(self.pool.begin().await?)
+        let writer = match self.backend {
+            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        Ok(Tx {
+            tx: self.pool.begin().await?,
+            _writer: writer,
+        })
     }
 
     /// A cheap round trip, for health checks.

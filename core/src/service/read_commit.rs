@@ -1,0 +1,136 @@
+//! Group commit for secret reads. Every value read must count against its version's
+//! `max_access_count` and have its audit event committed before the value leaves (fail
+//! closed). Doing that in one transaction per read costs a commit per read; instead, reads
+//! queue here and one task commits whatever has queued in a single transaction: one sequence
+//! reservation, one multi-row insert and one head update per org, and the HMAC chain computed
+//! in one keystore call. Each read still learns its own outcome, and nobody gets a value
+//! unless the batch that holds its event committed.
+
+use super::audit::{canonical, AuditEvent};
+use super::{Core, RequestContext};
+use crate::error::{Dependency, Error, Result};
+use crate::keystore::MacKey;
+use crate::store::audit::{self as audit_store, EventRow};
+use crate::store::secrets as secret_store;
+use std::collections::BTreeMap;
+use tokio::sync::{mpsc, oneshot};
+
+const MAX_BATCH: usize = 128;
+
+/// One read waiting to be committed.
+pub(crate) struct ReadJob {
+    pub secret_id: String,
+    pub version: i64,
+    pub event: AuditEvent,
+    pub ctx: RequestContext,
+    /// `Some(count)` once committed; `None` when the version had no reads left.
+    pub done: oneshot::Sender<Result<Option<i64>>>,
+}
+
+/// The queue in front of the committing task (started on first use).
+#[derive(Default)]
+pub(crate) struct ReadCommitter(std::sync::OnceLock<mpsc::Sender<ReadJob>>);
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Core {
+    /// Counts the read and commits its audit event; returns the new access count, or `None`
+    /// when the version is used up.
+    pub(crate) async fn commit_read(&self, secret_id: String, version: i64, event: AuditEvent, ctx: &RequestContext) -> Result<Option<i64>> {
+        let sender = self.0.read_committer.0.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(4096);
+            tokio::spawn(self.clone().run_read_committer(rx));
+            tx
+        });
+        let (done, wait) = oneshot::channel();
+        let job = ReadJob { secret_id, version, event, ctx: ctx.clone(), done };
+        sender.send(job).await.map_err(|_| Error::Unavailable(Dependency::Audit))?;
+        wait.await.map_err(|_| Error::Unavailable(Dependency::Audit))?
+    }
+
+    async fn run_read_committer(self, mut rx: mpsc::Receiver<ReadJob>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            match self.commit_batch(&jobs).await {
+                Ok(counts) => {
+                    for (job, count) in jobs.into_iter().zip(counts) {
+                        let _ = job.done.send(Ok(count));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, reads = jobs.len(), "read batch failed to commit");
+                    for job in jobs {
+                        let _ = job.done.send(Err(Error::Unavailable(Dependency::Audit)));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn commit_batch(&self, jobs: &[ReadJob]) -> Result<Vec<Option<i64>>> {
+        let mut tx = self.store().begin().await?;
+        let mut counts = Vec::with_capacity(jobs.len());
+        for j in jobs {
+            counts.push(secret_store::count_access(&mut tx, &j.secret_id, j.version).await?);
+        }
+        let now = self.now();
+        let mut by_org: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, j) in jobs.iter().enumerate() {
+            if counts[i].is_some() {
+                by_org.entry(j.event.org_id.as_str()).or_default().push(i);
+            }
+        }
+        for (org, idxs) in by_org {
+            let head = audit_store::take_seqs(&mut tx, org, idxs.len() as i64).await?;
+            let mut rows: Vec<EventRow> = Vec::with_capacity(idxs.len());
+            for (k, &i) in idxs.iter().enumerate() {
+                let (e, ctx) = (&jobs[i].event, &jobs[i].ctx);
+                rows.push(EventRow {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    org_id: e.org_id.clone(),
+                    seq: head.seq + k as i64,
+                    actor_type: e.actor_type.to_owned(),
+                    actor_id: e.actor_id.clone(),
+                    action: e.action.to_owned(),
+                    resource_type: e.resource_type.to_owned(),
+                    resource_id: e.resource_id.clone(),
+                    outcome: e.outcome.to_owned(),
+                    details: e.details.to_string(),
+                    ip_address: ctx.ip.clone(),
+                    user_agent: ctx.user_agent.clone(),
+                    created_at: now,
+                    prev_event_id: None,
+                    integrity_hash: String::new(),
+                });
+            }
+            let (prev_id, prev_hash) = (head.prev_id, head.prev_hash);
+            let rows = self
+                .keys(move |k| {
+                    let mut prev_hash = prev_hash.unwrap_or_else(|| "0".repeat(64));
+                    let mut prev_id = prev_id;
+                    for row in rows.iter_mut() {
+                        row.prev_event_id = prev_id.take();
+                        let mut input = std::mem::take(&mut prev_hash).into_bytes();
+                        input.push(b'|');
+                        input.extend_from_slice(&canonical(row));
+                        row.integrity_hash = hex(&k.mac(MacKey::Audit, &input)?);
+                        prev_hash = row.integrity_hash.clone();
+                        prev_id = Some(row.id.clone());
+                    }
+                    Ok::<_, crate::keystore::KeyStoreError>(rows)
+                })
+                .await??;
+            audit_store::insert_many(&mut tx, &rows).await?;
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+}
