@@ -119,21 +119,24 @@ impl std::fmt::Display for Cidr {
     }
 }
 
-/// A daily time window in UTC.
+/// A daily time window in an IANA time zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeWindow {
     after_min: u32,
     before_min: u32,
     /// Bit 0 = Monday … bit 6 = Sunday.
     days: u8,
+    tz: chrono_tz::Tz,
 }
 
 impl TimeWindow {
     fn contains(&self, now_ms: i64) -> bool {
-        let secs = now_ms.div_euclid(1000);
-        let minute_of_day = (secs.rem_euclid(86_400) / 60) as u32;
-        // 1970-01-01 was a Thursday (index 3 with Monday = 0).
-        let weekday = ((secs.div_euclid(86_400) + 3).rem_euclid(7)) as u8;
+        use chrono::{Datelike, TimeZone, Timelike};
+        let Some(local) = self.tz.timestamp_millis_opt(now_ms).single() else {
+            return false;
+        };
+        let minute_of_day = local.hour() * 60 + local.minute();
+        let weekday = local.weekday().num_days_from_monday() as u8;
         if self.days & (1 << weekday) == 0 {
             return false;
         }
@@ -211,12 +214,10 @@ fn parse_time_window(v: &Value) -> Result<TimeWindow, String> {
             .and_then(parse_hhmm)
             .ok_or(format!("time_window.{k} must be HH:MM"))
     };
-    let tz = o.get("timezone").and_then(Value::as_str).unwrap_or("UTC");
-    if tz != "UTC" && tz != "Etc/UTC" {
-        return Err(format!(
-            "time_window.timezone '{tz}' is not supported (use UTC)"
-        ));
-    }
+    let tz_name = o.get("timezone").and_then(Value::as_str).unwrap_or("UTC");
+    let tz: chrono_tz::Tz = tz_name
+        .parse()
+        .map_err(|_| format!("time_window.timezone '{tz_name}' is not an IANA time zone"))?;
     let mut days = 0u8;
     match o.get("days") {
         None | Some(Value::Null) => days = 0x7f,
@@ -235,6 +236,7 @@ fn parse_time_window(v: &Value) -> Result<TimeWindow, String> {
         after_min: time("after")?,
         before_min: time("before")?,
         days,
+        tz,
     })
 }
 
@@ -452,6 +454,22 @@ mod tests {
         let mut thursday = req("a", Permission::Read);
         thursday.now_ms = NOW + 86_400_000;
         assert_eq!(evaluate(&[r], false, &thursday), Decision::Deny);
+    }
+
+    #[test]
+    fn time_window_uses_the_named_time_zone() {
+        // 12:00 UTC on a Wednesday is 21:00 in Tokyo and 07:00 in New York (EST).
+        let tokyo = parse_time_window(
+            &json!({"after": "20:00", "before": "22:00", "timezone": "Asia/Tokyo"}),
+        )
+        .unwrap();
+        assert!(tokyo.contains(NOW));
+        let ny = parse_time_window(
+            &json!({"after": "09:00", "before": "17:00", "timezone": "America/New_York"}),
+        )
+        .unwrap();
+        assert!(!ny.contains(NOW));
+        assert!(ny.contains(NOW + 3 * 3_600_000));
     }
 
     #[test]

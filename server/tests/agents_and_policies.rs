@@ -445,3 +445,71 @@ async fn enrolled_agent_gets_its_key_once_after_approval(db: Db) {
         "the key is never stored in plaintext"
     );
 }
+
+on_both_databases!(policy_conditions_limit_time_and_address);
+
+async fn policy_conditions_limit_time_and_address(db: Db) {
+    let s = setup(db).await;
+    let token = s.srv.agent_token(&s.key).await;
+    let (_, list) = s
+        .srv
+        .get(&format!("/v1/vaults/{}/policies", s.vault), &s.human)
+        .await;
+    let path = format!(
+        "/v1/vaults/{}/policies/{}",
+        s.vault,
+        list["policies"][0]["id"].as_str().unwrap()
+    );
+    let hour = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 3600)
+        % 24;
+    let window = |from: u64| json!({"after": format!("{:02}:00", from % 24), "before": format!("{:02}:00", (from + 1) % 24), "timezone": "UTC"});
+    let set = |conditions: serde_json::Value| {
+        let (srv, path, human) = (&s.srv, path.clone(), s.human.clone());
+        async move {
+            srv.call(
+                Method::PUT,
+                &path,
+                Some(&human),
+                Some(json!({"conditions": conditions})),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        set(json!({"time_window": window(hour)})).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(s.read(&token).await, StatusCode::OK, "inside the window");
+    assert_eq!(
+        set(json!({"time_window": window(hour + 2)})).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.read(&token).await,
+        StatusCode::FORBIDDEN,
+        "outside the window"
+    );
+    assert_eq!(
+        set(json!({"ip_allowlist": ["127.0.0.0/8"]})).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.read(&token).await,
+        StatusCode::OK,
+        "from an allowed address"
+    );
+    assert_eq!(
+        set(json!({"ip_allowlist": ["203.0.113.0/24"]})).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.read(&token).await,
+        StatusCode::FORBIDDEN,
+        "from another address"
+    );
+    assert_eq!(set(json!({"time_window": {"after": "08:00", "before": "20:00", "timezone": "Mars/Olympus"}})).await.0, StatusCode::BAD_REQUEST);
+}

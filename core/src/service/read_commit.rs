@@ -38,16 +38,32 @@ fn hex(bytes: &[u8]) -> String {
 impl Core {
     /// Counts the read and commits its audit event; returns the new access count, or `None`
     /// when the version is used up.
-    pub(crate) async fn commit_read(&self, secret_id: String, version: i64, event: AuditEvent, ctx: &RequestContext) -> Result<Option<i64>> {
+    pub(crate) async fn commit_read(
+        &self,
+        secret_id: String,
+        version: i64,
+        event: AuditEvent,
+        ctx: &RequestContext,
+    ) -> Result<Option<i64>> {
         let sender = self.0.read_committer.0.get_or_init(|| {
             let (tx, rx) = mpsc::channel(4096);
             tokio::spawn(self.clone().run_read_committer(rx));
             tx
         });
         let (done, wait) = oneshot::channel();
-        let job = ReadJob { secret_id, version, event, ctx: ctx.clone(), done };
-        sender.send(job).await.map_err(|_| Error::Unavailable(Dependency::Audit))?;
-        wait.await.map_err(|_| Error::Unavailable(Dependency::Audit))?
+        let job = ReadJob {
+            secret_id,
+            version,
+            event,
+            ctx: ctx.clone(),
+            done,
+        };
+        sender
+            .send(job)
+            .await
+            .map_err(|_| Error::Unavailable(Dependency::Audit))?;
+        wait.await
+            .map_err(|_| Error::Unavailable(Dependency::Audit))?
     }
 
     async fn run_read_committer(self, mut rx: mpsc::Receiver<ReadJob>) {

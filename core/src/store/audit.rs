@@ -239,7 +239,9 @@ pub async fn take_seqs(tx: &mut Tx, org_id: &str, n: i64) -> Result<ChainHead> {
 
 /// Inserts several events of one org in one statement and moves the org's head to the last.
 pub async fn insert_many(tx: &mut Tx, events: &[EventRow]) -> Result<()> {
-    let Some(last) = events.last() else { return Ok(()) };
+    let Some(last) = events.last() else {
+        return Ok(());
+    };
     let mut sql = String::from(
         "INSERT INTO audit_events (id, org_id, seq, actor_type, actor_id, action, resource_type, \
          resource_id, outcome, details, ip_address, user_agent, created_at, prev_event_id, \
