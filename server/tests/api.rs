@@ -966,3 +966,69 @@ async fn audit_chain_verifies_and_names_the_first_tampered_event(db: Db) {
         StatusCode::FORBIDDEN
     );
 }
+
+on_both_databases!(expired_token_is_refused_even_with_a_valid_signature);
+
+/// Signs `input` with Talon's JWT key through pkcs11-tool, as a second process on the token.
+fn sign_in_token(srv: &TestServer, input: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in"), input).unwrap();
+    let pin = std::fs::read_to_string(srv.hsm_dir().join("pin")).unwrap();
+    let out = std::process::Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "--token-label",
+            "talon",
+            "--login",
+            "--pin",
+        ])
+        .arg(pin.trim())
+        .args([
+            "--sign",
+            "--mechanism",
+            "EDDSA",
+            "--label",
+            "talon-jwt-ed25519",
+            "--input-file",
+        ])
+        .arg(dir.path().join("in"))
+        .arg("--output-file")
+        .arg(dir.path().join("sig"))
+        .env("SOFTHSM2_CONF", srv.hsm_dir().join("softhsm2.conf"))
+        .output()
+        .expect("pkcs11-tool (package opensc)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    B64URL.encode(std::fs::read(dir.path().join("sig")).unwrap())
+}
+
+async fn expired_token_is_refused_even_with_a_valid_signature(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let parts: Vec<&str> = h.token.split('.').collect();
+    let claims: Value = serde_json::from_slice(&B64URL.decode(parts[1]).unwrap()).unwrap();
+    let now = claims["iat"].as_i64().unwrap();
+    let token_with = |exp: i64, jti: &str| {
+        let mut c = claims.clone();
+        c["exp"] = json!(exp);
+        c["jti"] = json!(jti);
+        let input = format!("{}.{}", parts[0], B64URL.encode(c.to_string()));
+        format!("{input}.{}", sign_in_token(&srv, &input))
+    };
+    // The same signing path yields a token the server accepts while it is current...
+    assert_eq!(
+        srv.get("/v1/vaults", &token_with(now + 600, "fresh-1"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // ...and refuses once `exp` is past, beyond the 30 s leeway.
+    let (s, v) = srv
+        .get("/v1/vaults", &token_with(now - 120, "stale-1"))
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+}
