@@ -118,43 +118,7 @@ impl Core {
             }
             None => self.create_google_user(&email, claims.name, ctx).await?,
         };
-        if self.mfa_required(&user.id).await? {
-            return Ok(LoginOutcome {
-                mfa_token: Some(self.mfa_challenge(&user, "google").await?),
-                user_id: user.id,
-                org_id: user.org_id,
-                email: user.email,
-                access_token: String::new(),
-                expires_in: 300,
-                refresh_token: String::new(),
-            });
-        }
-        let p = user_principal(&user, None);
-        let mut tx = self.store().begin().await?;
-        self.append_audit(
-            &mut tx,
-            ctx,
-            AuditEvent::by(
-                &p,
-                "auth.success",
-                "auth",
-                Some(user.id.clone()),
-                json!({"method": "google"}),
-            ),
-        )
-        .await?;
-        let refresh_token = self.new_refresh_token_in(&mut tx, &user.id, None).await?;
-        let access_token = self.sign(self.user_claims(&user, "google")).await?;
-        tx.commit().await?;
-        Ok(LoginOutcome {
-            user_id: user.id,
-            org_id: user.org_id,
-            email: user.email,
-            access_token,
-            expires_in: self.config().user_token_ttl_s,
-            refresh_token,
-            mfa_token: None,
-        })
+        self.finish_login(user, "google", ctx).await
     }
 
     async fn create_google_user(

@@ -341,10 +341,20 @@ impl Core {
                 return Err(Error::invalid_credentials());
             }
         };
-        let principal = user_principal(&user, None);
+        self.finish_login(user, "password", ctx).await
+    }
+
+    /// The last step of every human login (password, Google): the MFA challenge when TOTP is
+    /// on, else the tokens, with `auth.success` recorded in the same transaction.
+    pub(crate) async fn finish_login(
+        &self,
+        user: users::UserRow,
+        method: &'static str,
+        ctx: &RequestContext,
+    ) -> Result<LoginOutcome> {
         if self.mfa_required(&user.id).await? {
             return Ok(LoginOutcome {
-                mfa_token: Some(self.mfa_challenge(&user, "password").await?),
+                mfa_token: Some(self.mfa_challenge(&user, method).await?),
                 user_id: user.id,
                 org_id: user.org_id,
                 email: user.email,
@@ -353,6 +363,7 @@ impl Core {
                 refresh_token: String::new(),
             });
         }
+        let principal = user_principal(&user, None);
         let mut tx = self.store().begin().await?;
         self.append_audit(
             &mut tx,
@@ -362,12 +373,12 @@ impl Core {
                 "auth.success",
                 "auth",
                 Some(user.id.clone()),
-                json!({"method": "password"}),
+                json!({"method": method}),
             ),
         )
         .await?;
         let refresh_token = self.new_refresh_token(&mut tx, &user.id).await?;
-        let access_token = self.user_access_token(&user, "password").await?;
+        let access_token = self.user_access_token(&user, method).await?;
         tx.commit().await?;
         Ok(LoginOutcome {
             user_id: user.id,

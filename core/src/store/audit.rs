@@ -82,6 +82,26 @@ pub async fn insert(tx: &mut Tx, e: &EventRow) -> Result<()> {
     Ok(())
 }
 
+fn event_from(row: &sqlx::any::AnyRow) -> Result<EventRow> {
+    Ok(EventRow {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        seq: row.try_get("seq")?,
+        actor_type: row.try_get("actor_type")?,
+        actor_id: opt_str(row, "actor_id")?,
+        action: row.try_get("action")?,
+        resource_type: row.try_get("resource_type")?,
+        resource_id: opt_str(row, "resource_id")?,
+        outcome: row.try_get("outcome")?,
+        details: row.try_get("details")?,
+        ip_address: opt_str(row, "ip_address")?,
+        user_agent: opt_str(row, "user_agent")?,
+        created_at: row.try_get("created_at")?,
+        prev_event_id: opt_str(row, "prev_event_id")?,
+        integrity_hash: row.try_get("integrity_hash")?,
+    })
+}
+
 /// Filters for [`list`]; every field optional.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -160,28 +180,7 @@ pub async fn list(pool: &AnyPool, org_id: &str, f: &EventFilter) -> Result<(Vec<
         };
     }
     let rows = q.fetch_all(pool).await?;
-    let events = rows
-        .iter()
-        .map(|row| {
-            Ok(EventRow {
-                id: row.try_get("id")?,
-                org_id: row.try_get("org_id")?,
-                seq: row.try_get("seq")?,
-                actor_type: row.try_get("actor_type")?,
-                actor_id: opt_str(row, "actor_id")?,
-                action: row.try_get("action")?,
-                resource_type: row.try_get("resource_type")?,
-                resource_id: opt_str(row, "resource_id")?,
-                outcome: row.try_get("outcome")?,
-                details: row.try_get("details")?,
-                ip_address: opt_str(row, "ip_address")?,
-                user_agent: opt_str(row, "user_agent")?,
-                created_at: row.try_get("created_at")?,
-                prev_event_id: opt_str(row, "prev_event_id")?,
-                integrity_hash: row.try_get("integrity_hash")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let events = rows.iter().map(event_from).collect::<Result<Vec<_>>>()?;
     Ok((events, total))
 }
 
@@ -196,27 +195,7 @@ pub async fn all_ascending(pool: &AnyPool, org_id: &str) -> Result<Vec<EventRow>
         .bind(org_id)
         .fetch_all(pool)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(EventRow {
-                id: row.try_get("id")?,
-                org_id: row.try_get("org_id")?,
-                seq: row.try_get("seq")?,
-                actor_type: row.try_get("actor_type")?,
-                actor_id: opt_str(row, "actor_id")?,
-                action: row.try_get("action")?,
-                resource_type: row.try_get("resource_type")?,
-                resource_id: opt_str(row, "resource_id")?,
-                outcome: row.try_get("outcome")?,
-                details: row.try_get("details")?,
-                ip_address: opt_str(row, "ip_address")?,
-                user_agent: opt_str(row, "user_agent")?,
-                created_at: row.try_get("created_at")?,
-                prev_event_id: opt_str(row, "prev_event_id")?,
-                integrity_hash: row.try_get("integrity_hash")?,
-            })
-        })
-        .collect()
+    rows.iter().map(event_from).collect()
 }
 
 /// Takes `n` consecutive sequence numbers of the org's chain; returns the first one and the
