@@ -1032,3 +1032,68 @@ async fn expired_token_is_refused_even_with_a_valid_signature(db: Db) {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
 }
+
+on_both_databases!(read_fails_closed_when_the_audit_store_refuses_writes);
+
+async fn read_fails_closed_when_the_audit_store_refuses_writes(db: Db) {
+    let w = world(db).await;
+    let pool = w.srv.db_pool().await;
+    // Make the audit table refuse inserts, as a full or read-only audit store would.
+    match db {
+        Db::Sqlite => {
+            sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit store down'); END")
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        Db::Postgres => {
+            sqlx::query("CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit store down'; END $$")
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_down()")
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+    let (s, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            &w.agent,
+        )
+        .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["type"], "unavailable");
+    assert!(
+        !v.to_string().contains(VALUE),
+        "no value leaves without its audit record"
+    );
+    // Nothing was counted either: the read rolled back as a whole.
+    let count: i64 = sqlx::query_scalar("SELECT access_count FROM secret_versions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+    sqlx::query("DROP TRIGGER audit_down ON audit_events")
+        .execute(&pool)
+        .await
+        .ok();
+    sqlx::query("DROP TRIGGER audit_down")
+        .execute(&pool)
+        .await
+        .ok();
+    let (s, v) = w
+        .srv
+        .get(
+            &format!("/v1/vaults/{}/secrets/api-keys/openai", w.vault),
+            &w.agent,
+        )
+        .await;
+    assert_eq!(
+        (s, v["value"].as_str()),
+        (StatusCode::OK, Some(VALUE)),
+        "reads resume once the audit store does"
+    );
+}
