@@ -933,8 +933,10 @@ async fn audit_chain_verifies_and_names_the_first_tampered_event(db: Db) {
         .await;
     let (s, ok) = w.srv.get("/v1/audit/verify", &w.human).await;
     assert_eq!(s, StatusCode::OK, "{ok}");
-    assert_eq!(ok["valid"], true);
-    assert!(ok["verified_events"].as_i64().unwrap() >= 6);
+    assert_eq!(ok["chain_valid"], true);
+    assert!(ok["events_verified"].as_i64().unwrap() >= 6);
+    assert!(ok["broken_at_event_id"].is_null());
+    assert_eq!(ok["scheme"]["algorithm"], "HMAC-SHA256");
     // Rewrite one event's details in the database, as an intruder would.
     let pool = w.srv.db_pool().await;
     let (id, seq): (String, i64) = {
@@ -951,16 +953,24 @@ async fn audit_chain_verifies_and_names_the_first_tampered_event(db: Db) {
         .await
         .unwrap();
     let (_, broken) = w.srv.get("/v1/audit/verify", &w.human).await;
-    assert_eq!(broken["valid"], false);
-    assert_eq!(broken["first_broken_event"]["id"], id.as_str());
-    assert_eq!(broken["first_broken_event"]["seq"], seq);
+    assert_eq!(broken["chain_valid"], false);
+    assert_eq!(broken["broken_at_event_id"], id.as_str());
+    assert_eq!(broken["broken_at_seq"], seq);
+    assert_eq!(broken["events_verified"].as_i64().unwrap(), seq - 1);
     // Deleting an event breaks the chain too.
     sqlx::query("DELETE FROM audit_events WHERE seq = 2")
         .execute(&pool)
         .await
         .unwrap();
     let (_, gap) = w.srv.get("/v1/audit/verify", &w.human).await;
-    assert_eq!(gap["first_broken_event"]["seq"], 3);
+    assert_eq!(gap["broken_at_seq"], 3);
+    // The walk stops at the limit: the first event alone still verifies.
+    let (_, tail) = w.srv.get("/v1/audit/verify?limit=1", &w.human).await;
+    assert_eq!(tail["events_checked"], 1);
+    assert_eq!(
+        w.srv.get("/v1/audit/verify?limit=0", &w.human).await.0,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(
         w.srv.get("/v1/audit/verify", &w.agent).await.0,
         StatusCode::FORBIDDEN

@@ -63,14 +63,38 @@ async fn events(
     })))
 }
 
+#[derive(Deserialize)]
+struct VerifyQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+}
+
 /// Recomputes the org's hash chain and names the first broken link.
-async fn verify(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
-    let r = s.core.verify_audit_chain(&p).await?;
-    Ok(Json(match r.first_break {
-        None => json!({"valid": true, "verified_events": r.verified, "first_broken_event": null}),
-        Some((id, seq, why)) => json!({
-            "valid": false, "verified_events": r.verified,
-            "first_broken_event": {"id": id, "seq": seq, "reason": why},
-        }),
-    }))
+async fn verify(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(q): Query<VerifyQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = int("limit", q.limit)?;
+    let r = s
+        .core
+        .verify_audit_chain(&p, q.from.as_deref(), q.to.as_deref(), limit)
+        .await?;
+    let broken = r.first_break.as_ref();
+    Ok(Json(json!({
+        "chain_valid": broken.is_none(),
+        "events_verified": r.verified,
+        "events_checked": r.checked,
+        "broken_at_event_id": broken.map(|b| b.0.clone()),
+        "broken_at_seq": broken.map(|b| b.1),
+        "broken_reason": broken.map(|b| b.2),
+        "scheme": {
+            "algorithm": "HMAC-SHA256",
+            "chain_structure": "per-org sequence; integrity_hash = HMAC(key in the HSM, prev_integrity_hash | canonical JSON of the event)",
+            "hash_field": "integrity_hash",
+            "link_field": "prev_event_id",
+            "documentation": "API.md section 10",
+        },
+    })))
 }
