@@ -87,11 +87,9 @@ impl FromRequestParts<AppState> for Auth {
                     "Authorization must be 'Bearer <token>'",
                 )
             })?;
-        let principal = state.core.authenticate(token).await?;
+        let token = token.to_owned();
         let Ctx(ctx) = Ctx::from_request_parts(parts, state).await?;
-        state.core.check_ip_rules(&principal, &ctx).await?;
-        state.core.check_principal_rate(&principal).await?;
-        Ok(Auth(principal))
+        Ok(Auth(state.core.authorize_request(&token, &ctx).await?))
     }
 }
 

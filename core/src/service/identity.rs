@@ -475,6 +475,26 @@ impl Core {
     /// Verifies a bearer access token and checks that its subject may still act: a user must
     /// still be a member of the org; an agent must exist, be active and unexpired.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
+        Ok(self.authenticate_counting_ip_rules(bearer).await?.0)
+    }
+
+    /// Authenticates a request's bearer token, then applies the org's IP rules and the
+    /// per-principal rate limit: the whole pipeline before a handler runs.
+    pub async fn authorize_request(&self, bearer: &str, ctx: &RequestContext) -> Result<Principal> {
+        let (p, ip_rules) = self.authenticate_counting_ip_rules(bearer).await?;
+        if ip_rules != Some(0) {
+            self.check_ip_rules(&p, ctx).await?;
+        }
+        self.check_principal_rate(&p).await?;
+        Ok(p)
+    }
+
+    /// [`Core::authenticate`], also returning the org's IP rule count when it came with the
+    /// same query (agents, the hot path).
+    async fn authenticate_counting_ip_rules(
+        &self,
+        bearer: &str,
+    ) -> Result<(Principal, Option<i64>)> {
         if bearer.starts_with("ocv_") {
             return Err(Error::Unauthorized(
                 "Agent API keys are not bearer tokens; exchange them at /v1/auth/agent-token",
@@ -482,17 +502,17 @@ impl Core {
         }
         if bearer.starts_with("1ck_") {
             let (key, user) = self.personal_key(bearer).await?;
-            return Ok(user_principal(&user, Some(key.scopes)));
+            return Ok((user_principal(&user, Some(key.scopes)), None));
         }
         let now = self.now();
         let claims = self.0.signer.verify(bearer, now / 1000, "access")?;
         let invalid = || Error::Unauthorized("Invalid or expired token");
-        if api_keys::is_revoked(self.store().pool(), &claims.jti).await? {
-            return Err(invalid());
-        }
         let (kind, id) = claims.sub.split_once(':').ok_or_else(invalid)?;
         match kind {
             "user" => {
+                if api_keys::is_revoked(self.store().pool(), &claims.jti).await? {
+                    return Err(invalid());
+                }
                 let user = users::by_id(self.store().pool(), id)
                     .await?
                     .filter(|u| u.org_id == claims.org_id)
@@ -503,21 +523,27 @@ impl Core {
                         return Err(invalid());
                     }
                 }
-                Ok(user_principal(&user, claims.key_scopes))
+                Ok((user_principal(&user, claims.key_scopes), None))
             }
             "agent" => {
-                let agent = agents::get(self.store().pool(), &claims.org_id, id)
-                    .await?
-                    .filter(|a| a.is_active && a.expires_at.is_none_or(|e| e > now))
-                    .ok_or_else(invalid)?;
-                Ok(Principal::Agent {
-                    agent_id: agent.id,
-                    org_id: agent.org_id,
-                    created_by: agent.created_by,
-                    scopes: claims.scopes.unwrap_or_default(),
-                    scopes_explicit: claims.scopes_explicit.unwrap_or(false),
-                    vault_ids: claims.vault_ids.unwrap_or_default(),
-                })
+                let (created_by, revoked, ip_rules) =
+                    agents::token_check(self.store().pool(), id, &claims.org_id, &claims.jti, now)
+                        .await?
+                        .ok_or_else(invalid)?;
+                if revoked {
+                    return Err(invalid());
+                }
+                Ok((
+                    Principal::Agent {
+                        agent_id: id.to_owned(),
+                        org_id: claims.org_id,
+                        created_by,
+                        scopes: claims.scopes.unwrap_or_default(),
+                        scopes_explicit: claims.scopes_explicit.unwrap_or(false),
+                        vault_ids: claims.vault_ids.unwrap_or_default(),
+                    },
+                    Some(ip_rules),
+                ))
             }
             _ => Err(invalid()),
         }

@@ -184,3 +184,35 @@ pub async fn remove(tx: &mut Tx, id: &str, now: i64) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// What authenticating an agent token needs, in one round trip: the live, active, unexpired
+/// agent's creator, whether the token's `jti` is revoked, and how many IP rules its org has.
+pub async fn token_check(
+    pool: &AnyPool,
+    id: &str,
+    org_id: &str,
+    jti: &str,
+    now: i64,
+) -> Result<Option<(String, bool, i64)>> {
+    let row = sqlx::query(
+        "SELECT a.created_by, \
+           (SELECT COUNT(*) FROM revoked_tokens r WHERE r.jti = $3) AS revoked, \
+           (SELECT COUNT(*) FROM ip_rules i WHERE i.org_id = a.org_id) AS ip_rules \
+         FROM agents a WHERE a.id = $1 AND a.org_id = $2 AND a.deleted_at IS NULL \
+           AND a.is_active = 1 AND (a.expires_at IS NULL OR a.expires_at > $4)",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(jti)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some(r) => Some((
+            r.try_get("created_by")?,
+            r.try_get::<i64, _>("revoked")? > 0,
+            r.try_get("ip_rules")?,
+        )),
+        None => None,
+    })
+}
