@@ -13,6 +13,7 @@ mod org;
 mod policies;
 mod read_commit;
 mod secrets;
+mod sharing;
 mod throttle;
 mod vaults;
 mod versions;
@@ -28,6 +29,7 @@ pub use mfa::MfaSetup;
 pub use org::Invite;
 pub use policies::{CreatePolicy, UpdatePolicy};
 pub use secrets::{PutSecret, SecretRead};
+pub use sharing::CreateShare;
 pub use versions::{generate, Charset, RotateSecret};
 
 use crate::clock::now_ms;

@@ -12,6 +12,7 @@ use crate::error::{Dependency, Error, Result};
 use crate::keystore::MacKey;
 use crate::store::audit::{self as audit_store, EventRow};
 use crate::store::secrets as secret_store;
+use crate::store::shares as share_store;
 use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,10 +22,19 @@ const MAX_BATCH: usize = 128;
 pub(crate) struct ReadJob {
     pub secret_id: String,
     pub version: i64,
+    /// Set for a read through a share, whose own count must also have room.
+    pub share_id: Option<String>,
     pub event: AuditEvent,
     pub ctx: RequestContext,
-    /// `Some(count)` once committed; `None` when the version had no reads left.
-    pub done: oneshot::Sender<Result<Option<i64>>>,
+    /// `Some(counts)` once committed; `None` when the version or the share had no reads left.
+    pub done: oneshot::Sender<Result<Option<Counts>>>,
+}
+
+/// Access counts after a committed read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counts {
+    pub version: i64,
+    pub share: Option<i64>,
 }
 
 /// The queue in front of the committing task (started on first use).
@@ -36,15 +46,16 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Core {
-    /// Counts the read and commits its audit event; returns the new access count, or `None`
-    /// when the version is used up.
+    /// Counts the read (and the share's access, for a read through a share) and commits its
+    /// audit event; returns the new counts, or `None` when the version or share is used up.
     pub(crate) async fn commit_read(
         &self,
         secret_id: String,
         version: i64,
+        share_id: Option<String>,
         event: AuditEvent,
         ctx: &RequestContext,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<Counts>> {
         let sender = self.0.read_committer.0.get_or_init(|| {
             let (tx, rx) = mpsc::channel(4096);
             tokio::spawn(self.clone().run_read_committer(rx));
@@ -54,6 +65,7 @@ impl Core {
         let job = ReadJob {
             secret_id,
             version,
+            share_id,
             event,
             ctx: ctx.clone(),
             done,
@@ -91,11 +103,22 @@ impl Core {
         }
     }
 
-    async fn commit_batch(&self, jobs: &[ReadJob]) -> Result<Vec<Option<i64>>> {
+    async fn commit_batch(&self, jobs: &[ReadJob]) -> Result<Vec<Option<Counts>>> {
         let mut tx = self.store().begin().await?;
         let mut counts = Vec::with_capacity(jobs.len());
         for j in jobs {
-            counts.push(secret_store::count_access(&mut tx, &j.secret_id, j.version).await?);
+            let share = match &j.share_id {
+                Some(id) => match share_store::count_access(&mut tx, id).await? {
+                    Some(n) => Some(n),
+                    None => {
+                        counts.push(None);
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let version = secret_store::count_access(&mut tx, &j.secret_id, j.version).await?;
+            counts.push(version.map(|version| Counts { version, share }));
         }
         let now = self.now();
         let mut by_org: BTreeMap<&str, Vec<usize>> = BTreeMap::new();

@@ -46,6 +46,50 @@ pub struct PutSecret {
 pub struct SecretRead {
     pub meta: VersionRow,
     pub value: SecretValue,
+    /// The share's access count after this read, for a read through a share.
+    pub share_access_count: Option<i64>,
+}
+
+/// Who reads a value and how: directly (`secret.read` / `secret.gone`) or through a share
+/// (`share.access`, possibly by an anonymous link holder).
+pub(crate) struct Reader {
+    /// Actor and org of the events; action, resource and details are filled per read.
+    pub template: AuditEvent,
+    pub share_id: Option<String>,
+}
+
+impl Reader {
+    pub(crate) fn direct(p: &Principal) -> Self {
+        Reader {
+            template: AuditEvent::by(p, "secret.read", "secret", None, json!({})),
+            share_id: None,
+        }
+    }
+
+    fn event(&self, meta: &VersionRow, outcome: &'static str) -> AuditEvent {
+        let mut e = self.template.clone();
+        let details =
+            json!({"vault_id": meta.vault_id, "path": meta.path, "version": meta.version});
+        match &self.share_id {
+            Some(share) => {
+                e.action = "share.access";
+                e.resource_type = "share";
+                e.resource_id = Some(share.clone());
+                e.details = json!({"secret_id": meta.secret_id, "vault_id": meta.vault_id, "path": meta.path, "version": meta.version});
+            }
+            None => {
+                e.action = if outcome == "success" {
+                    "secret.read"
+                } else {
+                    "secret.gone"
+                };
+                e.resource_type = "secret";
+                e.resource_id = Some(meta.secret_id.clone());
+                e.details = details;
+            }
+        }
+        e.outcome(outcome)
+    }
 }
 
 impl Core {
@@ -208,14 +252,15 @@ impl Core {
         let found = secret_store::latest_for_read(self.store().pool(), &v.id, path.as_str())
             .await?
             .ok_or(Error::NotFound("Secret"))?;
-        self.read_found(p, &v, found, ctx).await
+        self.read_found(&Reader::direct(p), &v, found, ctx).await
     }
 
     /// State checks (410), decrypt, count and audit for a version found for reading. The
-    /// count and the audit event commit together before the value is returned.
+    /// count (and the share's, for a read through a share) and the audit event commit together
+    /// before the value is returned.
     pub(crate) async fn read_found(
         &self,
-        p: &Principal,
+        reader: &Reader,
         v: &VaultRow,
         found: SealedVersion,
         ctx: &RequestContext,
@@ -237,7 +282,7 @@ impl Core {
             None
         };
         if let Some(why) = gone {
-            self.record_gone(p, &meta, ctx).await?;
+            self.record_gone(reader, &meta, ctx).await?;
             return Err(Error::Gone(why.into()));
         }
 
@@ -265,44 +310,37 @@ impl Core {
             .map_err(envelope_error)?
         };
 
-        let event = AuditEvent::by(
-            p,
-            "secret.read",
-            "secret",
-            Some(meta.secret_id.clone()),
-            json!({"vault_id": v.id, "path": meta.path, "version": meta.version}),
-        );
+        let event = reader.event(&meta, "success");
         let Some(count) = self
-            .commit_read(meta.secret_id.clone(), meta.version, event, ctx)
+            .commit_read(
+                meta.secret_id.clone(),
+                meta.version,
+                reader.share_id.clone(),
+                event,
+                ctx,
+            )
             .await?
         else {
-            self.record_gone(p, &meta, ctx).await?;
+            self.record_gone(reader, &meta, ctx).await?;
             return Err(Error::Gone(
-                "Secret has reached its maximum access count".into(),
+                "The secret or the share has reached its maximum access count".into(),
             ));
         };
-        meta.access_count = count;
-        Ok(SecretRead { meta, value })
+        meta.access_count = count.version;
+        Ok(SecretRead {
+            meta,
+            value,
+            share_access_count: count.share,
+        })
     }
 
     async fn record_gone(
         &self,
-        p: &Principal,
+        reader: &Reader,
         meta: &VersionRow,
         ctx: &RequestContext,
     ) -> Result<()> {
-        self.record(
-            ctx,
-            AuditEvent::by(
-                p,
-                "secret.gone",
-                "secret",
-                Some(meta.secret_id.clone()),
-                json!({"vault_id": meta.vault_id, "path": meta.path, "version": meta.version}),
-            )
-            .outcome("failure"),
-        )
-        .await
+        self.record(ctx, reader.event(meta, "failure")).await
     }
 
     /// Latest-version metadata of the live secrets the caller may read, sorted by path. Never

@@ -121,7 +121,8 @@ impl Core {
         let found = secret_store::version_for_read(self.store().pool(), &id, version)
             .await?
             .ok_or(Error::NotFound("Secret version"))?;
-        self.read_found(p, &v, found, ctx).await
+        self.read_found(&super::secrets::Reader::direct(p), &v, found, ctx)
+            .await
     }
 
     /// Disables one version; idempotent.

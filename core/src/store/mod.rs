@@ -12,6 +12,7 @@ pub mod org;
 pub mod policies;
 pub mod rate_limits;
 pub mod secrets;
+pub mod shares;
 pub mod users;
 pub mod vaults;
 

@@ -9,6 +9,7 @@ mod org;
 mod policies;
 mod secrets;
 mod security;
+mod shares;
 mod vaults;
 mod views;
 
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(org::router())
         .merge(security::router())
+        .merge(shares::router())
         .route(
             "/v1/{*rest}",
             any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }),

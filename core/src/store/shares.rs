@@ -1,0 +1,160 @@
+//! Shares.
+
+use super::{json_list, opt_i64, opt_str, to_json_list, Tx};
+use crate::error::Result;
+use sqlx::{AnyPool, Row};
+
+/// A share row.
+#[derive(Debug, Clone)]
+pub struct ShareRow {
+    pub id: String,
+    pub org_id: String,
+    pub secret_id: String,
+    pub vault_id: String,
+    pub secret_path: String,
+    pub recipient_type: String,
+    pub recipient_id: Option<String>,
+    pub recipient_email: Option<String>,
+    pub created_by: String,
+    pub created_by_type: String,
+    pub passphrase_hash: Option<String>,
+    pub ip_allowlist: Vec<String>,
+    pub expires_at: i64,
+    pub max_access_count: Option<i64>,
+    pub access_count: i64,
+    pub status: String,
+    pub created_at: i64,
+}
+
+const COLS: &str = "id, org_id, secret_id, vault_id, secret_path, recipient_type, recipient_id, \
+    recipient_email, created_by, created_by_type, passphrase_hash, ip_allowlist, expires_at, \
+    max_access_count, access_count, status, created_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<ShareRow> {
+    Ok(ShareRow {
+        id: r.try_get("id")?,
+        org_id: r.try_get("org_id")?,
+        secret_id: r.try_get("secret_id")?,
+        vault_id: r.try_get("vault_id")?,
+        secret_path: r.try_get("secret_path")?,
+        recipient_type: r.try_get("recipient_type")?,
+        recipient_id: opt_str(r, "recipient_id")?,
+        recipient_email: opt_str(r, "recipient_email")?,
+        created_by: r.try_get("created_by")?,
+        created_by_type: r.try_get("created_by_type")?,
+        passphrase_hash: opt_str(r, "passphrase_hash")?,
+        ip_allowlist: json_list(&r.try_get::<String, _>("ip_allowlist")?),
+        expires_at: r.try_get("expires_at")?,
+        max_access_count: opt_i64(r, "max_access_count")?,
+        access_count: r.try_get("access_count")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub async fn insert(tx: &mut Tx, s: &ShareRow) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO shares ({COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
+    ))
+    .bind(&s.id)
+    .bind(&s.org_id)
+    .bind(&s.secret_id)
+    .bind(&s.vault_id)
+    .bind(&s.secret_path)
+    .bind(&s.recipient_type)
+    .bind(&s.recipient_id)
+    .bind(&s.recipient_email)
+    .bind(&s.created_by)
+    .bind(&s.created_by_type)
+    .bind(&s.passphrase_hash)
+    .bind(to_json_list(&s.ip_allowlist))
+    .bind(s.expires_at)
+    .bind(s.max_access_count)
+    .bind(s.access_count)
+    .bind(&s.status)
+    .bind(s.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<ShareRow>> {
+    let row = sqlx::query(&format!("SELECT {COLS} FROM shares WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Shares created by a principal, newest first.
+pub async fn outbound(pool: &AnyPool, creator: &str) -> Result<Vec<ShareRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM shares WHERE created_by = $1 ORDER BY created_at DESC, id"
+    ))
+    .bind(creator)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Shares addressed to a principal (by id, or by email for users), newest first, not revoked.
+pub async fn inbound(
+    pool: &AnyPool,
+    recipient_id: &str,
+    email: Option<&str>,
+) -> Result<Vec<ShareRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM shares WHERE status <> 'revoked' AND recipient_type <> 'anyone_with_link' \
+         AND (recipient_id = $1 OR (recipient_type = 'external_email' AND recipient_email = $2)) \
+         ORDER BY created_at DESC, id"
+    ))
+    .bind(recipient_id)
+    .bind(email.unwrap_or(""))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn set_status(tx: &mut Tx, id: &str, status: &str) -> Result<()> {
+    sqlx::query("UPDATE shares SET status = $1 WHERE id = $2")
+        .bind(status)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Counts one access while the share is under its limit; `None` when it was used up.
+pub async fn count_access(tx: &mut Tx, id: &str) -> Result<Option<i64>> {
+    let row = sqlx::query(
+        "UPDATE shares SET access_count = access_count + 1 WHERE id = $1 \
+         AND (max_access_count IS NULL OR access_count < max_access_count) RETURNING access_count",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get("access_count")?),
+        None => None,
+    })
+}
+
+/// The live secret with this id in the org: `(vault_id, path)`.
+pub async fn secret_in_org(
+    pool: &AnyPool,
+    org_id: &str,
+    secret_id: &str,
+) -> Result<Option<(String, String)>> {
+    let row = sqlx::query(
+        "SELECT s.vault_id, s.path FROM secrets s JOIN vaults v ON v.id = s.vault_id \
+         WHERE s.id = $1 AND v.org_id = $2 AND s.deleted_at IS NULL",
+    )
+    .bind(secret_id)
+    .bind(org_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get("vault_id")?, r.try_get("path")?)),
+        None => None,
+    })
+}
