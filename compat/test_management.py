@@ -46,3 +46,24 @@ def test_wrong_password_is_an_auth_error(base_url, human):
     resp = client.auth.login(human.email, PASSWORD + "x")
     assert resp.meta.status == 401
     assert resp.error is not None
+
+
+def test_link_share_round_trip(base_url, human):
+    vault = ok(human.vaults.create("to-share"))
+    secret = ok(human.secrets.set(vault["id"], "share/it", "sdk-shared-value"))
+    share = ok(
+        human.sharing.create(
+            secret["id"],
+            recipient_type="anyone_with_link",
+            expires_at="2999-01-01T00:00:00Z",
+            max_access_count=1,
+            passphrase="sdk passphrase",
+        )
+    )
+    stranger = create_client(base_url=base_url)
+    assert stranger.sharing.access(share["id"], passphrase="wrong").meta.status == 403
+    opened = ok(stranger.sharing.access(share["id"], passphrase="sdk passphrase"))
+    assert opened["value"] == "sdk-shared-value"
+    assert stranger.sharing.access(share["id"], passphrase="sdk passphrase").meta.status == 410
+    outbound = ok(human.sharing.list_outbound())["shares"]
+    assert [s["id"] for s in outbound] == [share["id"]]
