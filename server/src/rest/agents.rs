@@ -56,14 +56,7 @@ async fn create(
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let vault_ids = b
-        .vault_ids
-        .map(|ids| {
-            ids.iter()
-                .map(|id| uuid_param("vault_ids", id))
-                .collect::<ApiResult<Vec<_>>>()
-        })
-        .transpose()?;
+    let vault_ids = vault_id_list(b.vault_ids)?;
     let input = CreateAgent {
         name: b.name,
         description: b.description,
@@ -79,6 +72,12 @@ async fn create(
         StatusCode::CREATED,
         Json(json!({"agent": views::agent(&out.agent), "api_key": out.api_key})),
     ))
+}
+
+/// Parses an optional list of vault ids, each a UUID.
+fn vault_id_list(ids: Option<Vec<String>>) -> ApiResult<Option<Vec<String>>> {
+    ids.map(|ids| ids.iter().map(|id| uuid_param("vault_ids", id)).collect())
+        .transpose()
 }
 
 async fn list(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
@@ -128,14 +127,7 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PatchBody>,
 ) -> ApiResult<Json<Value>> {
-    let vault_ids = b
-        .vault_ids
-        .map(|ids| {
-            ids.iter()
-                .map(|id| uuid_param("vault_ids", id))
-                .collect::<ApiResult<Vec<_>>>()
-        })
-        .transpose()?;
+    let vault_ids = vault_id_list(b.vault_ids)?;
     let patch = PatchAgent {
         name: b.name,
         description: b.description,
