@@ -14,6 +14,25 @@ def test_human_signup_login_and_vault_listing(human):
     assert ok(human.vaults.get(vault["id"]))["id"] == vault["id"]
 
 
+def test_human_creates_a_vault_and_a_secret(human):
+    vault = ok(human.vaults.create("payments", description="created by the SDK"))
+    assert vault["description"] == "created by the SDK"
+    created = ok(human.secrets.set(vault["id"], "api-keys/stripe", "sk-live-compat-789"))
+    assert (created["path"], created["version"], created["type"]) == ("api-keys/stripe", 1, "generic")
+    assert "value" not in created
+    assert ok(human.secrets.get(vault["id"], "api-keys/stripe"))["value"] == "sk-live-compat-789"
+
+
+def test_registered_agent_gets_an_ocv_key_shown_once(human):
+    created = ok(human.agents.create("key-agent", description="compat"))
+    key = created["api_key"]
+    assert key.startswith("ocv_") and len(key) > 40
+    assert created["agent"]["api_key_prefix"] == key[:12]
+    fetched = ok(human.agents.get(created["agent"]["id"]))
+    assert fetched["is_active"] is True
+    assert key not in str(fetched) and key not in str(ok(human.agents.list()))
+
+
 def test_agent_key_alone_reads_a_granted_secret(granted):
     secret = ok(granted["agent"].secrets.get(granted["vault"]["id"], "api-keys/openai"))
     assert secret["value"] == "sk-compat-openai-123"
@@ -27,9 +46,9 @@ def test_agent_is_denied_outside_its_glob_and_for_writes(granted):
     vault_id = granted["vault"]["id"]
     denied = granted["agent"].secrets.get(vault_id, "db/password")
     assert denied.meta.status == 403
-    assert denied.error is not None and denied.data is None
+    assert denied.error.type == "auth_error" and denied.data is None
     write = granted["agent"].secrets.set(vault_id, "api-keys/openai", "overwritten")
-    assert write.meta.status == 403
+    assert write.meta.status == 403 and write.error.type == "auth_error"
     still = ok(granted["agent"].secrets.get(vault_id, "api-keys/openai"))
     assert still["value"] == "sk-compat-openai-123"
 
@@ -55,6 +74,12 @@ def test_audit_has_reads_and_denials_but_no_values(human, granted):
     events = ok(human.audit.list(limit=200))
     actions = [e["action"] for e in events["events"]]
     assert "secret.read" in actions and "secret.denied" in actions and "secret.write" in actions
+    by_agent = {
+        e["action"]: e for e in events["events"] if e["actor_id"] == granted["agent_id"]
+    }
+    assert by_agent["secret.read"]["outcome"] == "success"
+    assert by_agent["secret.denied"]["outcome"] == "denied"
+    assert by_agent["secret.denied"]["actor_type"] == "agent"
     assert events["total"] >= len(events["events"])
     text = str(events)
     assert "sk-compat-openai-123" not in text and "compat-db-password-456" not in text
