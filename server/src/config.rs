@@ -14,12 +14,26 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub global: crate::cli::GlobalArgs,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the Talon server (REST /v1 and the dashboard).
+    /// Run the Talon server (REST /v1, /mcp and the dashboard).
     Server(ServerArgs),
+    /// Run the MCP server on stdin/stdout as an agent (configured by ONECLAW_* / TALON_* env vars).
+    Mcp(McpArgs),
+    #[command(flatten)]
+    Client(crate::cli::ClientCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct McpArgs {
+    /// Transport: `stdio` (the MCP client spawns `talon mcp`). For streamable HTTP, use
+    /// `talon server`'s `/mcp` endpoint.
+    #[arg(long, env = "MCP_TRANSPORT", default_value = "stdio")]
+    pub transport: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -88,6 +102,10 @@ pub struct ServerArgs {
     /// sharing a PostgreSQL database; 0 disables.
     #[arg(long, env = "TALON_RATE_LIMIT_PER_PRINCIPAL", default_value_t = 1000)]
     pub rate_limit_per_principal: u32,
+    /// Extra `Host` names accepted by `/mcp` (comma-separated; `*` accepts any). Loopback names
+    /// and the public URL's host are always accepted.
+    #[arg(long, env = "TALON_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub mcp_allowed_hosts: Vec<String>,
     /// Keep keys in process memory instead of a PKCS#11 token. INSECURE: for development only.
     #[arg(long, env = "TALON_INSECURE_DEV_KEYSTORE")]
     pub insecure_dev_keystore: bool,

@@ -1,8 +1,11 @@
 //! `talon`: the server, REST API and dashboard in one binary.
 
+mod cli;
+mod client;
 mod config;
 mod extract;
 mod guard;
+mod mcp;
 mod problem;
 mod rest;
 mod web;
@@ -30,20 +33,42 @@ pub struct AppState {
 
 fn main() {
     let cli = Cli::parse();
+    // rmcp logs whole JSON-RPC messages (tool arguments and results, i.e. secret values) at
+    // debug and below: cap it at info whatever TALON_LOG asks for.
+    let rmcp_cap = "rmcp=info".parse().expect("static directive");
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TALON_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| "info".into())
+                .add_directive(rmcp_cap),
         )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
         Command::Server(args) => run_server(args),
+        Command::Mcp(args) => run_mcp(args),
+        Command::Client(command) => std::process::exit(cli::run(cli.global, command)),
     };
     if let Err(msg) = result {
         eprintln!("talon: {msg}");
         std::process::exit(1);
     }
+}
+
+/// `talon mcp`: stdio MCP server as an agent. A missing setting exits 1 naming the variable.
+fn run_mcp(args: config::McpArgs) -> Result<(), String> {
+    if args.transport != "stdio" {
+        return Err(format!(
+            "transport '{}' is not served by `talon mcp`; use stdio, or the /mcp endpoint of `talon server` for streamable HTTP",
+            args.transport
+        ));
+    }
+    let config = mcp::stdio::StdioConfig::from_env()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?
+        .block_on(mcp::stdio::run(config))
 }
 
 /// Reads a PIN file, creating it with a random PIN (mode 0600) when absent.
@@ -203,7 +228,13 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
         .map_err(|e| format!("dashboard configuration: {e}"))?
         .leptos_options;
     leptos_options.site_addr = addr;
-    let app = build_router(core.clone(), leptos_options, args.rate_limit_per_ip);
+    let mcp_hosts = mcp::http::allowed_hosts(&public_url, &args.mcp_allowed_hosts);
+    let app = build_router(
+        core.clone(),
+        leptos_options,
+        args.rate_limit_per_ip,
+        mcp_hosts,
+    );
 
     println!("Talon listening on http://{addr}");
     println!(
@@ -226,6 +257,7 @@ pub fn build_router(
     core: Core,
     leptos_options: leptos::config::LeptosOptions,
     rate_limit_per_ip: u32,
+    mcp_hosts: Vec<String>,
 ) -> Router {
     let api = rest::router()
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
@@ -235,7 +267,14 @@ pub fn build_router(
         ))
         .layer(axum::middleware::from_fn(problem::request_id_and_problems))
         .with_state(AppState { core: core.clone() });
-    api.merge(web::router(core, leptos_options))
+    let mcp = mcp::http::router(core.clone(), mcp_hosts)
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            guard::IpRateLimit::new(rate_limit_per_ip),
+            guard::rate_limit,
+        ));
+    api.merge(mcp)
+        .merge(web::router(core, leptos_options))
         .layer(axum::middleware::from_fn(guard::security_headers))
 }
 

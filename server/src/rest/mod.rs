@@ -9,9 +9,9 @@ mod org;
 mod policies;
 mod secrets;
 mod security;
-mod shares;
+pub(crate) mod shares;
 mod vaults;
-mod views;
+pub(crate) mod views;
 
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;

@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/shares/{share_id}/decline", post(decline))
 }
 
-fn share_view(s: &ShareRow, base: &str) -> Value {
+pub(crate) fn share_view(s: &ShareRow, base: &str) -> Value {
     json!({
         "id": s.id, "share_url": format!("{base}/v1/share/{}", s.id), "secret_id": s.secret_id,
         "recipient_type": s.recipient_type, "recipient_id": s.recipient_id,

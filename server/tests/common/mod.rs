@@ -130,6 +130,12 @@ impl TestServer {
     }
 
     fn launch(&self) -> (Child, String) {
+        // `TALON_TEST_LOG_FILE` in the test's env sends the server's log there instead of the
+        // test's stderr, for tests that inspect what the server logged.
+        let stderr = match self.env.iter().find(|(k, _)| k == "TALON_TEST_LOG_FILE") {
+            Some((_, path)) => Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_talon"))
             .args(["server", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(self.data_dir.path())
@@ -139,7 +145,7 @@ impl TestServer {
             .env("TALON_LOG", "warn")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn talon");
         let stdout = child.stdout.take().unwrap();

@@ -1,0 +1,198 @@
+//! `env run` and `env pull` (CLI.md section 4): every readable secret of the vault becomes a
+//! variable named after its last path segment; `env_bundle` secrets expand into their lines.
+
+use super::{EnvCmd, Exit, Res, Session};
+use crate::mcp::parse_env_bundle;
+use reqwest::Method;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
+use talon_core::material::SecretValue;
+
+/// `api-keys/openai` → `OPENAI`; `db/prod-url` → `PROD_URL`.
+pub fn var_name(path: &str) -> String {
+    path.rsplit('/')
+        .next()
+        .unwrap_or(path)
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_uppercase();
+            if c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Reads every readable secret under `prefix` into `NAME → value`; skipped ones are named on
+/// stderr, values never printed.
+async fn collect(s: &mut Session, prefix: &str) -> Res<BTreeMap<String, SecretValue>> {
+    let vault = s.vault()?;
+    let list = s
+        .call(
+            Method::GET,
+            &format!("/v1/vaults/{vault}/secrets"),
+            &[("prefix", prefix)],
+            None,
+        )
+        .await?;
+    let mut paths: Vec<String> = list["secrets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x["path"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    let mut out: BTreeMap<String, SecretValue> = BTreeMap::new();
+    let mut from: BTreeMap<String, String> = BTreeMap::new();
+    for path in paths {
+        let read = match s
+            .call(
+                Method::GET,
+                &format!("/v1/vaults/{vault}/secrets/{path}"),
+                &[],
+                None,
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(Exit(code, msg)) if (3..=5).contains(&code) => {
+                eprintln!("warning: skipped {path}: {msg}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let value = SecretValue::new(read["value"].as_str().unwrap_or_default().to_owned());
+        let pairs: Vec<(String, SecretValue)> = if read["type"] == "env_bundle" {
+            parse_env_bundle(value.expose_secret())
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s,
+                        _ => String::new(),
+                    };
+                    (k, SecretValue::new(v))
+                })
+                .collect()
+        } else {
+            vec![(var_name(&path), value)]
+        };
+        for (name, v) in pairs {
+            if let Some(prev) = from.insert(name.clone(), path.clone()) {
+                eprintln!("warning: {name} from {prev} is overridden by {path}");
+            }
+            out.insert(name, v);
+        }
+    }
+    Ok(out)
+}
+
+/// Quotes a `.env` value when it holds whitespace, `#`, quotes or newlines.
+fn dotenv_value(v: &str) -> String {
+    if v.chars()
+        .any(|c| c.is_whitespace() || matches!(c, '#' | '"' | '\'' | '\\'))
+    {
+        let escaped = v
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+            .replace('\r', "\\r");
+        format!("\"{escaped}\"")
+    } else {
+        v.to_owned()
+    }
+}
+
+pub async fn run(s: &mut Session, c: EnvCmd) -> Res<i32> {
+    match c {
+        EnvCmd::Run {
+            prefix,
+            no_override,
+            command,
+        } => {
+            let vars = collect(s, prefix.as_deref().unwrap_or("")).await?;
+            let (program, args) = command
+                .split_first()
+                .ok_or_else(|| Exit::usage("give a command after --"))?;
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(args);
+            for (k, v) in &vars {
+                if no_override && std::env::var_os(k).is_some() {
+                    continue;
+                }
+                cmd.env(k, v.expose_secret());
+            }
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| Exit(127, format!("cannot run {program}: {e}")))?;
+            drop(vars);
+            // The child shares our process group, so a terminal's Ctrl-C reaches it directly;
+            // we only wait and mirror its status.
+            let status = loop {
+                tokio::select! {
+                    st = child.wait() => break st.map_err(|e| Exit(6, format!("waiting for {program}: {e}")))?,
+                    _ = tokio::signal::ctrl_c() => continue,
+                }
+            };
+            Ok(status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+        }
+        EnvCmd::Pull { out_file, prefix } => {
+            let vars = collect(s, prefix.as_deref().unwrap_or("")).await?;
+            let mut text = String::new();
+            for (k, v) in &vars {
+                text.push_str(&format!("{k}={}\n", dotenv_value(v.expose_secret())));
+            }
+            let text = SecretValue::new(text);
+            match out_file {
+                Some(path) => {
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&path)
+                        .map_err(|e| Exit(1, format!("cannot write {}: {e}", path.display())))?;
+                    f.write_all(text.expose_secret().as_bytes())
+                        .map_err(|e| Exit(1, format!("cannot write {}: {e}", path.display())))?;
+                    eprintln!("Wrote {} variable(s) to {}", vars.len(), path.display());
+                }
+                None => {
+                    let _ = std::io::stdout().write_all(text.expose_secret().as_bytes());
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variable_names_come_from_the_last_segment() {
+        for (path, want) in [
+            ("api-keys/openai", "OPENAI"),
+            ("db/prod-url", "PROD_URL"),
+            ("TOKEN", "TOKEN"),
+            ("a/b.c_d9", "B_C_D9"),
+        ] {
+            assert_eq!(var_name(path), want);
+        }
+    }
+
+    #[test]
+    fn dotenv_values_are_quoted_only_when_needed() {
+        assert_eq!(dotenv_value("plain"), "plain");
+        assert_eq!(dotenv_value("two words"), "\"two words\"");
+        assert_eq!(dotenv_value("a\"b\nc"), "\"a\\\"b\\nc\"");
+    }
+}

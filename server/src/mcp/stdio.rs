@@ -1,0 +1,75 @@
+//! `talon mcp`: the MCP server on stdin/stdout, a REST client of a Talon server acting as one
+//! agent on one vault. Configured by 1claw's environment variables or their `TALON_*` names.
+
+use super::Mcp;
+use crate::client::{AgentCredential, AgentSession, Client};
+use rmcp::ServiceExt;
+use std::sync::Arc;
+
+/// Talon's default listen address.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+/// The first non-empty variable among `names`.
+pub fn env_any(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .filter_map(|n| std::env::var(n).ok())
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty())
+}
+
+/// The stdio server's settings, read from the environment.
+pub struct StdioConfig {
+    pub base_url: String,
+    pub vault_id: String,
+    pub credential: AgentCredential,
+}
+
+impl StdioConfig {
+    /// Reads the environment; the error names the variable to set.
+    pub fn from_env() -> Result<StdioConfig, String> {
+        let base_url = env_any(&["ONECLAW_BASE_URL", "ONECLAW_API_URL", "TALON_URL"])
+            .unwrap_or_else(|| DEFAULT_URL.to_owned());
+        let vault_id = env_any(&["ONECLAW_VAULT_ID", "TALON_VAULT_ID"])
+            .ok_or("set ONECLAW_VAULT_ID (or TALON_VAULT_ID) to the vault the tools work on")?;
+        let vault_id = uuid::Uuid::parse_str(&vault_id)
+            .map_err(|_| "ONECLAW_VAULT_ID must be a vault UUID".to_owned())?
+            .to_string();
+        let key = env_any(&["ONECLAW_AGENT_API_KEY", "TALON_AGENT_API_KEY"])
+            .or_else(|| env_any(&["ONECLAW_API_KEY"]).filter(|k| k.starts_with("ocv_")));
+        let credential = match key {
+            Some(api_key) => AgentCredential::Key {
+                api_key,
+                agent_id: env_any(&["ONECLAW_AGENT_ID", "TALON_AGENT_ID"]),
+            },
+            None => AgentCredential::Token(
+                env_any(&["ONECLAW_AGENT_TOKEN", "TALON_AGENT_TOKEN"]).ok_or(
+                    "set ONECLAW_AGENT_API_KEY (an ocv_ agent key) or ONECLAW_AGENT_TOKEN (an agent JWT)",
+                )?,
+            ),
+        };
+        Ok(StdioConfig {
+            base_url,
+            vault_id,
+            credential,
+        })
+    }
+}
+
+/// Serves MCP on stdin/stdout until the client closes the stream.
+pub async fn run(config: StdioConfig) -> Result<(), String> {
+    let session = Arc::new(AgentSession::new(
+        Client::new(&config.base_url),
+        config.credential,
+    ));
+    tracing::info!(server = %config.base_url, vault = %config.vault_id, "talon mcp on stdio");
+    let service = Mcp::over_rest(session, config.vault_id)
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| format!("MCP start-up failed: {e}"))?;
+    service
+        .waiting()
+        .await
+        .map_err(|e| format!("MCP server stopped: {e}"))?;
+    Ok(())
+}

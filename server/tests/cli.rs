@@ -1,0 +1,244 @@
+//! The `talon` client commands run as a process against a real server.
+
+mod common;
+
+use common::{Db, TestServer, PASSWORD};
+use serde_json::Value;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+use tempfile::TempDir;
+
+on_both_databases!(
+    secret_set_get_list_and_exit_codes,
+    env_run_injects_secrets_and_returns_the_command_status,
+    password_login_is_stored_privately_and_logout_forgets_it
+);
+
+/// Runs `talon ARGS` with a private config dir, `stdin` piped in; no TALON_* from the caller.
+fn talon(config: &TempDir, env: &[(&str, &str)], stdin: &str, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_talon"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("XDG_CONFIG_HOME", config.path())
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn talon");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().expect("talon output")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn secret_set_get_list_and_exit_codes(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let cfg = tempfile::tempdir().unwrap();
+    let env = [
+        ("TALON_URL", srv.base.as_str()),
+        ("TALON_TOKEN", h.token.as_str()),
+    ];
+
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &["vault", "create", "cli-vault", "--output", "plain"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let vault = stdout(&out).trim().to_owned();
+    assert!(uuid_like(&vault), "{vault}");
+
+    let out = talon(&cfg, &env, "", &["vault", "link", "cli-vault"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = talon(
+        &cfg,
+        &env,
+        "s3cret value\n",
+        &["secret", "set", "app/token"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("s3cret"));
+
+    // Not a terminal: the bare value, exactly.
+    let out = talon(&cfg, &env, "", &["secret", "get", "app/token"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "s3cret value");
+
+    let out = talon(&cfg, &env, "", &["secret", "list", "--json"]);
+    let doc: Value = serde_json::from_str(&stdout(&out)).expect("JSON list");
+    assert_eq!(doc["secrets"][0]["path"], "app/token");
+    assert!(!stdout(&out).contains("s3cret"));
+
+    // A value on the command line is refused (usage error) and nothing is stored.
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &["secret", "set", "app/other", "inline-value"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("error: refusing a value on the command line"));
+
+    let out = talon(&cfg, &env, "", &["secret", "get", "app/missing"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+
+    let out = talon(
+        &cfg,
+        &[("TALON_URL", srv.base.as_str())],
+        "",
+        &["vault", "list"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no credentials: {}",
+        stderr(&out)
+    );
+
+    // An agent key (exchanged by the CLI) outside its policy: 403 → exit 3.
+    let (_agent, key) = srv.create_agent(&h.token, "cli-agent").await;
+    let agent_env = [
+        ("TALON_URL", srv.base.as_str()),
+        ("TALON_API_KEY", key.as_str()),
+        ("TALON_VAULT_ID", vault.as_str()),
+    ];
+    let out = talon(&cfg, &agent_env, "", &["secret", "get", "app/token"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("s3cret"));
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+}
+
+async fn env_run_injects_secrets_and_returns_the_command_status(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let vault = srv.create_vault(&h.token, "env").await;
+    srv.put_secret(&h.token, &vault, "api-keys/openai", "sk-test-123")
+        .await;
+    srv.put_secret(&h.token, &vault, "db/prod-url", "postgres://x")
+        .await;
+    let (s, v) = srv
+        .put(
+            &format!("/v1/vaults/{vault}/secrets/bundle"),
+            &h.token,
+            serde_json::json!({"value": "# app\nFEATURE=on\nMODE=a=b\n", "type": "env_bundle"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let cfg = tempfile::tempdir().unwrap();
+    let env = [
+        ("TALON_URL", srv.base.as_str()),
+        ("TALON_TOKEN", h.token.as_str()),
+        ("TALON_VAULT_ID", vault.as_str()),
+    ];
+
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &[
+            "env",
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s|%s|%s' \"$OPENAI\" \"$PROD_URL\" \"$FEATURE\" \"$MODE\"",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "sk-test-123|postgres://x|on|a=b");
+    assert!(!stderr(&out).contains("sk-test-123"));
+
+    let out = talon(&cfg, &env, "", &["env", "run", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+
+    let dotenv = cfg.path().join("app.env");
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &[
+            "env",
+            "pull",
+            "-o",
+            dotenv.to_str().unwrap(),
+            "--prefix",
+            "api-keys",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&dotenv).unwrap(),
+        "OPENAI=sk-test-123\n"
+    );
+    let mode = std::fs::metadata(&dotenv).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+async fn password_login_is_stored_privately_and_logout_forgets_it(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    srv.create_vault(&h.token, "mine").await;
+    let cfg = tempfile::tempdir().unwrap();
+    let env = [("TALON_URL", srv.base.as_str())];
+
+    let out = talon(
+        &cfg,
+        &env,
+        &format!("{PASSWORD}\n"),
+        &["login", "--email", &h.email, "--password-stdin"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = cfg.path().join("talon");
+    let creds = dir.join("credentials.json");
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert_eq!(
+        std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!std::fs::read_to_string(&creds).unwrap().contains(PASSWORD));
+
+    let out = talon(&cfg, &env, "", &["vault", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["vaults"][0]["name"], "mine");
+
+    let out = talon(&cfg, &env, "", &["whoami", "--json"]);
+    assert!(stdout(&out).contains(&h.email), "{}", stdout(&out));
+
+    let out = talon(&cfg, &env, "", &["logout"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!creds.exists());
+    let out = talon(&cfg, &env, "", &["vault", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = talon(
+        &cfg,
+        &env,
+        "wrong\n",
+        &["login", "--email", &h.email, "--password-stdin"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -1,0 +1,350 @@
+//! The MCP door with a real MCP client (rmcp): `talon mcp` over stdio as an agent, and
+//! `/mcp` on `talon server` over streamable HTTP.
+
+mod common;
+
+use common::{contains, Db, TestServer};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::StatusCode;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ReadResourceRequestParams, ResourceContents,
+};
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+on_both_databases!(
+    stdio_agent_stores_reads_and_lists_and_is_denied_outside_its_policy,
+    http_mcp_authenticates_every_request_and_binds_sessions
+);
+
+const VALUE: &str = "mcp-secret-value-5e1f9c";
+const PRIVATE: &str = "private-value-a77d03";
+const TOOLS: [&str; 11] = [
+    "list_secrets",
+    "get_secret",
+    "put_secret",
+    "delete_secret",
+    "describe_secret",
+    "rotate_and_store",
+    "get_env_bundle",
+    "create_vault",
+    "list_vaults",
+    "grant_access",
+    "share_secret",
+];
+
+type Client = RunningService<RoleClient, ()>;
+
+async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+    let params = CallToolRequestParams::new(tool.to_owned())
+        .with_arguments(args.as_object().cloned().unwrap_or_default());
+    client.call_tool(params).await.expect("tools/call")
+}
+
+fn text(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_error(r: &CallToolResult) -> bool {
+    r.is_error == Some(true)
+}
+
+/// A server with its log in a file, a human, a vault with a secret the agent may not read, and
+/// an agent allowed read+write on `app/**`. Returns `(server, human token, vault, agent id,
+/// agent key, server log path)`.
+async fn setup(db: Db) -> (TestServer, String, String, String, String, PathBuf) {
+    let logs = tempfile::tempdir().unwrap().keep();
+    let log = logs.join("server.log");
+    let srv = TestServer::start_with(
+        db,
+        &[
+            ("TALON_TEST_LOG_FILE", log.to_str().unwrap()),
+            ("TALON_LOG", "debug"),
+        ],
+    )
+    .await;
+    let h = srv.signup().await;
+    let vault = srv.create_vault(&h.token, "mcp").await;
+    srv.put_secret(&h.token, &vault, "private/root", PRIVATE)
+        .await;
+    let (agent, key) = srv.create_agent(&h.token, "mcp-agent").await;
+    srv.grant(&h.token, &vault, &agent, "app/**", &["read", "write"])
+        .await;
+    (srv, h.token, vault, agent, key, log)
+}
+
+/// The common conversation: list tools, store, read, list, describe, deny, resource.
+async fn exercise(client: &Client) {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    for t in TOOLS {
+        assert!(names.contains(&t.to_owned()), "tool {t} missing: {names:?}");
+    }
+
+    let put = call(
+        client,
+        "put_secret",
+        json!({"path": "app/db", "value": VALUE}),
+    )
+    .await;
+    assert!(!is_error(&put), "{}", text(&put));
+    assert_eq!(
+        text(&put),
+        "Secret stored at 'app/db' (version 1, type: api_key)."
+    );
+    assert!(!text(&put).contains(VALUE));
+
+    let got = call(client, "get_secret", json!({"path": "app/db"})).await;
+    assert!(!is_error(&got), "{}", text(&got));
+    let body: Value = serde_json::from_str(&text(&got)).expect("get_secret returns JSON");
+    assert_eq!(
+        (
+            body["path"].as_str(),
+            body["value"].as_str(),
+            body["version"].as_i64()
+        ),
+        (Some("app/db"), Some(VALUE), Some(1))
+    );
+
+    // describe_secret never spends an access: the one read above is all that is counted.
+    for _ in 0..2 {
+        let d = call(client, "describe_secret", json!({"path": "app/db"})).await;
+        let meta: Value = serde_json::from_str(&text(&d)).expect("describe JSON");
+        assert_eq!(meta["access_count"], json!(1), "{meta}");
+        assert!(!text(&d).contains(VALUE));
+    }
+
+    let list = call(client, "list_secrets", json!({})).await;
+    assert!(!is_error(&list), "{}", text(&list));
+    let listed = text(&list);
+    assert!(listed.starts_with("Found 1 secret(s):"), "{listed}");
+    assert!(listed.contains("- app/db  (type: api_key, version: 1, expires: never)"));
+    assert!(!listed.contains("private/root"), "unreadable path listed");
+
+    let denied = call(client, "get_secret", json!({"path": "private/root"})).await;
+    assert!(is_error(&denied));
+    assert_eq!(
+        text(&denied),
+        "Access denied: this agent has no policy granting read on 'private/root' in this vault."
+    );
+    assert!(!text(&denied).contains(PRIVATE));
+
+    let missing = call(client, "get_secret", json!({"path": "app/missing"})).await;
+    assert!(is_error(&missing));
+    assert_eq!(text(&missing), "No secret found at path 'app/missing'.");
+
+    let bundle = call(
+        client,
+        "put_secret",
+        json!({"path": "app/env", "value": "# db\nDB_USER=svc\nDB_PASS=p=w\n", "type": "env_bundle"}),
+    )
+    .await;
+    assert!(!is_error(&bundle), "{}", text(&bundle));
+    let env = call(client, "get_env_bundle", json!({"path": "app/env"})).await;
+    let env: Value = serde_json::from_str(&text(&env)).expect("env bundle JSON");
+    assert_eq!(env, json!({"DB_USER": "svc", "DB_PASS": "p=w"}));
+    let not_bundle = call(client, "get_env_bundle", json!({"path": "app/db"})).await;
+    assert_eq!(
+        text(&not_bundle),
+        "Secret at 'app/db' is type 'api_key', not 'env_bundle'."
+    );
+
+    let rotated = call(
+        client,
+        "rotate_and_store",
+        json!({"path": "app/env", "value": "DB_USER=svc2"}),
+    )
+    .await;
+    assert_eq!(
+        text(&rotated),
+        "Rotated secret at 'app/env'. New version: 2."
+    );
+    let d = call(client, "describe_secret", json!({"path": "app/env"})).await;
+    let meta: Value = serde_json::from_str(&text(&d)).unwrap();
+    assert_eq!(meta["type"], json!("env_bundle"), "rotation keeps the type");
+
+    let resource = client
+        .read_resource(ReadResourceRequestParams::new("vault://secrets"))
+        .await
+        .expect("resources/read");
+    let ResourceContents::TextResourceContents { text: res, .. } = &resource.contents[0] else {
+        panic!("text resource expected");
+    };
+    let items: Value = serde_json::from_str(res).unwrap();
+    let paths: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["path"].as_str())
+        .collect();
+    assert_eq!(paths, ["app/db", "app/env"]);
+    assert!(!res.contains(VALUE));
+
+    // `write` covers delete; outside the policy it is denied.
+    let deleted = call(client, "delete_secret", json!({"path": "app/db"})).await;
+    assert_eq!(text(&deleted), "Secret at 'app/db' has been soft-deleted.");
+    let gone = call(client, "get_secret", json!({"path": "app/db"})).await;
+    assert!(is_error(&gone));
+    let denied = call(client, "delete_secret", json!({"path": "private/root"})).await;
+    assert_eq!(
+        text(&denied),
+        "Access denied: this agent has no policy granting delete on 'private/root' in this vault."
+    );
+}
+
+fn assert_never_logged(log: &PathBuf) {
+    let bytes = std::fs::read(log).expect("read log");
+    assert!(!bytes.is_empty(), "log {} is empty", log.display());
+    assert!(
+        !contains(&bytes, VALUE.as_bytes()),
+        "value in {}",
+        log.display()
+    );
+    assert!(!contains(&bytes, PRIVATE.as_bytes()));
+}
+
+async fn stdio_agent_stores_reads_and_lists_and_is_denied_outside_its_policy(db: Db) {
+    let (srv, _human, vault, agent, key, server_log) = setup(db).await;
+    let mcp_log = server_log.with_file_name("mcp.log");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_talon"));
+    cmd.arg("mcp")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ONECLAW_BASE_URL", &srv.base)
+        .env("ONECLAW_AGENT_ID", &agent)
+        .env("ONECLAW_AGENT_API_KEY", &key)
+        .env("TALON_VAULT_ID", &vault)
+        .env("TALON_LOG", "debug");
+    let (transport, _) = TokioChildProcess::builder(cmd)
+        .stderr(std::fs::File::create(&mcp_log).unwrap())
+        .spawn()
+        .expect("spawn talon mcp");
+    let client = ().serve(transport).await.expect("initialize over stdio");
+    let info = client.peer_info().expect("server info");
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("talon")
+    );
+    assert!(info.capabilities.resources.is_some());
+
+    exercise(&client).await;
+
+    // The session works as the agent: list_vaults shows the vault it is bound to.
+    let vaults = call(&client, "list_vaults", json!({})).await;
+    assert!(text(&vaults).contains(&vault), "{}", text(&vaults));
+
+    client.cancel().await.expect("close");
+    assert_never_logged(&mcp_log);
+    assert_never_logged(&server_log);
+}
+
+fn http_client_config(base: &str, token: &str, vault: &str) -> StreamableHttpClientTransportConfig {
+    let mut headers = HashMap::new();
+    headers.insert(
+        HeaderName::from_static("x-vault-id"),
+        HeaderValue::from_str(vault).unwrap(),
+    );
+    StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp"))
+        .auth_header(token.to_owned())
+        .custom_headers(headers)
+}
+
+async fn raw_post(srv: &TestServer, headers: HeaderMap, body: Value) -> reqwest::Response {
+    srv.http
+        .post(srv.url("/mcp"))
+        .headers(headers)
+        .header(ACCEPT, "application/json, text/event-stream")
+        .header(CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST /mcp")
+}
+
+async fn http_mcp_authenticates_every_request_and_binds_sessions(db: Db) {
+    let (srv, human, vault, _agent, key, server_log) = setup(db).await;
+    let token = srv.agent_token(&key).await;
+
+    let transport =
+        StreamableHttpClientTransport::from_config(http_client_config(&srv.base, &token, &vault));
+    let client = ().serve(transport).await.expect("initialize over HTTP");
+    exercise(&client).await;
+    client.cancel().await.expect("close");
+
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}});
+
+    // Credentials are checked on every request, with problem documents naming what is missing.
+    let res = raw_post(&srv, HeaderMap::new(), init.clone()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(
+        p["detail"],
+        json!("Missing Authorization header (Bearer <agent-token>)")
+    );
+    let mut only_auth = HeaderMap::new();
+    only_auth.insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    let res = raw_post(&srv, only_auth.clone(), init.clone()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["detail"], json!("Missing X-Vault-ID header"));
+    let mut bad_vault = only_auth.clone();
+    bad_vault.insert("x-vault-id", "not-a-uuid".parse().unwrap());
+    assert_eq!(
+        raw_post(&srv, bad_vault, init.clone()).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let mut forged = HeaderMap::new();
+    forged.insert(AUTHORIZATION, "Bearer not.a.token".parse().unwrap());
+    forged.insert("x-vault-id", vault.parse().unwrap());
+    assert_eq!(
+        raw_post(&srv, forged, init.clone()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A session opened by the agent cannot be used by another principal.
+    let mut agent_headers = only_auth.clone();
+    agent_headers.insert("x-vault-id", vault.parse().unwrap());
+    let res = raw_post(&srv, agent_headers, init.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let session = res
+        .headers()
+        .get("mcp-session-id")
+        .expect("session id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut human_headers = HeaderMap::new();
+    human_headers.insert(AUTHORIZATION, format!("Bearer {human}").parse().unwrap());
+    human_headers.insert("x-vault-id", vault.parse().unwrap());
+    human_headers.insert("mcp-session-id", session.parse().unwrap());
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
+    let res = raw_post(&srv, human_headers, list).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    assert_never_logged(&server_log);
+}
+
+#[test]
+fn stdio_without_a_vault_exits_naming_the_variable() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_talon"))
+        .arg("mcp")
+        .env_clear()
+        .env("ONECLAW_AGENT_API_KEY", "ocv_whatever")
+        .output()
+        .expect("run talon mcp");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ONECLAW_VAULT_ID"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
