@@ -3,8 +3,9 @@
 mod common;
 
 use common::{Db, TestServer, PASSWORD};
-use serde_json::Value;
-use std::io::Write;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 use tempfile::TempDir;
@@ -12,7 +13,9 @@ use tempfile::TempDir;
 on_both_databases!(
     secret_set_get_list_and_exit_codes,
     env_run_injects_secrets_and_returns_the_command_status,
-    password_login_is_stored_privately_and_logout_forgets_it
+    password_login_is_stored_privately_and_logout_forgets_it,
+    device_login_completes_once_a_human_approves,
+    device_codes_are_pending_then_redeemed_once_and_bound_to_the_hinted_account
 );
 
 /// Runs `talon ARGS` with a private config dir, `stdin` piped in; no TALON_* from the caller.
@@ -241,4 +244,194 @@ async fn password_login_is_stored_privately_and_logout_forgets_it(db: Db) {
         &["login", "--email", &h.email, "--password-stdin"],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+async fn device_login_completes_once_a_human_approves(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let cfg = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_talon"))
+        .args(["login", "--no-browser"])
+        .env_clear()
+        .env("XDG_CONFIG_HOME", cfg.path())
+        .env("TALON_URL", &srv.base)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn talon login");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut printed = String::new();
+    let code = loop {
+        let line = lines.next().expect("login printed no code").unwrap();
+        printed.push_str(&line);
+        if let Some(code) = line.strip_prefix("and confirm the code ") {
+            break code.trim().to_owned();
+        }
+    };
+    assert!(
+        printed.contains(&format!("/cli/verify?code={code}")),
+        "{printed}"
+    );
+
+    let (s, info) = srv
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/auth/device/code/{code}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (info["status"].as_str(), info["client_id"].as_str()),
+        (Some("pending"), Some("talon-cli"))
+    );
+
+    let (s, v) = srv
+        .post(
+            "/v1/auth/device/approve",
+            Some(&h.token),
+            json!({"user_code": code}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("approved")),
+        "{v}"
+    );
+    let out = child.wait_with_output().expect("login finishes");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&h.email));
+
+    let out = talon(
+        &cfg,
+        &[("TALON_URL", srv.base.as_str())],
+        "",
+        &["whoami", "--json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let me: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(me["user"]["email"], json!(h.email));
+
+    // The code is spent: approving it again is refused.
+    let (s, _) = srv
+        .post(
+            "/v1/auth/device/approve",
+            Some(&h.token),
+            json!({"user_code": code}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+}
+
+async fn poll(srv: &TestServer, device_code: &str) -> Value {
+    let (s, v) = srv
+        .post(
+            "/v1/auth/device/token",
+            None,
+            json!({"device_code": device_code, "grant_type": GRANT}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+async fn device_codes_are_pending_then_redeemed_once_and_bound_to_the_hinted_account(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let other = srv.signup().await;
+
+    let (s, d) = srv
+        .post(
+            "/v1/auth/device/code",
+            None,
+            json!({"client_id": "talon-cli", "email": h.email}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(
+        (d["expires_in"].as_i64(), d["interval"].as_i64()),
+        (Some(600), Some(5))
+    );
+    let code = d["user_code"].as_str().unwrap().to_owned();
+    let device = d["device_code"].as_str().unwrap().to_owned();
+    assert!(d["verification_uri"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/cli/verify?code={code}")));
+
+    assert_eq!(poll(&srv, &device).await["error"], "authorization_pending");
+    assert_eq!(
+        poll(&srv, &device).await["error"],
+        "slow_down",
+        "polled faster than interval"
+    );
+    assert_eq!(poll(&srv, "dc_unknown").await["error"], "expired_token");
+    let (s, _) = srv
+        .post(
+            "/v1/auth/device/token",
+            None,
+            json!({"device_code": device, "grant_type": "password"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Bound to the hinted email: another account cannot approve it.
+    let (s, _) = srv
+        .post(
+            "/v1/auth/device/approve",
+            Some(&other.token),
+            json!({"user_code": code}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = srv
+        .post(
+            "/v1/auth/device/approve",
+            Some(&h.token),
+            json!({"user_code": code.to_lowercase()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    let t = poll(&srv, &device).await;
+    let token = t["access_token"].as_str().expect("token after approval");
+    assert_eq!(
+        (t["expires_in"].as_i64(), t["email"].as_str()),
+        (Some(86_400), Some(h.email.as_str()))
+    );
+    let (s, me) = srv.get("/v1/auth/me", token).await;
+    assert_eq!(
+        (s, me["email"].as_str()),
+        (StatusCode::OK, Some(h.email.as_str()))
+    );
+    assert_eq!(
+        poll(&srv, &device).await["error"],
+        "expired_token",
+        "redeemed once"
+    );
+
+    // A denied code answers access_denied.
+    let (_, d) = srv
+        .post(
+            "/v1/auth/device/code",
+            None,
+            json!({"client_id": "talon-cli"}),
+        )
+        .await;
+    let (s, _) = srv
+        .post(
+            "/v1/auth/device/deny",
+            Some(&other.token),
+            json!({"user_code": d["user_code"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        poll(&srv, d["device_code"].as_str().unwrap()).await["error"],
+        "access_denied"
+    );
 }

@@ -3,6 +3,7 @@
 mod account;
 mod agents;
 mod audit;
+mod device;
 mod email_flows;
 mod enrollment;
 mod google;
@@ -21,6 +22,7 @@ mod versions;
 pub use account::{ApiKeyCreated, ProfilePatch, Tokens, KEY_SCOPES};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
 pub use audit::{AuditEvent, AuditQuery, ChainReport};
+pub use device::{DeviceInfo, DevicePoll, DeviceStarted, DeviceToken};
 pub use enrollment::{EnrollStarted, EnrollState};
 pub use google::OidcConfig;
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};

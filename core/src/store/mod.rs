@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
+pub mod device_codes;
 pub mod enrollments;
 pub mod ip_rules;
 pub mod mfa;

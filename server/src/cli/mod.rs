@@ -85,6 +85,12 @@ pub struct LoginArgs {
     /// Read a `1ck_` personal API key from stdin and store it.
     #[arg(long)]
     pub api_key: bool,
+    /// Device flow: only print the verification link, do not open a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Device flow: the account expected to approve.
+    #[arg(long)]
+    pub email_hint: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -721,9 +727,7 @@ async fn login(s: &mut Session, a: LoginArgs) -> Res {
         return Ok(());
     }
     let Some(mut email) = a.email else {
-        return Err(Exit::usage(
-            "use `talon login --email ADDR --password-stdin` or `talon login --api-key` (reads the key from stdin); the browser device flow is not available yet",
-        ));
+        return device_login(s, a.email_hint, a.no_browser).await;
     };
     if email.is_empty() {
         eprint!("Email: ");
@@ -759,6 +763,65 @@ async fn login(s: &mut Session, a: LoginArgs) -> Res {
     s.store_tokens(&v)?;
     println!("Logged in as {email}.");
     Ok(())
+}
+
+/// Browser device flow: print the code and link, poll until approved, denied or expired.
+async fn device_login(s: &mut Session, email_hint: Option<String>, no_browser: bool) -> Res {
+    let post = |s: &Session, path: &'static str, body: Value| {
+        let client = s.client.clone();
+        async move {
+            client
+                .call(Method::POST, path, None, &[], Some(&body))
+                .await
+        }
+    };
+    let start = post(
+        s,
+        "/v1/auth/device/code",
+        json!({"client_id": "talon-cli", "email": email_hint}),
+    )
+    .await
+    .map_err(|f| failure_exit(f, s.g.verbose))?;
+    let device_code = scalar(&start["device_code"]);
+    let uri = scalar(&start["verification_uri_complete"]);
+    eprintln!(
+        "To log in, open {uri}\nand confirm the code {}",
+        scalar(&start["user_code"])
+    );
+    if !no_browser && std::env::var_os("DISPLAY").is_some() {
+        let _ = std::process::Command::new("xdg-open")
+            .arg(&uri)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    let mut interval = start["interval"].as_u64().unwrap_or(5).max(1);
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs(start["expires_in"].as_u64().unwrap_or(600));
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
+        if std::time::Instant::now() > deadline {
+            return Err(Exit(2, "code expired, run talon login again".into()));
+        }
+        let v = post(
+            s,
+            "/v1/auth/device/token",
+            json!({"device_code": device_code, "grant_type": "urn:ietf:params:oauth:grant-type:device_code"}),
+        )
+        .await
+        .map_err(|f| failure_exit(f, s.g.verbose))?;
+        match v["error"].as_str() {
+            Some("authorization_pending") => {}
+            Some("slow_down") => interval += 5,
+            Some("access_denied") => return Err(Exit(2, "login denied".into())),
+            Some(_) => return Err(Exit(2, "code expired, run talon login again".into())),
+            None => {
+                s.store_tokens(&v)?;
+                println!("Logged in as {}.", scalar(&v["email"]));
+                return Ok(());
+            }
+        }
+    }
 }
 
 const CONFIG_KEYS: [&str; 3] = ["api-url", "output-format", "default-vault"];

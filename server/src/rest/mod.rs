@@ -4,6 +4,7 @@ mod account;
 mod agents;
 mod audit;
 mod auth;
+mod device;
 mod health;
 mod org;
 mod policies;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(auth::router())
+        .merge(device::router())
         .merge(account::router())
         .merge(vaults::router())
         .merge(secrets::router())
