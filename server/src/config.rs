@@ -30,10 +30,17 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct McpArgs {
-    /// Transport: `stdio` (the MCP client spawns `talon mcp`). For streamable HTTP, use
-    /// `talon server`'s `/mcp` endpoint.
+    /// Transport: `stdio` (the MCP client spawns `talon mcp`), or `http` / `httpStream` for a
+    /// standalone streamable HTTP server passing each request's Bearer and X-Vault-ID on to the
+    /// Talon server at ONECLAW_BASE_URL. (`talon server` itself serves `/mcp` too.)
     #[arg(long, env = "MCP_TRANSPORT", default_value = "stdio")]
     pub transport: String,
+    /// Port of the standalone HTTP server (0 picks a free port).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Address the standalone HTTP server binds.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
 }
 
 #[derive(Args, Debug, Clone)]

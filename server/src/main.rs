@@ -57,18 +57,24 @@ fn main() {
 
 /// `talon mcp`: stdio MCP server as an agent. A missing setting exits 1 naming the variable.
 fn run_mcp(args: config::McpArgs) -> Result<(), String> {
-    if args.transport != "stdio" {
-        return Err(format!(
-            "transport '{}' is not served by `talon mcp`; use stdio, or the /mcp endpoint of `talon server` for streamable HTTP",
-            args.transport
-        ));
-    }
-    let config = mcp::stdio::StdioConfig::from_env()?;
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?
-        .block_on(mcp::stdio::run(config))
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    match args.transport.as_str() {
+        "stdio" => {
+            let config = mcp::stdio::StdioConfig::from_env()?;
+            runtime.block_on(mcp::stdio::run(config))
+        }
+        "http" | "httpStream" => {
+            let base = mcp::stdio::env_any(&["ONECLAW_BASE_URL", "ONECLAW_API_URL", "TALON_URL"])
+                .unwrap_or_else(|| mcp::stdio::DEFAULT_URL.to_owned());
+            runtime.block_on(mcp::http::run_standalone(base, args.host, args.port))
+        }
+        other => Err(format!(
+            "unknown MCP transport '{other}': use stdio or httpStream (MCP_TRANSPORT or --transport)"
+        )),
+    }
 }
 
 /// Reads a PIN file, creating it with a random PIN (mode 0600) when absent.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{contains, Db, TestServer};
+use common::{contains, Db, Human, TestServer};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 use rmcp::model::{
@@ -19,7 +19,8 @@ use std::path::PathBuf;
 
 on_both_databases!(
     stdio_agent_stores_reads_and_lists_and_is_denied_outside_its_policy,
-    http_mcp_authenticates_every_request_and_binds_sessions
+    http_mcp_authenticates_every_request_and_binds_sessions,
+    standalone_http_mcp_passes_each_bearer_to_the_server
 );
 
 const VALUE: &str = "mcp-secret-value-5e1f9c";
@@ -61,7 +62,7 @@ fn is_error(r: &CallToolResult) -> bool {
 /// A server with its log in a file, a human, a vault with a secret the agent may not read, and
 /// an agent allowed read+write on `app/**`. Returns `(server, human token, vault, agent id,
 /// agent key, server log path)`.
-async fn setup(db: Db) -> (TestServer, String, String, String, String, PathBuf) {
+async fn setup(db: Db) -> (TestServer, Human, String, String, String, PathBuf) {
     let logs = tempfile::tempdir().unwrap().keep();
     let log = logs.join("server.log");
     let srv = TestServer::start_with(
@@ -79,11 +80,11 @@ async fn setup(db: Db) -> (TestServer, String, String, String, String, PathBuf) 
     let (agent, key) = srv.create_agent(&h.token, "mcp-agent").await;
     srv.grant(&h.token, &vault, &agent, "app/**", &["read", "write"])
         .await;
-    (srv, h.token, vault, agent, key, log)
+    (srv, h, vault, agent, key, log)
 }
 
 /// The common conversation: list tools, store, read, list, describe, deny, resource.
-async fn exercise(client: &Client) {
+async fn exercise(client: &Client, human_id: &str) {
     let tools = client.list_all_tools().await.expect("tools/list");
     let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
     for t in TOOLS {
@@ -189,6 +190,70 @@ async fn exercise(client: &Client) {
     assert_eq!(paths, ["app/db", "app/env"]);
     assert!(!res.contains(VALUE));
 
+    // Vault administration: an agent administers the vaults it creates, and only those.
+    let created = call(client, "create_vault", json!({"name": "agent-made"})).await;
+    assert!(
+        text(&created).starts_with("Vault created successfully."),
+        "{}",
+        text(&created)
+    );
+    assert!(text(&created).contains("  Owner: agent:"));
+    let new_vault = text(&created)
+        .lines()
+        .find_map(|l| l.strip_prefix("  ID: "))
+        .expect("vault id line")
+        .to_owned();
+    let vaults = call(client, "list_vaults", json!({})).await;
+    assert!(
+        text(&vaults).contains(&format!(
+            "- agent-made  (id: {new_vault}, created by: agent"
+        )),
+        "{}",
+        text(&vaults)
+    );
+    let granted = call(
+        client,
+        "grant_access",
+        json!({"vault_id": new_vault, "principal_type": "user", "principal_id": human_id}),
+    )
+    .await;
+    assert!(!is_error(&granted), "{}", text(&granted));
+    assert!(
+        text(&granted).contains("  Permissions: read\n  Path pattern: **"),
+        "{}",
+        text(&granted)
+    );
+
+    // Sharing with the agent's creator, by the id describe_secret reports.
+    let d = call(client, "describe_secret", json!({"path": "app/env"})).await;
+    let secret_id = serde_json::from_str::<Value>(&text(&d)).unwrap()["id"]
+        .as_str()
+        .expect("describe gives the id")
+        .to_owned();
+    let shared = call(
+        client,
+        "share_secret",
+        json!({"secret_id": secret_id, "recipient_type": "creator", "expires_at": "2999-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert!(!is_error(&shared), "{}", text(&shared));
+    assert!(
+        text(&shared).contains("  Recipient: your creator"),
+        "{}",
+        text(&shared)
+    );
+    assert!(text(&shared).contains("  Max accesses: 5"));
+    let no_recipient = call(
+        client,
+        "share_secret",
+        json!({"secret_id": secret_id, "recipient_type": "user", "expires_at": "2999-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(
+        text(&no_recipient),
+        "recipient_id is required when sharing with a user."
+    );
+
     // `write` covers delete; outside the policy it is denied.
     let deleted = call(client, "delete_secret", json!({"path": "app/db"})).await;
     assert_eq!(text(&deleted), "Secret at 'app/db' has been soft-deleted.");
@@ -213,7 +278,7 @@ fn assert_never_logged(log: &PathBuf) {
 }
 
 async fn stdio_agent_stores_reads_and_lists_and_is_denied_outside_its_policy(db: Db) {
-    let (srv, _human, vault, agent, key, server_log) = setup(db).await;
+    let (srv, human, vault, agent, key, server_log) = setup(db).await;
     let mcp_log = server_log.with_file_name("mcp.log");
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_talon"));
     cmd.arg("mcp")
@@ -236,7 +301,7 @@ async fn stdio_agent_stores_reads_and_lists_and_is_denied_outside_its_policy(db:
     );
     assert!(info.capabilities.resources.is_some());
 
-    exercise(&client).await;
+    exercise(&client, &human.user_id).await;
 
     // The session works as the agent: list_vaults shows the vault it is bound to.
     let vaults = call(&client, "list_vaults", json!({})).await;
@@ -272,12 +337,14 @@ async fn raw_post(srv: &TestServer, headers: HeaderMap, body: Value) -> reqwest:
 
 async fn http_mcp_authenticates_every_request_and_binds_sessions(db: Db) {
     let (srv, human, vault, _agent, key, server_log) = setup(db).await;
+    let human_id = human.user_id.clone();
+    let human = human.token;
     let token = srv.agent_token(&key).await;
 
     let transport =
         StreamableHttpClientTransport::from_config(http_client_config(&srv.base, &token, &vault));
     let client = ().serve(transport).await.expect("initialize over HTTP");
-    exercise(&client).await;
+    exercise(&client, &human_id).await;
     client.cancel().await.expect("close");
 
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -347,4 +414,78 @@ fn stdio_without_a_vault_exits_naming_the_variable() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ONECLAW_VAULT_ID"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// Kills the standalone MCP process when the test ends, pass or fail.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn standalone_http_mcp_passes_each_bearer_to_the_server(db: Db) {
+    use std::io::BufRead;
+    let (srv, human, vault, _agent, key, server_log) = setup(db).await;
+    let token = srv.agent_token(&key).await;
+    let mcp_log = server_log.with_file_name("standalone.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_talon"))
+        .args(["mcp", "--transport", "httpStream", "--port", "0"])
+        .env_clear()
+        .env("ONECLAW_BASE_URL", &srv.base)
+        .env("TALON_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&mcp_log).unwrap())
+        .spawn()
+        .expect("spawn standalone talon mcp");
+    let stdout = child.stdout.take().unwrap();
+    let _guard = KillOnDrop(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("listening line");
+    let base = line
+        .strip_prefix("Talon MCP listening on ")
+        .and_then(|rest| rest.split("/mcp").next())
+        .expect("listening address")
+        .to_owned();
+
+    let health: Value = srv
+        .http
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({"status": "ok"}));
+
+    let transport =
+        StreamableHttpClientTransport::from_config(http_client_config(&base, &token, &vault));
+    let client = ().serve(transport).await.expect("initialize standalone");
+    exercise(&client, &human.user_id).await;
+    client.cancel().await.expect("close");
+
+    // The standalone server checks nothing itself: a forged bearer reaches the Talon server,
+    // which refuses it, and the tool says so.
+    let transport = StreamableHttpClientTransport::from_config(http_client_config(
+        &base,
+        "forged.token.value",
+        &vault,
+    ));
+    let forged = ().serve(transport).await.expect("initialize with a forged token");
+    let r = call(&forged, "list_secrets", json!({})).await;
+    assert!(is_error(&r));
+    assert!(
+        text(&r).starts_with("Authentication failed:"),
+        "{}",
+        text(&r)
+    );
+    forged.cancel().await.expect("close");
+
+    assert_never_logged(&mcp_log);
+    assert_never_logged(&server_log);
 }

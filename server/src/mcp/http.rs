@@ -5,7 +5,8 @@
 //! tools. A session is bound to the principal and vault that opened it: a later request with
 //! another principal or vault is 403.
 
-use super::{Mcp, McpCaller};
+use super::{Mcp, McpCaller, RemoteCaller};
+use crate::client::Client;
 use crate::extract::Ctx;
 use crate::problem::Problem;
 use axum::body::Body;
@@ -22,11 +23,13 @@ use talon_core::Core;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
+/// Session id → the `(principal or bearer, vault)` that opened it.
+type Sessions = Arc<Mutex<HashMap<String, (String, String)>>>;
+
 #[derive(Clone)]
 struct Guard {
     core: Core,
-    /// Session id → `(subject, vault)` that opened it.
-    sessions: Arc<Mutex<HashMap<String, (String, String)>>>,
+    sessions: Sessions,
 }
 
 /// Host names `/mcp` accepts in the `Host` header (DNS-rebinding protection): loopback, the
@@ -67,7 +70,7 @@ pub fn router(core: Core, hosts: Vec<String>) -> Router {
     );
     let guard = Guard {
         core,
-        sessions: Arc::new(Mutex::new(HashMap::new())),
+        sessions: Sessions::default(),
     };
     Router::new()
         .nest_service("/mcp", service)
@@ -78,14 +81,17 @@ fn unauthorized(detail: &str) -> Response {
     Problem::new(StatusCode::UNAUTHORIZED, detail).into_response()
 }
 
-async fn authenticate(State(g): State<Guard>, req: Request<Body>, next: Next) -> Response {
-    let (mut parts, body) = req.into_parts();
+/// The bearer token and vault id of a request, or the problem response to send.
+#[allow(clippy::result_large_err)]
+fn credentials(parts: &axum::http::request::Parts) -> Result<(String, String), Response> {
     let Some(auth) = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     else {
-        return unauthorized("Missing Authorization header (Bearer <agent-token>)");
+        return Err(unauthorized(
+            "Missing Authorization header (Bearer <agent-token>)",
+        ));
     };
     let Some(token) = auth
         .strip_prefix("Bearer ")
@@ -94,7 +100,7 @@ async fn authenticate(State(g): State<Guard>, req: Request<Body>, next: Next) ->
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
     else {
-        return unauthorized("Authorization must be 'Bearer <token>'");
+        return Err(unauthorized("Authorization must be 'Bearer <token>'"));
     };
     let Some(vault) = parts
         .headers
@@ -103,10 +109,59 @@ async fn authenticate(State(g): State<Guard>, req: Request<Body>, next: Next) ->
         .map(str::trim)
         .filter(|v| !v.is_empty())
     else {
-        return unauthorized("Missing X-Vault-ID header");
+        return Err(unauthorized("Missing X-Vault-ID header"));
     };
     let Ok(vault_id) = uuid::Uuid::parse_str(vault).map(|u| u.to_string()) else {
-        return Problem::bad_request("X-Vault-ID must be a vault UUID").into_response();
+        return Err(Problem::bad_request("X-Vault-ID must be a vault UUID").into_response());
+    };
+    Ok((token, vault_id))
+}
+
+/// Refuses a request naming a session that another principal or vault opened; after the
+/// response, records a new session's owner or forgets a deleted one.
+async fn bound_to_owner(
+    sessions: &Mutex<HashMap<String, (String, String)>>,
+    owner: (String, String),
+    req: Request<Body>,
+    next: Next,
+) -> Response {
+    let session = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(sid) = &session {
+        let bound = sessions.lock().expect("mcp sessions").get(sid).cloned();
+        if bound.is_some_and(|b| b != owner) {
+            return Problem::new(
+                StatusCode::FORBIDDEN,
+                "This MCP session belongs to another principal or vault",
+            )
+            .into_response();
+        }
+    }
+    let is_delete = req.method() == Method::DELETE;
+    let res = next.run(req).await;
+    let mut sessions = sessions.lock().expect("mcp sessions");
+    match (&session, res.headers().get(SESSION_HEADER)) {
+        (Some(sid), _) if is_delete && res.status().is_success() => {
+            sessions.remove(sid);
+        }
+        (None, Some(new)) => {
+            if let Ok(new) = new.to_str() {
+                sessions.insert(new.to_owned(), owner);
+            }
+        }
+        _ => {}
+    }
+    res
+}
+
+async fn authenticate(State(g): State<Guard>, req: Request<Body>, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let (token, vault_id) = match credentials(&parts) {
+        Ok(c) => c,
+        Err(res) => return res,
     };
     let mut ctx = match Ctx::from_request_parts(&mut parts, &()).await {
         Ok(Ctx(c)) => c,
@@ -121,39 +176,73 @@ async fn authenticate(State(g): State<Guard>, req: Request<Body>, next: Next) ->
         Err(e) => return Problem::from(e).into_response(),
     };
     let owner = (principal.subject(), vault_id.clone());
-    let session = parts
-        .headers
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Some(sid) = &session {
-        let bound = g.sessions.lock().expect("mcp sessions").get(sid).cloned();
-        if bound.is_some_and(|b| b != owner) {
-            return Problem::new(
-                StatusCode::FORBIDDEN,
-                "This MCP session belongs to another principal or vault",
-            )
-            .into_response();
-        }
-    }
-    let is_delete = parts.method == Method::DELETE;
     parts.extensions.insert(McpCaller {
         principal,
         vault_id,
         ctx,
     });
-    let res = next.run(Request::from_parts(parts, body)).await;
-    let mut sessions = g.sessions.lock().expect("mcp sessions");
-    match (&session, res.headers().get(SESSION_HEADER)) {
-        (Some(sid), _) if is_delete && res.status().is_success() => {
-            sessions.remove(sid);
-        }
-        (None, Some(new)) => {
-            if let Ok(new) = new.to_str() {
-                sessions.insert(new.to_owned(), owner);
-            }
-        }
-        _ => {}
-    }
-    res
+    bound_to_owner(&g.sessions, owner, Request::from_parts(parts, body), next).await
+}
+
+/// Standalone mode: `/mcp` passing each request's bearer and vault on to the Talon server at
+/// `client`'s URL (which checks them on every call), and `/health`.
+pub fn standalone_router(client: Client, hosts: Vec<String>) -> Router {
+    let config = if hosts.iter().any(|h| h == "*") {
+        StreamableHttpServerConfig::default().disable_allowed_hosts()
+    } else {
+        StreamableHttpServerConfig::default().with_allowed_hosts(hosts)
+    };
+    let service = StreamableHttpService::new(
+        move || Ok(Mcp::over_remote(client.clone())),
+        LocalSessionManager::default().into(),
+        config,
+    );
+    let sessions: Sessions = Arc::default();
+    Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(
+            sessions,
+            authenticate_remote,
+        ))
+        .route(
+            "/health",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+}
+
+async fn authenticate_remote(
+    State(sessions): State<Sessions>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let (bearer, vault_id) = match credentials(&parts) {
+        Ok(c) => c,
+        Err(res) => return res,
+    };
+    let owner = (bearer.clone(), vault_id.clone());
+    parts.extensions.insert(RemoteCaller { bearer, vault_id });
+    bound_to_owner(&sessions, owner, Request::from_parts(parts, body), next).await
+}
+
+/// Serves the standalone streamable HTTP MCP server on `port` until interrupted.
+pub async fn run_standalone(
+    base_url: String,
+    host: std::net::IpAddr,
+    port: u16,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind((host, port))
+        .await
+        .map_err(|e| format!("cannot listen on port {port}: {e}. Set PORT or --port."))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let extra: Vec<String> = std::env::var("TALON_MCP_ALLOWED_HOSTS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let hosts = allowed_hosts(&format!("http://{addr}"), &extra);
+    println!("Talon MCP listening on http://{addr}/mcp (server {base_url})");
+    axum::serve(listener, standalone_router(Client::new(&base_url), hosts))
+        .await
+        .map_err(|e| format!("MCP server error: {e}"))
 }

@@ -8,7 +8,7 @@ pub mod backend;
 pub mod http;
 pub mod stdio;
 
-use crate::client::{AgentSession, Failure};
+use crate::client::{AgentCredential, AgentSession, Client, Failure};
 use backend::{Backend, PutInput};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -43,6 +43,16 @@ enum Door {
     },
     /// HTTP inside `talon server`: caller and vault come with each request.
     Core(Core),
+    /// Standalone HTTP (`talon mcp --transport http`): each request's bearer and vault are
+    /// passed on to a Talon server over REST, which checks them.
+    Remote(Client),
+}
+
+/// The bearer and vault of one standalone `/mcp` request, passed on to the server unverified.
+#[derive(Clone)]
+pub struct RemoteCaller {
+    pub bearer: String,
+    pub vault_id: String,
 }
 
 /// The MCP server: one per stdio process or per HTTP session.
@@ -221,11 +231,32 @@ impl Mcp {
         }
     }
 
+    /// Standalone HTTP mode: a REST client per request.
+    pub fn over_remote(client: Client) -> Mcp {
+        Mcp {
+            door: Door::Remote(client),
+        }
+    }
+
     /// The backend and session vault of one call.
     fn target(&self, rc: &RequestContext<RoleServer>) -> Result<(Backend, String), String> {
         match &self.door {
             Door::Rest { session, vault_id } => {
                 Ok((Backend::Rest(session.clone()), vault_id.clone()))
+            }
+            Door::Remote(client) => {
+                let caller = rc
+                    .extensions
+                    .get::<axum::http::request::Parts>()
+                    .and_then(|p| p.extensions.get::<RemoteCaller>())
+                    .ok_or_else(|| {
+                        "Authentication failed: no credentials on this request. Check the Bearer token.".to_owned()
+                    })?;
+                let session = AgentSession::new(
+                    client.clone(),
+                    AgentCredential::Token(caller.bearer.clone()),
+                );
+                Ok((Backend::Rest(Arc::new(session)), caller.vault_id.clone()))
             }
             Door::Core(core) => {
                 let caller = rc
@@ -366,8 +397,9 @@ impl Mcp {
         let (b, vault) = target!(self, rc);
         match Self::describe(&b, &vault, &p.path).await {
             Ok(Some(s)) => {
+                // `id` (not in 1claw's list) is what share_secret needs.
                 let out = json!({
-                    "path": s["path"], "type": s["type"], "version": s["version"],
+                    "id": s["id"], "path": s["path"], "type": s["type"], "version": s["version"],
                     "metadata": s["metadata"], "created_at": s["created_at"],
                     "expires_at": s["expires_at"], "access_count": s["access_count"],
                     "max_access_count": s["max_access_count"], "is_disabled": s["is_disabled"],
