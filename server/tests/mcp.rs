@@ -139,6 +139,21 @@ async fn exercise(client: &Client, human_id: &str) {
     );
     assert!(!text(&denied).contains(PRIVATE));
 
+    let bad = call(client, "get_secret", json!({})).await;
+    assert!(is_error(&bad), "schema violations are tool errors");
+    assert_eq!(
+        text(&bad),
+        "Invalid arguments for get_secret: missing field `path`."
+    );
+    let bad = call(
+        client,
+        "put_secret",
+        json!({"path": "app/x", "value": 424242}),
+    )
+    .await;
+    assert!(is_error(&bad));
+    assert!(!text(&bad).contains("424242"), "{}", text(&bad));
+
     let missing = call(client, "get_secret", json!({"path": "app/missing"})).await;
     assert!(is_error(&missing));
     assert_eq!(text(&missing), "No secret found at path 'app/missing'.");

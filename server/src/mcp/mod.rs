@@ -10,11 +10,13 @@ pub mod stdio;
 
 use crate::client::{AgentCredential, AgentSession, Client, Failure};
 use backend::{Backend, PutInput};
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult, ListResourcesResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Resource, ResourceContents, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
@@ -112,6 +114,20 @@ fn explain(f: &Failure, path: Option<&str>, permission: &str, agent: bool) -> St
             f.request_id.as_deref().unwrap_or("none")
         ),
         _ => format!("Invalid request: {detail}."),
+    }
+}
+
+/// What is wrong with a tool's arguments, from serde's message, without any input value
+/// (serde quotes values in "invalid type" messages).
+fn argument_problem(message: &str) -> String {
+    let field = message
+        .split('`')
+        .nth(1)
+        .filter(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    match field {
+        Some(f) if message.contains("missing field") => format!("missing field `{f}`"),
+        Some(f) if message.contains("unknown field") => format!("unknown field `{f}`"),
+        _ => "an argument has the wrong type (see the tool's input schema)".to_owned(),
     }
 }
 
@@ -653,6 +669,9 @@ impl Mcp {
 
 const SECRETS_URI: &str = "vault://secrets";
 
+/// How rmcp starts its message for arguments that do not deserialize.
+const DESERIALIZE_PREFIX: &str = "failed to deserialize parameters:";
+
 #[tool_handler]
 impl ServerHandler for Mcp {
     // MCP.md lists the `logging` capability; rmcp marks it deprecated (SEP-2577) but still sends it.
@@ -667,6 +686,46 @@ impl ServerHandler for Mcp {
         )
         .with_server_info(Implementation::new("talon", env!("CARGO_PKG_VERSION")))
         .with_instructions(INSTRUCTIONS)
+    }
+
+    /// Tool calls through the router; arguments that do not fit a tool's schema come back as a
+    /// tool error naming the field (never the value), as MCP.md section 6 asks.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        let router = Self::tool_router();
+        let known = router.get(&name).is_some();
+        let tcc = ToolCallContext::new(self, request, context);
+        let invalid = |message: &str| -> CallToolResponse {
+            fail(format!(
+                "Invalid arguments for {name}: {}.",
+                argument_problem(message)
+            ))
+            .into()
+        };
+        match router.call(tcc).await {
+            Err(e) if known && e.code == ErrorCode::INVALID_PARAMS => Ok(invalid(&e.message)),
+            // rmcp itself answers bad arguments with a tool error quoting serde's message,
+            // which can quote the offending value.
+            Ok(CallToolResponse::Complete(r))
+                if r.is_error == Some(true)
+                    && r.content.iter().any(|c| {
+                        c.as_text()
+                            .is_some_and(|t| t.text.starts_with(DESERIALIZE_PREFIX))
+                    }) =>
+            {
+                let message: String = r
+                    .content
+                    .iter()
+                    .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+                    .collect();
+                Ok(invalid(&message))
+            }
+            other => other,
+        }
     }
 
     async fn list_resources(
@@ -744,6 +803,18 @@ mod tests {
                 assert_eq!(got[*k], Value::String((*v).to_owned()), "{input:?}");
             }
         }
+    }
+
+    #[test]
+    fn argument_problems_never_quote_values() {
+        assert_eq!(
+            argument_problem("failed to deserialize parameters: missing field `path`"),
+            "missing field `path`"
+        );
+        let leaked = argument_problem(
+            "failed to deserialize parameters: invalid type: integer `424242`, expected a string",
+        );
+        assert!(!leaked.contains("424242"), "{leaked}");
     }
 
     #[test]
