@@ -20,7 +20,8 @@ use std::path::PathBuf;
 on_both_databases!(
     stdio_agent_stores_reads_and_lists_and_is_denied_outside_its_policy,
     http_mcp_authenticates_every_request_and_binds_sessions,
-    standalone_http_mcp_passes_each_bearer_to_the_server
+    standalone_http_mcp_passes_each_bearer_to_the_server,
+    stdio_exchanges_the_key_once_and_again_near_expiry
 );
 
 const VALUE: &str = "mcp-secret-value-5e1f9c";
@@ -503,4 +504,78 @@ async fn standalone_http_mcp_passes_each_bearer_to_the_server(db: Db) {
 
     assert_never_logged(&mcp_log);
     assert_never_logged(&server_log);
+}
+
+async fn stdio_client(srv: &TestServer, vault: &str, key: &str) -> Client {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_talon"));
+    cmd.arg("mcp")
+        .env_clear()
+        .env("TALON_URL", &srv.base)
+        .env("TALON_AGENT_API_KEY", key)
+        .env("TALON_VAULT_ID", vault);
+    let (transport, _) = TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn talon mcp");
+    ().serve(transport).await.expect("initialize over stdio")
+}
+
+/// Successful key exchanges of `agent`, from the audit log.
+async fn exchanges(srv: &TestServer, human: &str, agent: &str) -> usize {
+    let (s, v) = srv
+        .get(
+            &format!("/v1/audit/events?action=auth.success&actor_id={agent}&limit=100"),
+            human,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["events"].as_array().map(Vec::len).unwrap_or(0)
+}
+
+async fn stdio_exchanges_the_key_once_and_again_near_expiry(db: Db) {
+    let (srv, human, vault, agent, key, _log) = setup(db).await;
+
+    // A one-hour token is exchanged once and reused.
+    let client = stdio_client(&srv, &vault, &key).await;
+    for _ in 0..3 {
+        let r = call(&client, "list_secrets", json!({})).await;
+        assert!(!is_error(&r), "{}", text(&r));
+    }
+    client.cancel().await.expect("close");
+    assert_eq!(exchanges(&srv, &human.token, &agent).await, 1);
+
+    // A 60-second token is always within the refresh margin: every call exchanges again.
+    let (s, v) = srv
+        .post(
+            "/v1/agents",
+            Some(&human.token),
+            json!({"name": "short-lived", "token_ttl_seconds": 60}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let short = v["agent"]["id"].as_str().unwrap().to_owned();
+    let short_key = v["api_key"].as_str().unwrap().to_owned();
+    srv.grant(&human.token, &vault, &short, "app/**", &["read"])
+        .await;
+    let client = stdio_client(&srv, &vault, &short_key).await;
+    for _ in 0..3 {
+        let r = call(&client, "list_secrets", json!({})).await;
+        assert!(!is_error(&r), "{}", text(&r));
+    }
+    client.cancel().await.expect("close");
+    assert_eq!(exchanges(&srv, &human.token, &short).await, 3);
+
+    // A key the server rejects fails each call with a clear tool error, and is retried.
+    let client = stdio_client(&srv, &vault, "ocv_not-a-real-key").await;
+    for _ in 0..2 {
+        let r = call(&client, "list_secrets", json!({})).await;
+        assert!(is_error(&r));
+        assert!(
+            text(&r).starts_with("Authentication failed: ")
+                && text(&r).ends_with("Check ONECLAW_AGENT_API_KEY (or the Bearer token)."),
+            "{}",
+            text(&r)
+        );
+    }
+    client.cancel().await.expect("close");
 }
