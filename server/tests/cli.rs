@@ -15,7 +15,8 @@ on_both_databases!(
     env_run_injects_secrets_and_returns_the_command_status,
     password_login_is_stored_privately_and_logout_forgets_it,
     device_login_completes_once_a_human_approves,
-    device_codes_are_pending_then_redeemed_once_and_bound_to_the_hinted_account
+    device_codes_are_pending_then_redeemed_once_and_bound_to_the_hinted_account,
+    api_key_login_env_push_and_revocation
 );
 
 /// Runs `talon ARGS` with a private config dir, `stdin` piped in; no TALON_* from the caller.
@@ -434,4 +435,60 @@ async fn device_codes_are_pending_then_redeemed_once_and_bound_to_the_hinted_acc
         poll(&srv, d["device_code"].as_str().unwrap()).await["error"],
         "access_denied"
     );
+}
+
+async fn api_key_login_env_push_and_revocation(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let admin_cfg = tempfile::tempdir().unwrap();
+    let admin = [
+        ("TALON_URL", srv.base.as_str()),
+        ("TALON_TOKEN", h.token.as_str()),
+    ];
+
+    // Piped: only the key on stdout, the explanation on stderr.
+    let out = talon(&admin_cfg, &admin, "", &["apikey", "create", "ci"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = stdout(&out).trim().to_owned();
+    assert!(key.starts_with("1ck_") && !key.contains(' '), "{key}");
+    assert!(stderr(&out).contains("shown once"));
+
+    let cfg = tempfile::tempdir().unwrap();
+    let env = [("TALON_URL", srv.base.as_str())];
+    let out = talon(&cfg, &env, &format!("{key}\n"), &["login", "--api-key"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &["vault", "create", "from-key", "--output", "plain"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let vault = stdout(&out).trim().to_owned();
+
+    let dotenv = cfg.path().join("in.env");
+    std::fs::write(&dotenv, "# comment\nA=1\nB=two words\n").unwrap();
+    let with_vault = [
+        ("TALON_URL", srv.base.as_str()),
+        ("TALON_VAULT_ID", vault.as_str()),
+    ];
+    let out = talon(
+        &cfg,
+        &with_vault,
+        "",
+        &["env", "push", dotenv.to_str().unwrap(), "--prefix", "cfg"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "Pushed 2 secret(s).");
+    let out = talon(&cfg, &with_vault, "", &["secret", "get", "cfg/B"]);
+    assert_eq!(stdout(&out), "two words", "{}", stderr(&out));
+
+    // Revoking the key ends the stored login.
+    let out = talon(&admin_cfg, &admin, "", &["apikey", "list", "--json"]);
+    let keys: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let id = keys["keys"][0]["id"].as_str().unwrap().to_owned();
+    let out = talon(&admin_cfg, &admin, "", &["apikey", "revoke", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = talon(&cfg, &env, "", &["vault", "list"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

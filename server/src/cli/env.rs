@@ -144,6 +144,38 @@ pub async fn run(s: &mut Session, c: EnvCmd) -> Res<i32> {
                 .code()
                 .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
         }
+        EnvCmd::Push {
+            file,
+            prefix,
+            secret_type,
+        } => {
+            let text = SecretValue::new(
+                std::fs::read_to_string(&file)
+                    .map_err(|e| Exit::usage(format!("cannot read {}: {e}", file.display())))?,
+            );
+            let vault = s.vault()?;
+            let pairs = parse_env_bundle(text.expose_secret());
+            for (key, value) in &pairs {
+                let path = match prefix.as_deref().map(|p| p.trim_matches('/')) {
+                    Some(p) if !p.is_empty() => format!("{p}/{key}"),
+                    _ => key.clone(),
+                };
+                let mut body = serde_json::json!({ "value": value });
+                if let Some(t) = &secret_type {
+                    body["type"] = serde_json::json!(t);
+                }
+                s.call(
+                    Method::PUT,
+                    &format!("/v1/vaults/{vault}/secrets/{path}"),
+                    &[],
+                    Some(&body),
+                )
+                .await?;
+                eprintln!("stored {path}");
+            }
+            println!("Pushed {} secret(s).", pairs.len());
+            Ok(0)
+        }
         EnvCmd::Pull { out_file, prefix } => {
             let vars = collect(s, prefix.as_deref().unwrap_or("")).await?;
             let mut text = String::new();

@@ -2,6 +2,7 @@
 //! set. Secret values are printed only by `secret get`, `share open` and `env pull`, and never
 //! taken from the command line.
 
+mod admin;
 mod env;
 mod store;
 
@@ -72,6 +73,18 @@ pub enum ClientCommand {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Personal API keys (`1ck_`).
+    #[command(subcommand)]
+    Apikey(admin::ApikeyCmd),
+    /// Organization members.
+    #[command(subcommand)]
+    Member(admin::MemberCmd),
+    /// Organization IP allow/deny rules.
+    #[command(subcommand)]
+    IpRule(admin::IpRuleCmd),
+    /// Two-factor authentication.
+    #[command(subcommand)]
+    Mfa(admin::MfaCmd),
 }
 
 #[derive(Args, Debug)]
@@ -173,6 +186,10 @@ pub enum SecretCmd {
     Versions {
         path: String,
     },
+    DisableVersion {
+        path: String,
+        version: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -186,6 +203,14 @@ pub enum EnvCmd {
         no_override: bool,
         #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true)]
         command: Vec<String>,
+    },
+    /// Store each `KEY=VALUE` line of FILE as a secret at `<prefix>/<KEY>`.
+    Push {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        prefix: Option<String>,
+        #[arg(long = "type")]
+        secret_type: Option<String>,
     },
     /// Write the vault's secrets as a `.env` (mode 0600), or to stdout without `-o`.
     Pull {
@@ -217,6 +242,23 @@ pub enum AgentCmd {
     Get {
         id: String,
     },
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        #[arg(long, value_delimiter = ',')]
+        vault_ids: Option<Vec<String>>,
+        #[arg(long)]
+        token_ttl: Option<i64>,
+        #[arg(long)]
+        active: Option<bool>,
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
     Delete {
         id: String,
     },
@@ -247,6 +289,15 @@ pub enum PolicyCmd {
         expires_at: Option<String>,
         #[arg(long)]
         effect: Option<String>,
+    },
+    Update {
+        id: String,
+        #[arg(long, value_delimiter = ',')]
+        permissions: Option<Vec<String>>,
+        #[arg(long)]
+        conditions: Option<String>,
+        #[arg(long)]
+        expires_at: Option<String>,
     },
     Delete {
         id: String,
@@ -573,6 +624,23 @@ impl Session {
         }
     }
 
+    /// Prints a one-time key: the key alone on stdout, `what` on stderr when stdout is not a
+    /// terminal (so `KEY=$(talon … create)` captures only the key); JSON prints the document.
+    fn print_once(&self, v: &Value, field: &str, what: &str) {
+        if self.format == Format::Json {
+            self.show(v);
+            return;
+        }
+        let key = scalar(&v[field]);
+        let details = format!("{what}. The key is shown once:");
+        if std::io::stdout().is_terminal() {
+            println!("{details}\n{key}");
+        } else {
+            eprintln!("{details}");
+            println!("{key}");
+        }
+    }
+
     /// Prints a list: the JSON document as returned, or one row per item with `columns`.
     fn show_list(&self, doc: &Value, key: &str, columns: &[&str]) {
         if self.format == Format::Json {
@@ -709,6 +777,10 @@ async fn dispatch(s: &mut Session, command: ClientCommand) -> Res<i32> {
         ClientCommand::Policy(c) => policy(s, c).await?,
         ClientCommand::Share(c) => share(s, c).await?,
         ClientCommand::Audit(c) => return audit(s, c).await,
+        ClientCommand::Apikey(c) => admin::apikey(s, c).await?,
+        ClientCommand::Member(c) => admin::member(s, c).await?,
+        ClientCommand::IpRule(c) => admin::ip_rule(s, c).await?,
+        ClientCommand::Mfa(c) => admin::mfa(s, c).await?,
     }
     Ok(0)
 }
@@ -1096,6 +1168,16 @@ async fn secret(s: &mut Session, c: SecretCmd) -> Res<i32> {
                 println!("Rotated {path}: version {}.", v["version"]);
             }
         }
+        SecretCmd::DisableVersion { path, version } => {
+            s.call(
+                Method::POST,
+                &format!("/v1/vaults/{vault}/secret-version-disable/{path}/{version}"),
+                &[],
+                None,
+            )
+            .await?;
+            println!("Disabled version {version} of {path}.");
+        }
         SecretCmd::Versions { path } => {
             let v = s
                 .get(&format!("/v1/vaults/{vault}/secret-versions/{path}"))
@@ -1154,6 +1236,40 @@ async fn agent(s: &mut Session, c: AgentCmd) -> Res {
             let v = s.get(&format!("/v1/agents/{id}")).await?;
             s.show(&v);
         }
+        AgentCmd::Update {
+            id,
+            name,
+            description,
+            scopes,
+            vault_ids,
+            token_ttl,
+            active,
+            expires_at,
+        } => {
+            let mut body = serde_json::Map::new();
+            for (k, v) in [
+                ("name", name.map(|x| json!(x))),
+                ("description", description.map(|x| json!(x))),
+                ("scopes", scopes.map(|x| json!(x))),
+                ("vault_ids", vault_ids.map(|x| json!(x))),
+                ("token_ttl_seconds", token_ttl.map(|x| json!(x))),
+                ("is_active", active.map(|x| json!(x))),
+                ("expires_at", expires_at.map(|x| json!(x))),
+            ] {
+                if let Some(v) = v {
+                    body.insert(k.into(), v);
+                }
+            }
+            let v = s
+                .call(
+                    Method::PATCH,
+                    &format!("/v1/agents/{id}"),
+                    &[],
+                    Some(&Value::Object(body)),
+                )
+                .await?;
+            s.show(&v);
+        }
         AgentCmd::Delete { id } => {
             s.call(Method::DELETE, &format!("/v1/agents/{id}"), &[], None)
                 .await?;
@@ -1187,25 +1303,14 @@ async fn agent(s: &mut Session, c: AgentCmd) -> Res {
     Ok(())
 }
 
-/// Prints a new agent key once: the key to stdout, the agent's details to stderr when stdout
-/// is not a terminal.
+/// Prints a new agent key once.
 fn print_key(s: &Session, v: &Value) {
-    if s.format == Format::Json {
-        s.show(v);
-        return;
-    }
-    let key = scalar(&v["api_key"]);
-    let details = format!(
-        "Agent {} ({}). Its key is shown once:",
+    let what = format!(
+        "Agent {} ({})",
         scalar(&v["agent"]["name"]),
         scalar(&v["agent"]["id"])
     );
-    if std::io::stdout().is_terminal() {
-        println!("{details}\n{key}");
-    } else {
-        eprintln!("{details}");
-        println!("{key}");
-    }
+    s.print_once(v, "api_key", &what);
 }
 
 async fn policy(s: &mut Session, c: PolicyCmd) -> Res {
@@ -1247,6 +1352,32 @@ async fn policy(s: &mut Session, c: PolicyCmd) -> Res {
                 .call(
                     Method::POST,
                     &format!("/v1/vaults/{vault}/policies"),
+                    &[],
+                    Some(&body),
+                )
+                .await?;
+            s.show(&v);
+        }
+        PolicyCmd::Update {
+            id,
+            permissions,
+            conditions,
+            expires_at,
+        } => {
+            let mut body = json!({});
+            if let Some(p) = permissions {
+                body["permissions"] = json!(p);
+            }
+            if let Some(c) = parse_json("--conditions", &conditions)? {
+                body["conditions"] = c;
+            }
+            if let Some(e) = expires_at {
+                body["expires_at"] = json!(e);
+            }
+            let v = s
+                .call(
+                    Method::PUT,
+                    &format!("/v1/vaults/{vault}/policies/{id}"),
                     &[],
                     Some(&body),
                 )
