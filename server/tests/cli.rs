@@ -175,6 +175,39 @@ async fn env_run_injects_secrets_and_returns_the_command_status(db: Db) {
     let out = talon(&cfg, &env, "", &["env", "run", "--", "sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3));
 
+    // SIGTERM sent to talon reaches the command, and talon exits with the command's status.
+    let child = Command::new(env!("CARGO_BIN_EXE_talon"))
+        .args([
+            "env",
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "trap 'kill $!; exit 42' TERM; echo ready; sleep 30 & wait",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("XDG_CONFIG_HOME", cfg.path())
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let mut child = child;
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(Command::new("kill")
+        .args(["-s", "TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+
     let dotenv = cfg.path().join("app.env");
     let out = talon(
         &cfg,

@@ -132,12 +132,28 @@ pub async fn run(s: &mut Session, c: EnvCmd) -> Res<i32> {
                 .spawn()
                 .map_err(|e| Exit(127, format!("cannot run {program}: {e}")))?;
             drop(vars);
-            // The child shares our process group, so a terminal's Ctrl-C reaches it directly;
-            // we only wait and mirror its status.
+            // The child shares our process group, so a terminal's Ctrl-C reaches it directly
+            // (we only keep running to report its status); SIGTERM and SIGHUP sent to us alone
+            // are passed on.
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate())
+                .map_err(|e| Exit(6, format!("cannot watch signals: {e}")))?;
+            let mut hup = signal(SignalKind::hangup())
+                .map_err(|e| Exit(6, format!("cannot watch signals: {e}")))?;
+            let pid = child.id().map(|p| p.to_string());
+            let forward = |sig: &str| {
+                if let Some(pid) = &pid {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-s", sig, pid])
+                        .status();
+                }
+            };
             let status = loop {
                 tokio::select! {
                     st = child.wait() => break st.map_err(|e| Exit(6, format!("waiting for {program}: {e}")))?,
                     _ = tokio::signal::ctrl_c() => continue,
+                    _ = term.recv() => forward("TERM"),
+                    _ = hup.recv() => forward("HUP"),
                 }
             };
             Ok(status
