@@ -23,8 +23,19 @@ use talon_core::Core;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
-/// Session id → the `(principal or bearer, vault)` that opened it.
-type Sessions = Arc<Mutex<HashMap<String, (String, String)>>>;
+/// Session id → the `(principal or bearer, vault)` that opened it, and when.
+type Sessions = Arc<Mutex<HashMap<String, Owner>>>;
+
+#[derive(Clone)]
+struct Owner {
+    who: (String, String),
+    since: std::time::Instant,
+}
+
+/// Bindings older than this are forgotten once the map is large (the session manager drops
+/// idle sessions long before).
+const BINDING_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+const BINDINGS_BEFORE_PRUNING: usize = 10_000;
 
 #[derive(Clone)]
 struct Guard {
@@ -120,7 +131,7 @@ fn credentials(parts: &axum::http::request::Parts) -> Result<(String, String), R
 /// Refuses a request naming a session that another principal or vault opened; after the
 /// response, records a new session's owner or forgets a deleted one.
 async fn bound_to_owner(
-    sessions: &Mutex<HashMap<String, (String, String)>>,
+    sessions: &Mutex<HashMap<String, Owner>>,
     owner: (String, String),
     req: Request<Body>,
     next: Next,
@@ -132,7 +143,7 @@ async fn bound_to_owner(
         .map(str::to_owned);
     if let Some(sid) = &session {
         let bound = sessions.lock().expect("mcp sessions").get(sid).cloned();
-        if bound.is_some_and(|b| b != owner) {
+        if bound.is_some_and(|b| b.who != owner) {
             return Problem::new(
                 StatusCode::FORBIDDEN,
                 "This MCP session belongs to another principal or vault",
@@ -149,7 +160,16 @@ async fn bound_to_owner(
         }
         (None, Some(new)) => {
             if let Ok(new) = new.to_str() {
-                sessions.insert(new.to_owned(), owner);
+                if sessions.len() >= BINDINGS_BEFORE_PRUNING {
+                    sessions.retain(|_, o| o.since.elapsed() < BINDING_MAX_AGE);
+                }
+                sessions.insert(
+                    new.to_owned(),
+                    Owner {
+                        who: owner,
+                        since: std::time::Instant::now(),
+                    },
+                );
             }
         }
         _ => {}
