@@ -16,7 +16,8 @@ on_both_databases!(
     password_login_is_stored_privately_and_logout_forgets_it,
     device_login_completes_once_a_human_approves,
     device_codes_are_pending_then_redeemed_once_and_bound_to_the_hinted_account,
-    api_key_login_env_push_and_revocation
+    api_key_login_env_push_and_revocation,
+    share_audit_and_agent_token_commands
 );
 
 /// Runs `talon ARGS` with a private config dir, `stdin` piped in; no TALON_* from the caller.
@@ -524,4 +525,98 @@ async fn api_key_login_env_push_and_revocation(db: Db) {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = talon(&cfg, &env, "", &["vault", "list"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+async fn share_audit_and_agent_token_commands(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let vault = srv.create_vault(&h.token, "sharing").await;
+    srv.put_secret(&h.token, &vault, "app/shared", "link-value-77")
+        .await;
+    let cfg = tempfile::tempdir().unwrap();
+    let env = [
+        ("TALON_URL", srv.base.as_str()),
+        ("TALON_TOKEN", h.token.as_str()),
+        ("TALON_VAULT_ID", vault.as_str()),
+    ];
+
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &[
+            "share",
+            "create",
+            "--path",
+            "app/shared",
+            "--type",
+            "anyone_with_link",
+            "--expires-in",
+            "1h",
+            "--max-access-count",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let url = stdout(&out).trim().to_owned();
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    assert!(url.ends_with(&format!("/v1/share/{id}")), "{url}");
+
+    let anonymous = [("TALON_URL", srv.base.as_str())];
+    let out = talon(&cfg, &anonymous, "", &["share", "open", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "link-value-77");
+    let out = talon(&cfg, &anonymous, "", &["share", "open", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "one view only: {}",
+        stderr(&out)
+    );
+
+    let out = talon(&cfg, &env, "", &["share", "list", "--json"]);
+    let shares: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(shares["shares"][0]["id"], json!(id));
+
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &["audit", "list", "--json", "--limit", "100"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(events["events"].as_array().is_some_and(|e| !e.is_empty()));
+    assert!(!stdout(&out).contains("link-value-77"));
+    let out = talon(&cfg, &env, "", &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // An agent's key becomes a JWT on stdout, and that token identifies the agent.
+    let (agent, key) = srv.create_agent(&h.token, "cli-token").await;
+    let out = talon(
+        &cfg,
+        &[
+            ("TALON_URL", srv.base.as_str()),
+            ("ONECLAW_AGENT_API_KEY", key.as_str()),
+        ],
+        "",
+        &["agent", "token"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let jwt = stdout(&out).trim().to_owned();
+    assert_eq!(jwt.split('.').count(), 3, "{jwt}");
+    let out = talon(
+        &cfg,
+        &[
+            ("TALON_URL", srv.base.as_str()),
+            ("TALON_TOKEN", jwt.as_str()),
+        ],
+        "",
+        &["whoami", "--json"],
+    );
+    let me: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (me["type"].as_str(), me["agent"]["id"].as_str()),
+        (Some("agent"), Some(agent.as_str()))
+    );
 }
