@@ -40,12 +40,18 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client announcing itself as the CLI.
     pub fn new(base: &str) -> Client {
+        Client::with_user_agent(base, concat!("talon-cli/", env!("CARGO_PKG_VERSION")))
+    }
+
+    /// A client with its own `User-Agent` (recorded in the audit log of every call).
+    pub fn with_user_agent(base: &str, user_agent: &str) -> Client {
         Client {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
-                .user_agent(concat!("talon-cli/", env!("CARGO_PKG_VERSION")))
+                .user_agent(user_agent)
                 .build()
                 .expect("HTTP client"),
         }

@@ -324,8 +324,34 @@ async fn stdio_agent_stores_reads_and_lists_and_is_denied_outside_its_policy(db:
     assert!(text(&vaults).contains(&vault), "{}", text(&vaults));
 
     client.cancel().await.expect("close");
+    assert_eq!(
+        read_user_agents(&srv, &human.token, &agent).await[0]
+            .split('/')
+            .next(),
+        Some("talon-mcp"),
+        "stdio reads are audited as talon-mcp"
+    );
     assert_never_logged(&mcp_log);
     assert_never_logged(&server_log);
+}
+
+/// `user_agent` of the agent's audited secret reads, newest first.
+async fn read_user_agents(srv: &TestServer, human: &str, agent: &str) -> Vec<String> {
+    let (s, v) = srv
+        .get(
+            &format!("/v1/audit/events?action=secret.read&actor_id={agent}&limit=100"),
+            human,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let agents: Vec<String> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["user_agent"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!agents.is_empty(), "no audited reads: {v}");
+    agents
 }
 
 fn http_client_config(base: &str, token: &str, vault: &str) -> StreamableHttpClientTransportConfig {
@@ -352,7 +378,7 @@ async fn raw_post(srv: &TestServer, headers: HeaderMap, body: Value) -> reqwest:
 }
 
 async fn http_mcp_authenticates_every_request_and_binds_sessions(db: Db) {
-    let (srv, human, vault, _agent, key, server_log) = setup(db).await;
+    let (srv, human, vault, agent, key, server_log) = setup(db).await;
     let human_id = human.user_id.clone();
     let human = human.token;
     let token = srv.agent_token(&key).await;
@@ -362,6 +388,10 @@ async fn http_mcp_authenticates_every_request_and_binds_sessions(db: Db) {
     let client = ().serve(transport).await.expect("initialize over HTTP");
     exercise(&client, &human_id).await;
     client.cancel().await.expect("close");
+    assert!(
+        read_user_agents(&srv, &human, &agent).await[0].starts_with("mcp; "),
+        "HTTP reads are audited as mcp"
+    );
 
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},

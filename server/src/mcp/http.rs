@@ -262,7 +262,13 @@ pub async fn run_standalone(
         .collect();
     let hosts = allowed_hosts(&format!("http://{addr}"), &extra);
     println!("Talon MCP listening on http://{addr}/mcp (server {base_url})");
-    axum::serve(listener, standalone_router(Client::new(&base_url), hosts))
-        .await
-        .map_err(|e| format!("MCP server error: {e}"))
+    axum::serve(
+        listener,
+        standalone_router(
+            Client::with_user_agent(&base_url, super::stdio::MCP_USER_AGENT),
+            hosts,
+        ),
+    )
+    .await
+    .map_err(|e| format!("MCP server error: {e}"))
 }

@@ -6,6 +6,9 @@ use crate::client::{AgentCredential, AgentSession, Client};
 use rmcp::ServiceExt;
 use std::sync::Arc;
 
+/// How `talon mcp` calls identify themselves in the audit log (`user_agent`).
+pub const MCP_USER_AGENT: &str = concat!("talon-mcp/", env!("CARGO_PKG_VERSION"));
+
 /// Talon's default listen address.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
@@ -59,7 +62,7 @@ impl StdioConfig {
 /// Serves MCP on stdin/stdout until the client closes the stream.
 pub async fn run(config: StdioConfig) -> Result<(), String> {
     let session = Arc::new(AgentSession::new(
-        Client::new(&config.base_url),
+        Client::with_user_agent(&config.base_url, MCP_USER_AGENT),
         config.credential,
     ));
     tracing::info!(server = %config.base_url, vault = %config.vault_id, "talon mcp on stdio");
