@@ -17,7 +17,8 @@ on_both_databases!(
     device_login_completes_once_a_human_approves,
     device_codes_are_pending_then_redeemed_once_and_bound_to_the_hinted_account,
     api_key_login_env_push_and_revocation,
-    share_audit_and_agent_token_commands
+    share_audit_and_agent_token_commands,
+    password_login_asks_for_the_second_factor
 );
 
 /// Runs `talon ARGS` with a private config dir, `stdin` piped in; no TALON_* from the caller.
@@ -619,4 +620,78 @@ async fn share_audit_and_agent_token_commands(db: Db) {
         (me["type"].as_str(), me["agent"]["id"].as_str()),
         (Some("agent"), Some(agent.as_str()))
     );
+}
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    let (mut out, mut buf, mut bits) = (Vec::new(), 0u32, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        } as u32;
+        buf = (buf << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            out.push((buf >> (bits - 8)) as u8);
+            bits -= 8;
+        }
+    }
+    out
+}
+
+fn totp_now(seed: &[u8]) -> String {
+    use hmac::Mac;
+    let step = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 30;
+    let mut mac = <hmac::Hmac<sha1::Sha1> as Mac>::new_from_slice(seed).unwrap();
+    mac.update(&step.to_be_bytes());
+    let h = mac.finalize().into_bytes();
+    let o = (h[19] & 0x0f) as usize;
+    let bin = u32::from_be_bytes([h[o] & 0x7f, h[o + 1], h[o + 2], h[o + 3]]);
+    format!("{:06}", bin % 1_000_000)
+}
+
+async fn password_login_asks_for_the_second_factor(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let (_, setup) = srv
+        .post("/v1/auth/mfa/setup", Some(&h.token), json!({}))
+        .await;
+    let seed = base32_decode(setup["secret"].as_str().unwrap());
+    let (s, v) = srv
+        .post(
+            "/v1/auth/mfa/verify-setup",
+            Some(&h.token),
+            json!({"code": totp_now(&seed)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let recovery = v["recovery_codes"][0].as_str().unwrap().to_owned();
+    let cfg = tempfile::tempdir().unwrap();
+    let env = [("TALON_URL", srv.base.as_str())];
+
+    let out = talon(
+        &cfg,
+        &env,
+        &format!("{PASSWORD}\n000000\n"),
+        &["login", "--email", &h.email, "--password-stdin"],
+    );
+    assert_eq!(out.status.code(), Some(2), "a wrong code: {}", stderr(&out));
+    assert!(!cfg.path().join("talon/credentials.json").exists());
+
+    let out = talon(
+        &cfg,
+        &env,
+        &format!("{PASSWORD}\n{recovery}\n"),
+        &["login", "--email", &h.email, "--password-stdin"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = talon(&cfg, &env, "", &["mfa", "status", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let st: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(st["enabled"], json!(true));
 }

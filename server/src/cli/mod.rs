@@ -809,12 +809,25 @@ async fn login(s: &mut Session, a: LoginArgs) -> Res {
             .map_err(|e| Exit::usage(format!("cannot read email: {e}")))?;
         email = email.trim().to_owned();
     }
-    if !a.password_stdin {
-        return Err(Exit::usage(
-            "pass --password-stdin and pipe the password (it is never taken from an argument)",
-        ));
-    }
-    let password = read_stdin()?.trim_end_matches(['\n', '\r']).to_owned();
+    let mut lines = std::io::stdin().lines();
+    let mut next_line = |prompt: &str, hidden: bool| -> Res<String> {
+        let interactive = !a.password_stdin && std::io::stdin().is_terminal();
+        if interactive {
+            eprint!("{prompt}: ");
+            let _ = std::io::stderr().flush();
+        }
+        let _echo = (interactive && hidden).then(EchoOff::new);
+        let line = lines
+            .next()
+            .transpose()
+            .map_err(|e| Exit::usage(format!("cannot read stdin: {e}")))?
+            .ok_or_else(|| Exit::usage(format!("{prompt} expected on stdin")))?;
+        if interactive && hidden {
+            eprintln!();
+        }
+        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+    };
+    let password = talon_core::material::Password::new(next_line("Password", true)?);
     let v = s
         .client
         .call(
@@ -822,19 +835,50 @@ async fn login(s: &mut Session, a: LoginArgs) -> Res {
             "/v1/auth/token",
             None,
             &[],
-            Some(&json!({"email": email, "password": password})),
+            Some(&json!({"email": email, "password": password.expose_secret()})),
         )
         .await
         .map_err(|f| failure_exit(f, s.g.verbose))?;
-    if v["mfa_required"].as_bool() == Some(true) {
-        return Err(Exit(
-            2,
-            "this account has MFA on; log in with `talon login --api-key` instead".into(),
-        ));
-    }
+    let v = if v["mfa_required"].as_bool() == Some(true) {
+        let code = next_line("Authentication code (or a recovery code)", false)?;
+        s.client
+            .call(
+                Method::POST,
+                "/v1/auth/mfa/verify",
+                None,
+                &[],
+                Some(&json!({"mfa_token": v["mfa_token"], "code": code.trim()})),
+            )
+            .await
+            .map_err(|f| failure_exit(f, s.g.verbose))?
+    } else {
+        v
+    };
     s.store_tokens(&v)?;
     println!("Logged in as {email}.");
     Ok(())
+}
+
+/// Terminal echo off (via `stty`) while alive; restored on drop.
+struct EchoOff;
+
+impl EchoOff {
+    fn new() -> EchoOff {
+        let _ = std::process::Command::new("stty")
+            .arg("-echo")
+            .stdin(std::process::Stdio::inherit())
+            .status();
+        EchoOff
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("stty")
+            .arg("echo")
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    }
 }
 
 /// Browser device flow: print the code and link, poll until approved, denied or expired.
