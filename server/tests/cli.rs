@@ -72,6 +72,16 @@ async fn secret_set_get_list_and_exit_codes(db: Db) {
 
     let out = talon(&cfg, &env, "", &["vault", "link", "cli-vault"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let out = talon(&cfg, &env, "", &["config", "get", "default-vault"]);
+    assert_eq!(stdout(&out).trim(), vault);
+    let out = talon(&cfg, &env, "", &["config", "set", "colour", "blue"]);
+    assert_eq!(out.status.code(), Some(1), "unknown keys are usage errors");
+    let out = talon(&cfg, &[], "", &["completions", "bash"]);
+    assert!(
+        out.status.success() && stdout(&out).contains("talon"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = talon(
         &cfg,
@@ -591,6 +601,19 @@ async fn share_audit_and_agent_token_commands(db: Db) {
     assert!(!stdout(&out).contains("link-value-77"));
     let out = talon(&cfg, &env, "", &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = talon(
+        &cfg,
+        &[("TALON_URL", srv.base.as_str())],
+        "",
+        &["agent", "enroll", "helper", "--email", &h.email],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).trim().contains("/agents/enroll/"),
+        "{}",
+        stdout(&out)
+    );
 
     // An agent's key becomes a JWT on stdout, and that token identifies the agent.
     let (agent, key) = srv.create_agent(&h.token, "cli-token").await;

@@ -85,6 +85,8 @@ pub enum ClientCommand {
     /// Two-factor authentication.
     #[command(subcommand)]
     Mfa(admin::MfaCmd),
+    /// Print a shell completion script: `talon completions bash > /etc/bash_completion.d/talon`.
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Args, Debug)]
@@ -268,6 +270,14 @@ pub enum AgentCmd {
     },
     /// Exchange ONECLAW_AGENT_API_KEY for a JWT and print it.
     Token,
+    /// Ask to join an organization; prints the URL where a human approves.
+    Enroll {
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
     Me,
 }
 
@@ -781,6 +791,15 @@ async fn dispatch(s: &mut Session, command: ClientCommand) -> Res<i32> {
         ClientCommand::Member(c) => admin::member(s, c).await?,
         ClientCommand::IpRule(c) => admin::ip_rule(s, c).await?,
         ClientCommand::Mfa(c) => admin::mfa(s, c).await?,
+        ClientCommand::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut crate::config::Cli::command(),
+                "talon",
+                &mut std::io::stdout(),
+            );
+        }
     }
     Ok(0)
 }
@@ -1338,6 +1357,29 @@ async fn agent(s: &mut Session, c: AgentCmd) -> Res {
                 .exchange_key(&key, env_any(&["ONECLAW_AGENT_ID", "TALON_AGENT_ID"]))
                 .await?;
             println!("{t}");
+        }
+        AgentCmd::Enroll {
+            name,
+            email,
+            description,
+        } => {
+            let v = s
+                .client
+                .call(
+                    Method::POST,
+                    "/v1/agents/enroll",
+                    None,
+                    &[],
+                    Some(&json!({"name": name, "human_email": email, "description": description})),
+                )
+                .await
+                .map_err(|f| failure_exit(f, s.g.verbose))?;
+            if s.format == Format::Json {
+                s.show(&v);
+            } else {
+                eprintln!("Ask {email} to approve this agent at:");
+                println!("{}", scalar(&v["approval_url"]));
+            }
         }
         AgentCmd::Me => {
             let v = s.get("/v1/agents/me").await?;
