@@ -117,6 +117,15 @@ async fn exercise(client: &Client, human_id: &str) {
         (Some("app/db"), Some(VALUE), Some(1))
     );
 
+    // A value read in this session is redacted from every other tool's output.
+    let echoed = call(client, "create_vault", json!({"name": VALUE})).await;
+    assert!(
+        text(&echoed).contains("  Name: [REDACTED:app/db]"),
+        "{}",
+        text(&echoed)
+    );
+    assert!(!text(&echoed).contains(VALUE));
+
     // describe_secret never spends an access: the one read above is all that is counted.
     for _ in 0..2 {
         let d = call(client, "describe_secret", json!({"path": "app/db"})).await;

@@ -61,7 +61,13 @@ pub struct RemoteCaller {
 #[derive(Clone)]
 pub struct Mcp {
     door: Door,
+    /// Values read in this session (zeroized when the session ends), redacted from the output
+    /// of every other tool (MCP.md section 7).
+    seen: Arc<std::sync::Mutex<Vec<(String, SecretValue)>>>,
 }
+
+/// Values shorter than this are not redacted (too likely to match ordinary text).
+const MIN_REDACTED_LEN: usize = 4;
 
 const INSTRUCTIONS: &str = "Talon holds secrets for you. Fetch a secret with get_secret right before you use it; never repeat, summarize, log or store a secret value in your replies or files. To check whether a secret exists, use describe_secret or list_secrets: they never spend an access.";
 
@@ -237,6 +243,7 @@ impl Mcp {
     pub fn over_rest(session: Arc<AgentSession>, vault_id: String) -> Mcp {
         Mcp {
             door: Door::Rest { session, vault_id },
+            seen: Arc::default(),
         }
     }
 
@@ -244,6 +251,7 @@ impl Mcp {
     pub fn over_core(core: Core) -> Mcp {
         Mcp {
             door: Door::Core(core),
+            seen: Arc::default(),
         }
     }
 
@@ -251,6 +259,7 @@ impl Mcp {
     pub fn over_remote(client: Client) -> Mcp {
         Mcp {
             door: Door::Remote(client),
+            seen: Arc::default(),
         }
     }
 
@@ -292,6 +301,30 @@ impl Mcp {
                 ))
             }
         }
+    }
+
+    /// Remembers a value read at `path` for redaction.
+    fn remember(&self, path: &str, value: &str) {
+        if value.len() >= MIN_REDACTED_LEN {
+            self.seen
+                .lock()
+                .expect("seen values")
+                .push((path.to_owned(), SecretValue::new(value.to_owned())));
+        }
+    }
+
+    /// Replaces every value read earlier in the session by `[REDACTED:<path>]`, longest first.
+    fn redact(&self, text: &str) -> String {
+        let seen = self.seen.lock().expect("seen values");
+        let mut order: Vec<&(String, SecretValue)> = seen.iter().collect();
+        order.sort_by_key(|(_, v)| std::cmp::Reverse(v.expose_secret().len()));
+        let mut out = text.to_owned();
+        for (path, value) in order {
+            if out.contains(value.expose_secret()) {
+                out = out.replace(value.expose_secret(), &format!("[REDACTED:{path}]"));
+            }
+        }
+        out
     }
 
     /// Latest metadata of the secret at exactly `path`, without reading its value.
@@ -358,6 +391,7 @@ impl Mcp {
         match b.get_secret(&vault, &p.path).await {
             Ok(v) => {
                 tracing::info!(tool = "get_secret", vault = %vault, path = %p.path, version = %v["version"], "secret accessed");
+                self.remember(&p.path, str_field(&v, "value"));
                 let out = json!({"path": v["path"], "type": v["type"], "version": v["version"], "value": v["value"]});
                 ok(out.to_string())
             }
@@ -504,6 +538,10 @@ impl Mcp {
                 tracing::info!(tool = "get_env_bundle", vault = %vault, path = %p.path, "secret accessed");
                 let value = SecretValue::new(str_field(&v, "value").to_owned());
                 let map = parse_env_bundle(value.expose_secret());
+                self.remember(&p.path, value.expose_secret());
+                for v in map.values() {
+                    self.remember(&p.path, v.as_str().unwrap_or_default());
+                }
                 ok(serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_default())
             }
             Err(f) => fail(explain(&f, Some(&p.path), "read", b.is_agent())),
@@ -723,6 +761,16 @@ impl ServerHandler for Mcp {
                     .filter_map(|c| c.as_text().map(|t| t.text.clone()))
                     .collect();
                 Ok(invalid(&message))
+            }
+            Ok(CallToolResponse::Complete(mut r))
+                if !matches!(name.as_str(), "get_secret" | "get_env_bundle") =>
+            {
+                for c in r.content.iter_mut() {
+                    if let ContentBlock::Text(t) = c {
+                        t.text = self.redact(&t.text);
+                    }
+                }
+                Ok(CallToolResponse::Complete(r))
             }
             other => other,
         }
