@@ -1,0 +1,141 @@
+//! Agent commands.
+
+use super::*;
+
+pub(super) async fn run(s: &mut Session, c: AgentCmd) -> Res {
+    match c {
+        AgentCmd::List => {
+            let v = s.get("/v1/agents").await?;
+            s.show_list(
+                &v,
+                "agents",
+                &["id", "name", "is_active", "vault_ids", "created_at"],
+            );
+        }
+        AgentCmd::Create {
+            name,
+            description,
+            scopes,
+            vault_ids,
+            token_ttl,
+            expires_at,
+        } => {
+            let mut body = json!({"name": name, "description": description});
+            if !scopes.is_empty() {
+                body["scopes"] = json!(scopes);
+            }
+            if !vault_ids.is_empty() {
+                body["vault_ids"] = json!(vault_ids);
+            }
+            if let Some(t) = token_ttl {
+                body["token_ttl_seconds"] = json!(t);
+            }
+            if let Some(e) = expires_at {
+                body["expires_at"] = json!(e);
+            }
+            let v = s.call(Method::POST, "/v1/agents", &[], Some(&body)).await?;
+            print_key(s, &v);
+        }
+        AgentCmd::Get { id } => {
+            let v = s.get(&format!("/v1/agents/{id}")).await?;
+            s.show(&v);
+        }
+        AgentCmd::Update {
+            id,
+            name,
+            description,
+            scopes,
+            vault_ids,
+            token_ttl,
+            active,
+            expires_at,
+        } => {
+            let mut body = serde_json::Map::new();
+            for (k, v) in [
+                ("name", name.map(|x| json!(x))),
+                ("description", description.map(|x| json!(x))),
+                ("scopes", scopes.map(|x| json!(x))),
+                ("vault_ids", vault_ids.map(|x| json!(x))),
+                ("token_ttl_seconds", token_ttl.map(|x| json!(x))),
+                ("is_active", active.map(|x| json!(x))),
+                ("expires_at", expires_at.map(|x| json!(x))),
+            ] {
+                if let Some(v) = v {
+                    body.insert(k.into(), v);
+                }
+            }
+            let v = s
+                .call(
+                    Method::PATCH,
+                    &format!("/v1/agents/{id}"),
+                    &[],
+                    Some(&Value::Object(body)),
+                )
+                .await?;
+            s.show(&v);
+        }
+        AgentCmd::Delete { id } => {
+            s.call(Method::DELETE, &format!("/v1/agents/{id}"), &[], None)
+                .await?;
+            println!("Agent {id} deleted.");
+        }
+        AgentCmd::RotateKey { id } => {
+            let v = s
+                .call(
+                    Method::POST,
+                    &format!("/v1/agents/{id}/rotate-key"),
+                    &[],
+                    None,
+                )
+                .await?;
+            print_key(s, &v);
+        }
+        AgentCmd::Token => {
+            let key = env_any(&["ONECLAW_AGENT_API_KEY", "TALON_AGENT_API_KEY"])
+                .or_else(|| env_any(&["ONECLAW_API_KEY"]).filter(|k| k.starts_with("ocv_")))
+                .ok_or_else(|| Exit::usage("set ONECLAW_AGENT_API_KEY to the agent's ocv_ key"))?;
+            let t = s
+                .exchange_key(&key, env_any(&["ONECLAW_AGENT_ID", "TALON_AGENT_ID"]))
+                .await?;
+            println!("{t}");
+        }
+        AgentCmd::Enroll {
+            name,
+            email,
+            description,
+        } => {
+            let v = s
+                .client
+                .call(
+                    Method::POST,
+                    "/v1/agents/enroll",
+                    None,
+                    &[],
+                    Some(&json!({"name": name, "human_email": email, "description": description})),
+                )
+                .await
+                .map_err(|f| failure_exit(f, s.g.verbose))?;
+            if s.format == Format::Json {
+                s.show(&v);
+            } else {
+                eprintln!("Ask {email} to approve this agent at:");
+                println!("{}", scalar(&v["approval_url"]));
+            }
+        }
+        AgentCmd::Me => {
+            let v = s.get("/v1/agents/me").await?;
+            s.show(&v);
+        }
+    }
+    Ok(())
+}
+
+/// Prints a new agent key once.
+fn print_key(s: &Session, v: &Value) {
+    let what = format!(
+        "Agent {} ({})",
+        scalar(&v["agent"]["name"]),
+        scalar(&v["agent"]["id"])
+    );
+    s.print_once(v, "api_key", &what);
+}
