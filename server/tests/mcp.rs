@@ -164,6 +164,35 @@ async fn exercise(client: &Client, human_id: &str) {
     assert!(is_error(&bad));
     assert!(!text(&bad).contains("424242"), "{}", text(&bad));
 
+    let once = call(
+        client,
+        "put_secret",
+        json!({"path": "app/once", "value": "single-use-value", "max_access_count": 1}),
+    )
+    .await;
+    assert!(!is_error(&once), "{}", text(&once));
+    assert!(!is_error(
+        &call(client, "get_secret", json!({"path": "app/once"})).await
+    ));
+    let spent = call(client, "get_secret", json!({"path": "app/once"})).await;
+    assert!(is_error(&spent));
+    assert_eq!(
+        text(&spent),
+        "Secret at path 'app/once' is expired or has exceeded its maximum access count."
+    );
+    let expired = call(
+        client,
+        "put_secret",
+        json!({"path": "app/old", "value": "old-value", "expires_at": "2000-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert!(!is_error(&expired), "{}", text(&expired));
+    let r = call(client, "get_secret", json!({"path": "app/old"})).await;
+    assert_eq!(
+        text(&r),
+        "Secret at path 'app/old' is expired or has exceeded its maximum access count."
+    );
+
     let missing = call(client, "get_secret", json!({"path": "app/missing"})).await;
     assert!(is_error(&missing));
     assert_eq!(text(&missing), "No secret found at path 'app/missing'.");
@@ -212,7 +241,7 @@ async fn exercise(client: &Client, human_id: &str) {
         .iter()
         .filter_map(|i| i["path"].as_str())
         .collect();
-    assert_eq!(paths, ["app/db", "app/env"]);
+    assert_eq!(paths, ["app/db", "app/env", "app/old", "app/once"]);
     assert!(!res.contains(VALUE));
 
     // Vault administration: an agent administers the vaults it creates, and only those.
