@@ -62,6 +62,7 @@ fn run_mcp(args: config::McpArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     match args.transport.as_str() {
+        "stdio" if mcp::stdio::local_only() => runtime.block_on(mcp::stdio::run_local()),
         "stdio" => {
             let config = mcp::stdio::StdioConfig::from_env()?;
             runtime.block_on(mcp::stdio::run(config))

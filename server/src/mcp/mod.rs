@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod http;
+pub mod inspect;
 pub mod stdio;
 
 use crate::client::{AgentCredential, AgentSession, Client, Failure};
@@ -14,9 +15,9 @@ use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
-    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ServerCapabilities, ServerConfig,
+    Implementation, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
@@ -48,7 +49,12 @@ enum Door {
     /// Standalone HTTP (`talon mcp --transport http`): each request's bearer and vault are
     /// passed on to a Talon server over REST, which checks them.
     Remote(Client),
+    /// `ONECLAW_LOCAL_ONLY`: no server, no credentials; only `inspect_content`.
+    Local,
 }
+
+const LOCAL_ONLY: &str =
+    "Talon MCP runs in local-only mode (ONECLAW_LOCAL_ONLY): only inspect_content is available.";
 
 /// The bearer and vault of one standalone `/mcp` request, passed on to the server unverified.
 #[derive(Clone)]
@@ -137,6 +143,19 @@ fn argument_problem(message: &str) -> String {
     }
 }
 
+/// Replaces each known value (longest first) by `[REDACTED:<path>]`.
+fn redact_with(known: &[(&str, &str)], text: &str) -> String {
+    let mut order: Vec<&(&str, &str)> = known.iter().collect();
+    order.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    let mut out = text.to_owned();
+    for (path, value) in order {
+        if out.contains(value) {
+            out = out.replace(value, &format!("[REDACTED:{path}]"));
+        }
+    }
+    out
+}
+
 fn str_field<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or("")
 }
@@ -207,6 +226,16 @@ pub struct CreateVaultParams {
 pub struct NoParams {}
 
 #[derive(Deserialize, JsonSchema)]
+pub struct InspectParams {
+    /// Text to inspect.
+    pub content: String,
+    /// `output` (default: text you received) or `input` (text you are about to send; also
+    /// checks for values read earlier in this session).
+    #[serde(default)]
+    pub context: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
 pub struct GrantParams {
     pub vault_id: String,
     /// `user` or `agent`.
@@ -263,12 +292,21 @@ impl Mcp {
         }
     }
 
+    /// Local-only mode: no server, only `inspect_content`.
+    pub fn local_only() -> Mcp {
+        Mcp {
+            door: Door::Local,
+            seen: Arc::default(),
+        }
+    }
+
     /// The backend and session vault of one call.
     fn target(&self, rc: &RequestContext<RoleServer>) -> Result<(Backend, String), String> {
         match &self.door {
             Door::Rest { session, vault_id } => {
                 Ok((Backend::Rest(session.clone()), vault_id.clone()))
             }
+            Door::Local => Err(LOCAL_ONLY.to_owned()),
             Door::Remote(client) => {
                 let caller = rc
                     .extensions
@@ -313,18 +351,14 @@ impl Mcp {
         }
     }
 
-    /// Replaces every value read earlier in the session by `[REDACTED:<path>]`, longest first.
+    /// Replaces every value read earlier in the session by `[REDACTED:<path>]`.
     fn redact(&self, text: &str) -> String {
         let seen = self.seen.lock().expect("seen values");
-        let mut order: Vec<&(String, SecretValue)> = seen.iter().collect();
-        order.sort_by_key(|(_, v)| std::cmp::Reverse(v.expose_secret().len()));
-        let mut out = text.to_owned();
-        for (path, value) in order {
-            if out.contains(value.expose_secret()) {
-                out = out.replace(value.expose_secret(), &format!("[REDACTED:{path}]"));
-            }
-        }
-        out
+        let known: Vec<(&str, &str)> = seen
+            .iter()
+            .map(|(p, v)| (p.as_str(), v.expose_secret()))
+            .collect();
+        redact_with(&known, text)
     }
 
     /// Latest metadata of the secret at exactly `path`, without reading its value.
@@ -648,6 +682,25 @@ impl Mcp {
     }
 
     #[tool(
+        description = "Check text for prompt injection, command injection, obfuscation, exfiltration hosts, Unicode tricks and PII before you act on it or send it. Local: no API call.",
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
+    async fn inspect_content(&self, Parameters(p): Parameters<InspectParams>) -> CallToolResult {
+        let check_known = match p.context.as_deref().unwrap_or("output") {
+            "output" => false,
+            "input" => true,
+            _ => return fail("context must be 'input' or 'output'."),
+        };
+        let seen = self.seen.lock().expect("seen values");
+        let known: Vec<(&str, &str)> = seen
+            .iter()
+            .map(|(p, v)| (p.as_str(), v.expose_secret()))
+            .collect();
+        let report = inspect::inspect(&p.content, check_known, &known, |m| redact_with(&known, m));
+        ok(report.to_string())
+    }
+
+    #[tool(
         description = "Share a secret by id with your creator, a user, an agent, or anyone with the link, for a limited time and number of reads."
     )]
     async fn share_secret(
@@ -724,6 +777,19 @@ impl ServerHandler for Mcp {
         )
         .with_server_info(Implementation::new("talon", env!("CARGO_PKG_VERSION")))
         .with_instructions(INSTRUCTIONS)
+    }
+
+    /// Every tool, or only `inspect_content` in local-only mode.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let mut tools = Self::tool_router().list_all();
+        if matches!(self.door, Door::Local) {
+            tools.retain(|t| t.name == "inspect_content");
+        }
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     /// Tool calls through the router; arguments that do not fit a tool's schema come back as a

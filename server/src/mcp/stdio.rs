@@ -28,6 +28,25 @@ pub struct StdioConfig {
     pub credential: AgentCredential,
 }
 
+/// Whether `ONECLAW_LOCAL_ONLY` asks for the credential-free, server-free mode.
+pub fn local_only() -> bool {
+    env_any(&["ONECLAW_LOCAL_ONLY"])
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+}
+
+/// Serves only `inspect_content` on stdin/stdout.
+pub async fn run_local() -> Result<(), String> {
+    tracing::info!("talon mcp on stdio, local-only");
+    Mcp::local_only()
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| format!("MCP start-up failed: {e}"))?
+        .waiting()
+        .await
+        .map_err(|e| format!("MCP server stopped: {e}"))?;
+    Ok(())
+}
+
 impl StdioConfig {
     /// Reads the environment; the error names the variable to set.
     pub fn from_env() -> Result<StdioConfig, String> {
