@@ -695,3 +695,56 @@ async fn local_only_mode_offers_only_the_detector() {
     assert!(text(&r).contains("local-only"), "{}", text(&r));
     client.cancel().await.expect("close");
 }
+
+/// With `ONECLAW_MCP_EXFIL_PROTECTION=block`, a value read in the session cannot leave through
+/// a non-secret tool's arguments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exfiltration_through_tool_arguments_is_refused_in_block_mode() {
+    let (srv, _human, vault, _agent, key, _log) = setup(Db::Sqlite).await;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_talon"));
+    cmd.arg("mcp")
+        .env_clear()
+        .env("TALON_URL", &srv.base)
+        .env("TALON_AGENT_API_KEY", &key)
+        .env("TALON_VAULT_ID", &vault)
+        .env("ONECLAW_MCP_EXFIL_PROTECTION", "block");
+    let (transport, _) = TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn talon mcp");
+    let client = ().serve(transport).await.expect("initialize");
+    call(
+        &client,
+        "put_secret",
+        json!({"path": "app/db", "value": VALUE}),
+    )
+    .await;
+    // Before the value was read in this session, nothing is known to protect.
+    let before = call(
+        &client,
+        "create_vault",
+        json!({"name": format!("{VALUE}-1")}),
+    )
+    .await;
+    assert!(!is_error(&before), "{}", text(&before));
+    call(&client, "get_secret", json!({"path": "app/db"})).await;
+    let r = call(
+        &client,
+        "create_vault",
+        json!({"name": format!("{VALUE}-2")}),
+    )
+    .await;
+    assert!(is_error(&r));
+    assert_eq!(
+        text(&r),
+        "Refused: the arguments of create_vault contain the value of 'app/db', read earlier in this session."
+    );
+    let vaults = call(&client, "list_vaults", json!({})).await;
+    assert!(
+        text(&vaults).starts_with("Found 2 vault(s):"),
+        "the refused vault was not created: {}",
+        text(&vaults)
+    );
+    assert!(text(&vaults).contains("[REDACTED:app/db]-1"));
+    client.cancel().await.expect("close");
+}

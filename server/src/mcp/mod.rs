@@ -143,6 +143,13 @@ fn argument_problem(message: &str) -> String {
     }
 }
 
+/// `ONECLAW_MCP_EXFIL_PROTECTION`: `block`, `warn` (default) or `off`.
+fn exfil_mode() -> String {
+    std::env::var("ONECLAW_MCP_EXFIL_PROTECTION")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_else(|_| "warn".into())
+}
+
 /// Replaces each known value (longest first) by `[REDACTED:<path>]`.
 fn redact_with(known: &[(&str, &str)], text: &str) -> String {
     let mut order: Vec<&(&str, &str)> = known.iter().collect();
@@ -349,6 +356,14 @@ impl Mcp {
                 .expect("seen values")
                 .push((path.to_owned(), SecretValue::new(value.to_owned())));
         }
+    }
+
+    /// The path of a value read earlier in the session that occurs in `text`.
+    fn leaked_in(&self, text: &str) -> Option<String> {
+        let seen = self.seen.lock().expect("seen values");
+        seen.iter()
+            .find(|(_, v)| text.contains(v.expose_secret()))
+            .map(|(p, _)| p.clone())
     }
 
     /// Replaces every value read earlier in the session by `[REDACTED:<path>]`.
@@ -800,6 +815,26 @@ impl ServerHandler for Mcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
+        if matches!(
+            name.as_str(),
+            "share_secret" | "grant_access" | "create_vault"
+        ) {
+            let args = request
+                .arguments
+                .as_ref()
+                .map(|a| Value::Object(a.clone()).to_string())
+                .unwrap_or_default();
+            let mode = exfil_mode();
+            if let Some(path) = (mode != "off").then(|| self.leaked_in(&args)).flatten() {
+                if mode == "block" {
+                    return Ok(fail(format!(
+                        "Refused: the arguments of {name} contain the value of '{path}', read earlier in this session."
+                    ))
+                    .into());
+                }
+                tracing::warn!(tool = %name, path = %path, "a secret value read in this session appears in a tool's arguments");
+            }
+        }
         let router = Self::tool_router();
         let known = router.get(&name).is_some();
         let tcc = ToolCallContext::new(self, request, context);
