@@ -48,6 +48,8 @@ pub enum SessionError {
     SecondFactorRequired,
     /// The core refused the request for another reason; the text is the core's user-safe message.
     Rejected(String),
+    /// There is no valid session (never signed in, signed out or expired).
+    SignedOut,
     /// The request did not reach the server function or its answer could not be read.
     Transport(ServerFnErrorErr),
 }
@@ -60,6 +62,7 @@ impl std::fmt::Display for SessionError {
                 "This account uses two-factor authentication, which the dashboard does not support yet.",
             ),
             Self::Rejected(message) => f.write_str(message),
+            Self::SignedOut => f.write_str("Your session has ended. Please sign in again."),
             Self::Transport(_) => f.write_str("Something went wrong. Please try again."),
         }
     }
@@ -112,10 +115,27 @@ async fn sign_in(email: String, password: Password) -> Result<(), SessionError> 
     Ok(())
 }
 
-/// Clears the session cookie and redirects to `/login`.
+/// Ends the session: the core revokes its access token and every refresh
+/// token of the user (so every other signed-in device must sign in again),
+/// then the cookie is cleared and the browser goes to `/login`.
 #[server(prefix = "/ui", endpoint = "logout")]
 pub async fn logout() -> Result<(), SessionError> {
-    backend::set_cookie(&backend::clearing_cookie());
+    use backend::*;
+
+    let core = core()?;
+    let headers: axum::http::HeaderMap = leptos_axum::extract()
+        .await
+        .map_err(SessionError::from_server_fn_error)?;
+    if let Some(token) = session_token(&headers) {
+        if let Ok(principal @ talon_core::Principal::User { .. }) = core.authenticate(&token).await
+        {
+            let ctx = request_context().await;
+            core.logout(&principal, &token, &ctx)
+                .await
+                .map_err(rejected)?;
+        }
+    }
+    set_cookie(&clearing_cookie());
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -144,8 +164,15 @@ pub async fn current_user() -> Result<Option<SignedInUser>, SessionError> {
     }
 }
 
+/// The session cookie's token in a request's headers, for the server's own
+/// cookie-authenticated routes (the audit export, the CSRF check).
 #[cfg(feature = "ssr")]
-mod backend {
+pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    backend::session_token(headers)
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) mod backend {
     use super::{SessionError, SESSION_COOKIE};
     use axum::http::header::{ACCEPT, COOKIE, SET_COOKIE, USER_AGENT};
     use axum::http::{HeaderMap, HeaderValue};
@@ -153,7 +180,7 @@ mod backend {
     use leptos::server_fn::error::ServerFnUrlError;
 
     /// The core, which `server::web::router` provides to every request.
-    pub(super) fn core() -> Result<talon_core::Core, SessionError> {
+    pub(crate) fn core() -> Result<talon_core::Core, SessionError> {
         use_context::<talon_core::Core>().ok_or_else(|| {
             tracing::error!("talon_core::Core is missing from the Leptos context");
             SessionError::Rejected("The server is not ready. Please try again.".to_owned())
@@ -162,7 +189,7 @@ mod backend {
 
     /// Turns a core error other than `Unauthorized` into the message the user
     /// sees; an `Internal` error's cause is logged here and never shown.
-    pub(super) fn rejected(error: talon_core::Error) -> SessionError {
+    pub(crate) fn rejected(error: talon_core::Error) -> SessionError {
         if let talon_core::Error::Internal(cause) = &error {
             tracing::error!(%cause, "dashboard session request failed");
         }
@@ -171,7 +198,7 @@ mod backend {
 
     /// The caller's socket address (when the server was started with
     /// connect info) and user agent, for the core's audit log and rate limits.
-    pub(super) async fn request_context() -> talon_core::RequestContext {
+    pub(crate) async fn request_context() -> talon_core::RequestContext {
         let Ok(parts) = leptos_axum::extract::<axum::http::request::Parts>().await else {
             return talon_core::RequestContext::default();
         };
@@ -188,7 +215,7 @@ mod backend {
     }
 
     /// The value of the session cookie, if the request carries a non-empty one.
-    pub(super) fn session_token(headers: &HeaderMap) -> Option<String> {
+    pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
         headers
             .get_all(COOKIE)
             .iter()
@@ -200,7 +227,7 @@ mod backend {
     }
 
     /// `Set-Cookie` value that stores `token` until it expires.
-    pub(super) fn session_cookie(token: &str, expires_in: i64) -> String {
+    pub(crate) fn session_cookie(token: &str, expires_in: i64) -> String {
         format!(
             "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
             expires_in.max(0)
@@ -208,22 +235,18 @@ mod backend {
     }
 
     /// `Set-Cookie` value that deletes the session cookie.
-    pub(super) fn clearing_cookie() -> String {
+    pub(crate) fn clearing_cookie() -> String {
         format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
     }
 
     /// For a plain form post (no JS), redirects the browser to `page` with
     /// `error` encoded the way `ActionForm` reads it back. Leptos would send it
     /// to the `Referer`, which browsers omit under `Referrer-Policy: no-referrer`.
-    pub(super) fn return_form_error_to<F>(page: &str, error: &SessionError)
+    pub(crate) fn return_form_error_to<F>(page: &str, error: &SessionError)
     where
         F: leptos::server_fn::ServerFn<Error = SessionError>,
     {
-        let plain_form_post = use_context::<axum::http::request::Parts>()
-            .and_then(|parts| parts.headers.get(ACCEPT).cloned())
-            .and_then(|accept| accept.to_str().ok().map(|v| v.contains("text/html")))
-            .unwrap_or(false);
-        if !plain_form_post {
+        if !plain_form_post() {
             return;
         }
         // `to_url` needs an absolute base; only the path and query are kept.
@@ -239,8 +262,65 @@ mod backend {
         leptos_axum::redirect(&location);
     }
 
+    /// The signed-in human behind the session cookie, or
+    /// [`SessionError::SignedOut`].
+    pub(crate) async fn principal() -> Result<talon_core::Principal, SessionError> {
+        let core = core()?;
+        let headers: HeaderMap = leptos_axum::extract().await.map_err(
+            <SessionError as leptos::server_fn::error::FromServerFnError>::from_server_fn_error,
+        )?;
+        let token = session_token(&headers).ok_or(SessionError::SignedOut)?;
+        match core.authenticate(&token).await {
+            Ok(principal @ talon_core::Principal::User { .. }) => Ok(principal),
+            Ok(_) | Err(talon_core::Error::Unauthorized(_)) => Err(SessionError::SignedOut),
+            Err(other) => Err(rejected(other)),
+        }
+    }
+
+    /// The core, the signed-in human and the request's context: what every
+    /// dashboard server function starts with.
+    pub(crate) async fn caller() -> Result<
+        (
+            talon_core::Core,
+            talon_core::Principal,
+            talon_core::RequestContext,
+        ),
+        SessionError,
+    > {
+        let core = core()?;
+        let principal = principal().await?;
+        let ctx = request_context().await;
+        Ok((core, principal, ctx))
+    }
+
+    /// Whether the current request is a plain HTML form post (no JS).
+    pub(crate) fn plain_form_post() -> bool {
+        use_context::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get(ACCEPT).cloned())
+            .and_then(|accept| accept.to_str().ok().map(|v| v.contains("text/html")))
+            .unwrap_or(false)
+    }
+
+    /// Ends a form's server function: a plain form post goes back to `page`
+    /// (with the error in the query string on failure); a hydrated form gets
+    /// the result as is.
+    pub(crate) fn finish<F, T>(
+        page: &str,
+        result: Result<T, SessionError>,
+    ) -> Result<T, SessionError>
+    where
+        F: leptos::server_fn::ServerFn<Error = SessionError>,
+    {
+        match &result {
+            Ok(_) if plain_form_post() => leptos_axum::redirect(page),
+            Ok(_) => {}
+            Err(error) => return_form_error_to::<F>(page, error),
+        }
+        result
+    }
+
     /// Adds a `Set-Cookie` header to the response of the current request.
-    pub(super) fn set_cookie(cookie: &str) {
+    pub(crate) fn set_cookie(cookie: &str) {
         let (Some(response), Ok(value)) = (
             use_context::<leptos_axum::ResponseOptions>(),
             HeaderValue::from_str(cookie),

@@ -26,6 +26,24 @@ pub struct ShareRow {
     pub created_at: i64,
 }
 
+impl ShareRow {
+    /// The status a caller sees: `revoked` and `declined` as stored, otherwise `expired` past
+    /// the expiry, `exhausted` at the view limit, else the stored `active`/`pending`/`accepted`.
+    pub fn derived_status(&self, now_ms: i64) -> &str {
+        match self.status.as_str() {
+            "revoked" | "declined" => self.status.as_str(),
+            _ if self.expires_at <= now_ms => "expired",
+            _ if self
+                .max_access_count
+                .is_some_and(|m| self.access_count >= m) =>
+            {
+                "exhausted"
+            }
+            other => other,
+        }
+    }
+}
+
 const COLS: &str = "id, org_id, secret_id, vault_id, secret_path, recipient_type, recipient_id, \
     recipient_email, created_by, created_by_type, passphrase_hash, ip_allowlist, expires_at, \
     max_access_count, access_count, status, created_at";

@@ -11,7 +11,7 @@ mod secrets;
 mod security;
 mod shares;
 mod vaults;
-mod views;
+pub(crate) mod views;
 
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;

@@ -38,13 +38,7 @@ fn share_view(s: &ShareRow, base: &str) -> Value {
 
 fn list_item(s: &ShareRow, now: i64) -> Value {
     let expired = s.expires_at <= now;
-    let exhausted = s.max_access_count.is_some_and(|m| s.access_count >= m);
-    let status = match s.status.as_str() {
-        "revoked" | "declined" => s.status.as_str(),
-        _ if expired => "expired",
-        _ if exhausted => "exhausted",
-        other => other,
-    };
+    let status = s.derived_status(now);
     json!({
         "id": s.id, "secret_id": s.secret_id, "vault_id": s.vault_id, "secret_path": s.secret_path,
         "recipient_type": s.recipient_type, "recipient_id": s.recipient_id,
