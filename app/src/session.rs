@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 /// Name of the cookie that holds the access token.
 pub const SESSION_COOKIE: &str = "talon_session";
 
+/// Name of the short-lived cookie that holds a pending two-factor challenge
+/// between the password step and the code step of signing in.
+pub const MFA_COOKIE: &str = "talon_mfa";
+
 /// What the dashboard shows about the signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedInUser {
@@ -44,7 +48,7 @@ impl std::fmt::Debug for Password {
 pub enum SessionError {
     /// Unknown email or wrong password (one message for both).
     InvalidCredentials,
-    /// The account needs a second factor, which the dashboard cannot ask for yet.
+    /// The two-factor code step was reached without a pending challenge (or it expired).
     SecondFactorRequired,
     /// The core refused the request for another reason; the text is the core's user-safe message.
     Rejected(String),
@@ -58,9 +62,9 @@ impl std::fmt::Display for SessionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::InvalidCredentials => f.write_str("Invalid credentials"),
-            Self::SecondFactorRequired => f.write_str(
-                "This account uses two-factor authentication, which the dashboard does not support yet.",
-            ),
+            Self::SecondFactorRequired => {
+                f.write_str("Your sign-in expired before the code was entered. Please start again.")
+            }
             Self::Rejected(message) => f.write_str(message),
             Self::SignedOut => f.write_str("Your session has ended. Please sign in again."),
             Self::Transport(_) => f.write_str("Something went wrong. Please try again."),
@@ -81,12 +85,15 @@ impl FromServerFnError for SessionError {
 /// Checks the email and password with the core. On success sets the session
 /// cookie and redirects to the dashboard; on failure returns
 /// [`SessionError::InvalidCredentials`] (or the core's reason) and sets no cookie.
+/// When the account uses two-factor authentication, answers `true`: the
+/// challenge is kept in an `HttpOnly` cookie for five minutes and the page asks
+/// for the code ([`verify_code`]).
 ///
 /// Works as a plain HTML form post too: without JS the browser follows the
-/// redirect, and an error comes back to `/login` in the query string (where
-/// the `ActionForm` on the page picks it up).
+/// redirect (to `/login?step=code` for the code), and an error comes back to
+/// `/login` in the query string (where the `ActionForm` on the page picks it up).
 #[server(prefix = "/ui", endpoint = "login")]
-pub async fn login(email: String, password: Password) -> Result<(), SessionError> {
+pub async fn login(email: String, password: Password) -> Result<bool, SessionError> {
     let result = sign_in(email, password).await;
     if let Err(error) = &result {
         backend::return_form_error_to::<Login>("/login", error);
@@ -95,7 +102,7 @@ pub async fn login(email: String, password: Password) -> Result<(), SessionError
 }
 
 #[cfg(feature = "ssr")]
-async fn sign_in(email: String, password: Password) -> Result<(), SessionError> {
+async fn sign_in(email: String, password: Password) -> Result<bool, SessionError> {
     use backend::*;
 
     let core = core()?;
@@ -107,12 +114,52 @@ async fn sign_in(email: String, password: Password) -> Result<(), SessionError> 
             talon_core::Error::Unauthorized(_) => SessionError::InvalidCredentials,
             other => rejected(other),
         })?;
-    if outcome.access_token.is_empty() {
-        return Err(SessionError::SecondFactorRequired);
+    if let Some(challenge) = outcome.mfa_token.filter(|_| outcome.access_token.is_empty()) {
+        set_cookie(&cookie(MFA_COOKIE, &challenge, 300));
+        if plain_form_post() {
+            leptos_axum::redirect("/login?step=code");
+        }
+        return Ok(true);
     }
     set_cookie(&session_cookie(&outcome.access_token, outcome.expires_in));
     leptos_axum::redirect("/");
-    Ok(())
+    Ok(false)
+}
+
+/// The second step of signing in: a code from the authenticator app (or a
+/// recovery code) answers the pending challenge; on success the session
+/// cookie is set and the browser goes to the dashboard.
+#[server(prefix = "/ui", endpoint = "login-code")]
+pub async fn verify_code(code: String) -> Result<(), SessionError> {
+    use backend::*;
+
+    let result = async {
+        let core = core()?;
+        let headers: axum::http::HeaderMap = leptos_axum::extract()
+            .await
+            .map_err(SessionError::from_server_fn_error)?;
+        let challenge =
+            cookie_value(&headers, MFA_COOKIE).ok_or(SessionError::SecondFactorRequired)?;
+        let ctx = request_context().await;
+        let tokens = core
+            .mfa_verify(&challenge, code.trim(), &ctx)
+            .await
+            .map_err(|error| match error {
+                talon_core::Error::Unauthorized(_) => {
+                    SessionError::Rejected("That code is not valid. Try the current one.".to_owned())
+                }
+                other => rejected(other),
+            })?;
+        set_cookie(&cookie(MFA_COOKIE, "", 0));
+        set_cookie(&session_cookie(&tokens.access_token, tokens.expires_in));
+        leptos_axum::redirect("/");
+        Ok(())
+    }
+    .await;
+    if let Err(error) = &result {
+        return_form_error_to::<VerifyCode>("/login?step=code", error);
+    }
+    result
 }
 
 /// Ends the session: the core revokes its access token and every refresh
@@ -216,27 +263,38 @@ pub(crate) mod backend {
 
     /// The value of the session cookie, if the request carries a non-empty one.
     pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
+        cookie_value(headers, SESSION_COOKIE)
+    }
+
+    /// The value of the cookie `wanted`, if the request carries a non-empty one.
+    pub(crate) fn cookie_value(headers: &HeaderMap, wanted: &str) -> Option<String> {
         headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+            .find(|(name, value)| *name == wanted && !value.is_empty())
             .map(|(_, value)| value.to_owned())
+    }
+
+    /// `Set-Cookie` value for an `HttpOnly`, `SameSite=Lax` cookie on `/`
+    /// that lives `max_age` seconds (0 deletes it).
+    pub(crate) fn cookie(name: &str, value: &str, max_age: i64) -> String {
+        format!(
+            "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+            max_age.max(0)
+        )
     }
 
     /// `Set-Cookie` value that stores `token` until it expires.
     pub(crate) fn session_cookie(token: &str, expires_in: i64) -> String {
-        format!(
-            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-            expires_in.max(0)
-        )
+        cookie(SESSION_COOKIE, token, expires_in)
     }
 
     /// `Set-Cookie` value that deletes the session cookie.
     pub(crate) fn clearing_cookie() -> String {
-        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+        cookie(SESSION_COOKIE, "", 0)
     }
 
     /// For a plain form post (no JS), redirects the browser to `page` with

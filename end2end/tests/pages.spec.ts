@@ -156,11 +156,11 @@ test('the audit log lists reads, verifies the chain, filters and exports JSON li
   expect(lines[0].integrity_hash).toBeTruthy();
 });
 
-test('two-factor enrolment with the QR code and an IP rule on the security page', async ({
+test('two-factor enrolment with the QR code, an IP rule, then sign-in with a recovery code', async ({
   page,
   request,
 }) => {
-  await signedIn(page, request);
+  const email = await signedIn(page, request);
   await open(page, '/security', 'Security');
   await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
   await expect(page.getByRole('img', { name: 'QR code for your authenticator app' })).toBeVisible();
@@ -170,15 +170,30 @@ test('two-factor enrolment with the QR code and an IP rule on the security page'
   await page.getByLabel('Code from the app').fill(totp(secret));
   await page.getByRole('button', { name: 'Turn on' }).click();
   await expect(page.getByTestId('recovery-codes').locator('li')).toHaveCount(8);
+  const recovery = (await page.getByTestId('recovery-codes').locator('li').first().textContent()) ?? '';
 
   await page.reload();
   await expect(page.getByText('Two-factor authentication is on.')).toBeVisible();
 
+  await page.getByLabel('Rule', { exact: true }).selectOption('deny');
   await page.getByLabel('IP or range').fill('203.0.113.0/24');
   await page.getByLabel('Label').fill('Office');
   await page.getByRole('button', { name: 'Add rule' }).click();
   await expect(page.getByTestId('ip-rule-row')).toContainText('203.0.113.0/24');
   await screenshot(page, 'security');
+
+  // Signing in again asks for the second factor; a recovery code works once.
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await expect(page).toHaveURL('/login');
+  await hydrated(page);
+  await fillSignIn(page, email, PASSWORD);
+  await page.getByLabel('Authentication code').fill('000000');
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await expect(page.getByRole('alert')).toContainText('not valid');
+  await page.getByLabel('Authentication code').fill(recovery);
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await expect(page).toHaveURL('/');
+  await expect(page.getByRole('heading', { level: 1, name: 'Dashboard' })).toBeVisible();
 });
 
 test('an API key is shown once, works with its scopes, and stops when revoked', async ({ page, request }) => {
