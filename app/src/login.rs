@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
 use crate::icons::Icon;
-use crate::session::{current_user, Login, VerifyCode};
+use crate::session::{current_user, google_enabled, Login, VerifyCode};
 use crate::ui::{ErrorNote, Field, BUTTON};
 
 /// Email and password form. It posts to the `login` server function; with JS
@@ -25,6 +25,8 @@ pub fn LoginPage() -> impl IntoView {
             || query.with(|q| q.get("step").as_deref() == Some("code"))
     };
     let session = Resource::new_blocking(|| (), |_| current_user());
+    let google = Resource::new(|| (), |_| google_enabled());
+    let google_failed = move || query.with(|q| q.get("error").as_deref() == Some("google"));
 
     view! {
         <Title text="Sign in" />
@@ -67,6 +69,29 @@ pub fn LoginPage() -> impl IntoView {
                                 "Verify"
                             </button>
                         </ActionForm>
+                    <Show when=google_failed>
+                        <div class="mt-4">
+                            <ErrorNote message="Google sign-in did not complete. Please try again." />
+                        </div>
+                    </Show>
+                    <Suspense>
+                        {move || Suspend::new(async move {
+                            matches!(google.await, Ok(true))
+                                .then(|| {
+                                    view! {
+                                        <div class="mt-6 border-t border-slate-200 pt-6">
+                                            <a
+                                                href="/auth/google"
+                                                rel="external"
+                                                class="flex w-full justify-center rounded-md bg-white px-3 py-2 text-sm font-semibold text-slate-900 shadow-sm ring-1 ring-slate-300 hover:bg-slate-50"
+                                            >
+                                                "Sign in with Google"
+                                            </a>
+                                        </div>
+                                    }
+                                })
+                        })}
+                    </Suspense>
                     </Show>
                     <Show when=move || !needs_code()>
                     <ActionForm action=login attr:class="space-y-6">
@@ -117,6 +142,29 @@ pub fn LoginPage() -> impl IntoView {
                             "Sign in"
                         </button>
                     </ActionForm>
+                    <Show when=google_failed>
+                        <div class="mt-4">
+                            <ErrorNote message="Google sign-in did not complete. Please try again." />
+                        </div>
+                    </Show>
+                    <Suspense>
+                        {move || Suspend::new(async move {
+                            matches!(google.await, Ok(true))
+                                .then(|| {
+                                    view! {
+                                        <div class="mt-6 border-t border-slate-200 pt-6">
+                                            <a
+                                                href="/auth/google"
+                                                rel="external"
+                                                class="flex w-full justify-center rounded-md bg-white px-3 py-2 text-sm font-semibold text-slate-900 shadow-sm ring-1 ring-slate-300 hover:bg-slate-50"
+                                            >
+                                                "Sign in with Google"
+                                            </a>
+                                        </div>
+                                    }
+                                })
+                        })}
+                    </Suspense>
                     </Show>
                 </div>
             </div>

@@ -114,7 +114,10 @@ async fn sign_in(email: String, password: Password) -> Result<bool, SessionError
             talon_core::Error::Unauthorized(_) => SessionError::InvalidCredentials,
             other => rejected(other),
         })?;
-    if let Some(challenge) = outcome.mfa_token.filter(|_| outcome.access_token.is_empty()) {
+    if let Some(challenge) = outcome
+        .mfa_token
+        .filter(|_| outcome.access_token.is_empty())
+    {
         set_cookie(&cookie(MFA_COOKIE, &challenge, 300));
         if plain_form_post() {
             leptos_axum::redirect("/login?step=code");
@@ -145,9 +148,9 @@ pub async fn verify_code(code: String) -> Result<(), SessionError> {
             .mfa_verify(&challenge, code.trim(), &ctx)
             .await
             .map_err(|error| match error {
-                talon_core::Error::Unauthorized(_) => {
-                    SessionError::Rejected("That code is not valid. Try the current one.".to_owned())
-                }
+                talon_core::Error::Unauthorized(_) => SessionError::Rejected(
+                    "That code is not valid. Try the current one.".to_owned(),
+                ),
                 other => rejected(other),
             })?;
         set_cookie(&cookie(MFA_COOKIE, "", 0));
@@ -187,6 +190,12 @@ pub async fn logout() -> Result<(), SessionError> {
     Ok(())
 }
 
+/// Whether "Sign in with Google" (or another configured OIDC provider) is on.
+#[server(prefix = "/ui", endpoint = "google-enabled")]
+pub async fn google_enabled() -> Result<bool, SessionError> {
+    Ok(backend::core()?.config().oidc.is_some())
+}
+
 /// Who is signed in, from the session cookie: `None` when there is no cookie
 /// or the core does not accept its token (an invalid cookie is also cleared).
 /// Only human users get a dashboard session; an agent token yields `None`.
@@ -216,6 +225,19 @@ pub async fn current_user() -> Result<Option<SignedInUser>, SessionError> {
 #[cfg(feature = "ssr")]
 pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
     backend::session_token(headers)
+}
+
+/// The value of the cookie `name` in a request's headers, if non-empty.
+#[cfg(feature = "ssr")]
+pub fn request_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    backend::cookie_value(headers, name)
+}
+
+/// `Set-Cookie` value for a dashboard cookie (`HttpOnly`, `SameSite=Lax`,
+/// `Path=/`) living `max_age` seconds.
+#[cfg(feature = "ssr")]
+pub fn cookie_header(name: &str, value: &str, max_age: i64) -> String {
+    backend::cookie(name, value, max_age)
 }
 
 #[cfg(feature = "ssr")]
@@ -280,10 +302,14 @@ pub(crate) mod backend {
 
     /// `Set-Cookie` value for an `HttpOnly`, `SameSite=Lax` cookie on `/`
     /// that lives `max_age` seconds (0 deletes it).
+    /// `Secure` is added when the server's public URL is HTTPS.
     pub(crate) fn cookie(name: &str, value: &str, max_age: i64) -> String {
+        let secure = use_context::<talon_core::Core>()
+            .is_some_and(|core| core.config().public_url.starts_with("https://"));
         format!(
-            "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-            max_age.max(0)
+            "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            max_age.max(0),
+            if secure { "; Secure" } else { "" }
         )
     }
 

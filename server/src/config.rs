@@ -70,6 +70,23 @@ pub struct ServerArgs {
         default_value = "https://www.googleapis.com/oauth2/v3/certs"
     )]
     pub oidc_jwks_url: String,
+    /// OAuth client secret for the dashboard's "Sign in with Google" (authorization code + PKCE).
+    #[arg(long, env = "TALON_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
+    pub google_client_secret: Option<String>,
+    /// Authorization endpoint of the identity provider. Defaults to Google's.
+    #[arg(
+        long,
+        env = "TALON_OIDC_AUTH_URL",
+        default_value = "https://accounts.google.com/o/oauth2/v2/auth"
+    )]
+    pub oidc_auth_url: String,
+    /// Token endpoint of the identity provider. Defaults to Google's.
+    #[arg(
+        long,
+        env = "TALON_OIDC_TOKEN_URL",
+        default_value = "https://oauth2.googleapis.com/token"
+    )]
+    pub oidc_token_url: String,
     /// SMTP relay for outgoing mail, `smtp://host:port`. Without it, mail is appended to
     /// `<data-dir>/outbox.jsonl`.
     #[arg(long, env = "TALON_SMTP_URL")]

@@ -3,6 +3,7 @@
 mod config;
 mod extract;
 mod guard;
+mod oauth;
 mod problem;
 mod rest;
 mod web;
@@ -191,6 +192,9 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
                     ],
                 },
                 jwks_url: args.oidc_jwks_url.clone(),
+                auth_url: args.oidc_auth_url.clone(),
+                token_url: args.oidc_token_url.clone(),
+                client_secret: args.google_client_secret.clone(),
             }),
             mailer: Some(mailer),
             rate_limit_per_principal: args.rate_limit_per_principal,

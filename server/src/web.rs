@@ -29,7 +29,7 @@ pub fn router(core: Core, leptos_options: LeptosOptions) -> Router {
     };
     let export = Router::new()
         .route("/audit/export.jsonl", get(export_audit))
-        .with_state(core);
+        .with_state(core.clone());
     Router::new()
         .leptos_routes_with_context(&leptos_options, routes, context.clone(), {
             let leptos_options = leptos_options.clone();
@@ -38,6 +38,7 @@ pub fn router(core: Core, leptos_options: LeptosOptions) -> Router {
         .fallback(file_and_error_handler_with_context(context, app::shell))
         .with_state(leptos_options)
         .merge(export)
+        .merge(crate::oauth::router(core))
         .layer(axum::middleware::from_fn(same_origin_posts))
 }
 
