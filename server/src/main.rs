@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use talon_core::keystore::{KeyStore, Pkcs11Config, Pkcs11KeyStore, SoftKeyStore};
 use talon_core::mail::Mailer;
-use talon_core::service::OidcConfig;
+use talon_core::service::{OidcConfig, Plans, StripeConfig};
 use talon_core::store::Store;
 use talon_core::{Core, CoreConfig};
 
@@ -175,6 +175,41 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
             Mailer::Outbox(outbox)
         }
     };
+    let plans = match &args.plan_limits {
+        None => Plans::default(),
+        Some(v) => {
+            let json = match v.strip_prefix('@') {
+                Some(file) => fs::read_to_string(file)
+                    .map_err(|e| format!("TALON_PLAN_LIMITS: cannot read {file}: {e}"))?,
+                None => v.clone(),
+            };
+            Plans::with_overrides(&json).map_err(|e| format!("TALON_PLAN_LIMITS: {e}"))?
+        }
+    };
+    if !plans.contains(&args.default_tier) {
+        return Err(format!(
+            "TALON_DEFAULT_TIER '{}' is not a known tier (known: {}); add it to TALON_PLAN_LIMITS or pick one of those",
+            args.default_tier,
+            plans.names().join(", ")
+        ));
+    }
+    if args.kek_rewrap_batch < 1 {
+        return Err("TALON_KEK_REWRAP_BATCH must be at least 1".into());
+    }
+    let stripe = StripeConfig {
+        secret_key: args.stripe_secret_key.clone().filter(|k| !k.is_empty()),
+        webhook_secret: args.stripe_webhook_secret.clone().filter(|k| !k.is_empty()),
+        api_base: args.stripe_api_base.clone(),
+        prices: [
+            ("pro:monthly", &args.stripe_price_pro_monthly),
+            ("pro:yearly", &args.stripe_price_pro_yearly),
+            ("business:monthly", &args.stripe_price_business_monthly),
+            ("business:yearly", &args.stripe_price_business_yearly),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v)))
+        .collect(),
+    };
     let core = Core::new(
         store.clone(),
         keys,
@@ -194,10 +229,17 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
             }),
             mailer: Some(mailer),
             rate_limit_per_principal: args.rate_limit_per_principal,
+            plans,
+            stripe,
+            usage_flush_interval: std::time::Duration::from_millis(args.usage_flush_ms.max(10)),
+            rewrap_batch: args.kek_rewrap_batch,
             ..CoreConfig::default()
         },
     )
     .map_err(|e| format!("cannot start the core: {e}"))?;
+    core.resume_key_rotations()
+        .await
+        .map_err(|e| format!("cannot resume KEK re-wraps: {e}"))?;
 
     let mut leptos_options = leptos::config::get_configuration(None)
         .map_err(|e| format!("dashboard configuration: {e}"))?
@@ -218,7 +260,11 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .map_err(|e| format!("server error: {e}"))
+    .map_err(|e| format!("server error: {e}"))?;
+    if let Err(e) = core.flush_usage().await {
+        eprintln!("talon: counted requests not flushed at shutdown: {e}");
+    }
+    Ok(())
 }
 
 /// The whole HTTP surface: `/v1` and `/.well-known` with problem responses, then the dashboard.
@@ -228,6 +274,10 @@ pub fn build_router(
     rate_limit_per_ip: u32,
 ) -> Router {
     let api = rest::router()
+        .route_layer(axum::middleware::from_fn_with_state(
+            AppState { core: core.clone() },
+            rest::meter,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             guard::IpRateLimit::new(rate_limit_per_ip),
