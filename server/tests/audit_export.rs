@@ -210,6 +210,13 @@ async fn signup_claims_pending_external_email_shares(db: Db) {
     let (s, read) = srv.get(&format!("/v1/share/{share_id}"), token).await;
     assert_eq!(s, StatusCode::OK, "{read}");
     assert_eq!(read["value"], "claimed-value");
+    // The authenticated share access is billed to the reader's org.
+    let (_, hist) = srv.get("/v1/billing/history", token).await;
+    assert_eq!(
+        hist["events"][0]["endpoint"], "/v1/share/:share_id",
+        "{hist}"
+    );
+    assert_eq!(hist["events"][0]["price_usd"], "0.0010");
     let stranger = srv.signup().await;
     let (s, _) = srv
         .get(&format!("/v1/share/{share_id}"), &stranger.token)

@@ -46,39 +46,32 @@ async fn export(
         .core
         .audit_export_page(&p, &filter, None, EXPORT_PAGE)
         .await?;
-    let state = (s.core.clone(), p, filter, Some(first), false);
-    let stream = futures_util::stream::unfold(state, |(core, p, filter, page, done)| async move {
-        if done {
-            return None;
-        }
-        let page = match page {
-            Some(rows) => rows,
-            None => unreachable!("every state carries its page"),
-        };
-        if page.is_empty() {
-            return None;
-        }
+    // State: the page to send next; `None` once the stream has ended (or failed).
+    let state = (s.core.clone(), p, filter, Some(first));
+    let stream = futures_util::stream::unfold(state, |(core, p, filter, page)| async move {
+        let page = page.filter(|rows| !rows.is_empty())?;
         let mut chunk = Vec::new();
         for e in &page {
             serde_json::to_writer(&mut chunk, &views::audit_event(e)).ok()?;
             chunk.push(b'\n');
         }
-        let last = page.last().map(|e| e.seq);
         let next = if (page.len() as i64) < EXPORT_PAGE {
             Ok(Vec::new())
         } else {
+            let last = page.last().map(|e| e.seq);
             core.audit_export_page(&p, &filter, last, EXPORT_PAGE).await
         };
         match next {
             Ok(rows) => Some((
                 Ok::<_, std::io::Error>(chunk),
-                (core, p, filter, Some(rows), false),
+                (core, p, filter, Some(rows)),
             )),
             Err(e) => {
+                // Headers are gone already: cut the body short so the client sees an error.
                 tracing::error!(error = %e, "audit export stopped");
                 Some((
                     Err(std::io::Error::other("audit export interrupted")),
-                    (core, p, filter, None, true),
+                    (core, p, filter, None),
                 ))
             }
         }

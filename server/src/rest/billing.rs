@@ -36,6 +36,9 @@ fn billable(method: &Method, route: &str) -> Option<BillableOp> {
         ("PUT", "/v1/vaults/{vault_id}/secrets/{*path}")
         | ("POST", "/v1/vaults/{vault_id}/secret-rotate/{*path}") => Some(BillableOp::SecretWrite),
         ("POST", "/v1/secrets/{secret_id}/share") => Some(BillableOp::ShareCreate),
+        // Counted when the caller is authenticated (targeted shares); anonymous link opens
+        // belong to no org the request could be charged to.
+        ("GET", "/v1/share/{share_id}") => Some(BillableOp::ShareAccess),
         ("GET", "/v1/audit/events") | ("GET", "/v1/audit/export") => Some(BillableOp::AuditQuery),
         _ => None,
     }
