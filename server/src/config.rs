@@ -20,6 +20,29 @@ pub struct Cli {
 pub enum Command {
     /// Run the Talon server (REST /v1 and the dashboard).
     Server(ServerArgs),
+    /// Administration on the server host, with the server's own settings.
+    Admin(AdminArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub command: AdminCommand,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AdminCommand {
+    /// Set an org's billing tier (audited as `billing.tier_changed`).
+    SetTier {
+        /// The org's id.
+        #[arg(long)]
+        org: String,
+        /// A tier known to the configuration (`free`, `pro`, `business`, `enterprise`, or one
+        /// added by TALON_PLAN_LIMITS).
+        tier: String,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -9,7 +9,7 @@ mod web;
 
 use axum::Router;
 use clap::Parser;
-use config::{Cli, Command, ServerArgs};
+use config::{AdminArgs, AdminCommand, Cli, Command, ServerArgs};
 use std::fs;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -39,6 +39,7 @@ fn main() {
         .init();
     let result = match cli.command {
         Command::Server(args) => run_server(args),
+        Command::Admin(args) => run_admin(args),
     };
     if let Err(msg) = result {
         eprintln!("talon: {msg}");
@@ -116,6 +117,72 @@ fn open_keystore(args: &ServerArgs) -> Result<Arc<dyn KeyStore>, String> {
     Ok(Arc::new(store))
 }
 
+/// The tiers: built in, with TALON_PLAN_LIMITS applied; the default tier must be one of them.
+fn plans(args: &ServerArgs) -> Result<Plans, String> {
+    let plans = match &args.plan_limits {
+        None => Plans::default(),
+        Some(v) => {
+            let json = match v.strip_prefix('@') {
+                Some(file) => fs::read_to_string(file)
+                    .map_err(|e| format!("TALON_PLAN_LIMITS: cannot read {file}: {e}"))?,
+                None => v.clone(),
+            };
+            Plans::with_overrides(&json).map_err(|e| format!("TALON_PLAN_LIMITS: {e}"))?
+        }
+    };
+    if !plans.contains(&args.default_tier) {
+        return Err(format!(
+            "TALON_DEFAULT_TIER '{}' is not a known tier (known: {}); add it to TALON_PLAN_LIMITS or pick one of those",
+            args.default_tier,
+            plans.names().join(", ")
+        ));
+    }
+    Ok(plans)
+}
+
+/// `talon admin …`: opens the same database and keystore as the server (so audit events join
+/// the org's chain) and runs one command.
+fn run_admin(args: AdminArgs) -> Result<(), String> {
+    let server = args.server;
+    let plans = plans(&server)?;
+    let keys = open_keystore(&server)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let database_url = server.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                server.data_dir.join("talon.db").display()
+            )
+        });
+        let store = Store::connect(&database_url)
+            .await
+            .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
+        let core = Core::new(
+            store,
+            keys,
+            CoreConfig {
+                default_tier: server.default_tier.clone(),
+                plans,
+                ..CoreConfig::default()
+            },
+        )
+        .map_err(|e| format!("cannot start the core: {e}"))?;
+        match args.command {
+            AdminCommand::SetTier { org, tier } => {
+                let before = core
+                    .admin_set_tier(&org, &tier)
+                    .await
+                    .map_err(|e| format!("set-tier: {e}"))?;
+                println!("org {org}: tier {before} -> {tier}");
+            }
+        }
+        Ok(())
+    })
+}
+
 fn run_server(args: ServerArgs) -> Result<(), String> {
     fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", args.data_dir.display()))?;
@@ -175,24 +242,7 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
             Mailer::Outbox(outbox)
         }
     };
-    let plans = match &args.plan_limits {
-        None => Plans::default(),
-        Some(v) => {
-            let json = match v.strip_prefix('@') {
-                Some(file) => fs::read_to_string(file)
-                    .map_err(|e| format!("TALON_PLAN_LIMITS: cannot read {file}: {e}"))?,
-                None => v.clone(),
-            };
-            Plans::with_overrides(&json).map_err(|e| format!("TALON_PLAN_LIMITS: {e}"))?
-        }
-    };
-    if !plans.contains(&args.default_tier) {
-        return Err(format!(
-            "TALON_DEFAULT_TIER '{}' is not a known tier (known: {}); add it to TALON_PLAN_LIMITS or pick one of those",
-            args.default_tier,
-            plans.names().join(", ")
-        ));
-    }
+    let plans = plans(&args)?;
     if args.kek_rewrap_batch < 1 {
         return Err("TALON_KEK_REWRAP_BATCH must be at least 1".into());
     }

@@ -18,6 +18,7 @@ on_both_databases!(
     stripe_endpoints_without_settings_are_not_configured,
     signed_webhooks_change_the_tier_and_bad_signatures_are_refused,
     subscribe_and_portal_send_stripe_form_requests,
+    admin_set_tier_changes_the_tier_from_the_host,
 );
 
 fn limits_env() -> Vec<(&'static str, &'static str)> {
@@ -661,4 +662,44 @@ async fn subscribe_and_portal_send_stripe_form_requests(db: Db) {
     let f = form(&log.last().unwrap().2);
     assert_eq!(field(&f, "customer"), Some("cus_talon_1"));
     assert_eq!(field(&f, "customer_email"), None);
+}
+
+async fn admin_set_tier_changes_the_tier_from_the_host(db: Db) {
+    let srv = TestServer::start_with(db, &[("TALON_DEFAULT_TIER", "free")]).await;
+    let h = srv.signup().await;
+    let admin = |tier: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_talon"))
+            .args(["admin", "--data-dir"])
+            .arg(srv.data_path())
+            .args(["set-tier", "--org", &h.org_id, tier])
+            .env("TALON_DATABASE_URL", &srv.database_url)
+            .env("TALON_DEFAULT_TIER", "free")
+            .env_remove("SOFTHSM2_CONF")
+            .env_remove("TALON_PKCS11_PIN")
+            .env("TALON_LOG", "warn")
+            .output()
+            .expect("run talon admin")
+    };
+    let out = admin("platinum");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown tier"));
+    let out = admin("business");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("free -> business"));
+    // The running server sees it at once: limits are read in the creating transaction.
+    let sub = tier_of(&srv, &h.token).await;
+    assert_eq!(sub["tier"], "business");
+    for i in 0..4 {
+        srv.create_vault(&h.token, &format!("v{i}")).await;
+    }
+    let (_, events) = srv
+        .get("/v1/audit/events?action=billing.tier_changed", &h.token)
+        .await;
+    assert_eq!(events["events"][0]["details"]["source"], "admin");
+    let (_, chain) = srv.get("/v1/audit/verify", &h.token).await;
+    assert_eq!(chain["chain_valid"], true, "{chain}");
 }

@@ -239,6 +239,9 @@ impl Core {
                 }
             }
         }
+        // Not while a flush is between its commit and its bookkeeping: the database total
+        // would already hold events that still count as unflushed here.
+        let _no_flush = self.meter().flushing.lock().await;
         let org = store::org(self.store().pool(), org_id)
             .await?
             .ok_or(Error::NotFound("Organization"))?;
@@ -539,6 +542,37 @@ impl Core {
             .await?;
         }
         Ok(())
+    }
+
+    /// Sets an org's tier from the server host (`talon admin set-tier`); returns the tier it
+    /// had. Audited as `billing.tier_changed` in the same transaction.
+    pub async fn admin_set_tier(&self, org_id: &str, tier: &str) -> Result<String> {
+        if !self.plans().contains(tier) {
+            return Err(Error::invalid(
+                "tier",
+                format!(
+                    "unknown tier '{tier}' (known: {})",
+                    self.plans().names().join(", ")
+                ),
+            ));
+        }
+        let mut tx = self.store().begin().await?;
+        let before = store::org_tx(&mut tx, org_id)
+            .await?
+            .ok_or(Error::NotFound("Organization"))?;
+        let mut after = before.clone();
+        after.tier = tier.to_owned();
+        self.apply_billing(
+            &mut tx,
+            &before,
+            &after,
+            "admin",
+            &RequestContext::default(),
+        )
+        .await?;
+        tx.commit().await?;
+        self.meter_forget_tier(org_id);
+        Ok(before.tier)
     }
 
     /// Forgets the cached tier of an org (after a change), so the next request reloads it.

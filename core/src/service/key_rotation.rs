@@ -16,6 +16,9 @@ use crate::keystore::KeyStoreError;
 use crate::store::key_rotation::{self as store, RetiredKek};
 use serde_json::json;
 
+/// Pause between the last re-wrap batch and the old KEK's destruction.
+const DESTROY_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A vault's key state.
 #[derive(Debug, Clone)]
 pub struct KeyStatus {
@@ -125,6 +128,11 @@ impl Core {
     pub async fn vault_key_status(&self, p: &Principal, vault_id: &str) -> Result<KeyStatus> {
         p.require_human()?;
         let v = self.vault_in_org(p, vault_id).await?;
+        if !super::vaults::is_vault_admin(p, &v) {
+            return Err(Error::Forbidden(
+                "Only a vault administrator can see the vault's key state".into(),
+            ));
+        }
         let mut retired = Vec::new();
         for k in store::for_vault(self.store().pool(), &v.id).await? {
             let left = store::count_under(self.store().pool(), &k.kek_label).await?;
@@ -231,6 +239,9 @@ impl Core {
             .await?;
             tx.commit().await?;
         }
+        // A read that loaded a version just before its batch committed may still be about to
+        // unwrap under the old KEK; give it a moment before the key goes.
+        tokio::time::sleep(DESTROY_GRACE).await;
         let old = k.kek_label.clone();
         match self.keys(move |ks| ks.destroy_kek(&old)).await? {
             Ok(()) | Err(KeyStoreError::KeyNotFound(_)) => {}
