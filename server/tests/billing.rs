@@ -468,6 +468,20 @@ async fn signed_webhooks_change_the_tier_and_bad_signatures_are_refused(db: Db) 
         .await;
     assert_eq!(events["total"], 1);
 
+    // A failed invoice (found by its customer id) marks the subscription past due.
+    let failed = json!({
+        "id": "evt_inv_1", "type": "invoice.payment_failed",
+        "data": {"object": {"id": "in_1", "object": "invoice", "customer": "cus_1"}}
+    })
+    .to_string();
+    let (s, _) = send_webhook(&srv, &failed, &stripe_signature(WHSEC, now_s(), &failed)).await;
+    assert_eq!(s, StatusCode::OK);
+    let sub = tier_of(&srv, &h.token).await;
+    assert_eq!(
+        (sub["tier"].clone(), sub["status"].clone()),
+        (json!("pro"), json!("past_due"))
+    );
+
     // Deleting the subscription (found by its customer id) returns the org to the default tier.
     let deleted = json!({
         "id": "evt_sub_2", "type": "customer.subscription.deleted",
@@ -559,6 +573,34 @@ async fn subscribe_and_portal_send_stripe_form_requests(db: Db) {
     )
     .await;
     let h = srv.signup().await;
+    // A member of the org reads usage but may not change the subscription.
+    let member_email = format!("member-{}@example.com", &common::uuid_simple()[..8]);
+    let (s, v) = srv
+        .post(
+            "/v1/org/invite",
+            Some(&h.token),
+            json!({"email": member_email, "role": "member"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = srv
+        .post(
+            "/v1/auth/signup",
+            None,
+            json!({"email": member_email, "password": common::PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["org_id"], h.org_id.as_str());
+    let member = v["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        srv.get("/v1/billing/usage", &member).await.0,
+        StatusCode::OK
+    );
+    for path in ["/v1/billing/subscribe", "/v1/billing/portal"] {
+        let (s, v) = srv.post(path, Some(&member), json!({"tier": "pro"})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
+    }
     // The Python SDK's shape (price_id) and the OpenAPI shape (tier + interval).
     let (s, v) = srv
         .post(
