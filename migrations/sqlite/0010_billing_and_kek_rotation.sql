@@ -47,3 +47,4 @@ CREATE INDEX retired_keks_vault ON retired_keks(vault_id);
 CREATE INDEX secret_versions_kek ON secret_versions(kek_label);
 
 ALTER TABLE shares ADD COLUMN claimed_at BIGINT;
+CREATE INDEX shares_unclaimed_email ON shares(recipient_email) WHERE recipient_id IS NULL;

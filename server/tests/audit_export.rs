@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 on_both_databases!(
     audit_export_streams_every_matching_event_as_json_lines,
-    signup_claims_pending_external_email_shares,
+    signup_and_login_claim_pending_external_email_shares,
 );
 
 async fn export(srv: &TestServer, token: &str, query: &str) -> (StatusCode, String, Vec<Value>) {
@@ -140,7 +140,7 @@ async fn audit_export_streams_every_matching_event_as_json_lines(db: Db) {
 
 const IN_AN_HOUR: &str = "2999-01-01T00:00:00Z";
 
-async fn signup_claims_pending_external_email_shares(db: Db) {
+async fn signup_and_login_claim_pending_external_email_shares(db: Db) {
     let srv = TestServer::start(db).await;
     let owner = srv.signup().await;
     let vault = srv.create_vault(&owner.token, "v").await;
@@ -224,4 +224,38 @@ async fn signup_claims_pending_external_email_shares(db: Db) {
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (_, theirs) = srv.get("/v1/shares/inbound", &stranger.token).await;
     assert_eq!(theirs["shares"], json!([]));
+
+    // A share sent to an existing account's email is claimed at its next login.
+    let (_, later) = srv
+        .post(
+            &format!("/v1/secrets/{sid}/share"),
+            Some(&owner.token),
+            json!({"recipient_type": "external_email", "email": stranger.email, "expires_at": IN_AN_HOUR}),
+        )
+        .await;
+    let later_id = later["id"].as_str().unwrap().to_owned();
+    let pool = srv.db_pool().await;
+    let unclaimed: Option<String> =
+        sqlx::query_scalar("SELECT recipient_id FROM shares WHERE id = $1")
+            .bind(&later_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(unclaimed, None);
+    let (s, _) = srv
+        .post(
+            "/v1/auth/token",
+            None,
+            json!({"email": stranger.email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let claimed: Option<String> =
+        sqlx::query_scalar("SELECT recipient_id FROM shares WHERE id = $1")
+            .bind(&later_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(claimed.as_deref(), Some(stranger.user_id.as_str()));
+    pool.close().await;
 }
