@@ -19,6 +19,7 @@ on_both_databases!(
     signed_webhooks_change_the_tier_and_bad_signatures_are_refused,
     subscribe_and_portal_send_stripe_form_requests,
     admin_set_tier_changes_the_tier_from_the_host,
+    quota_is_shared_by_two_processes_on_one_database,
 );
 
 fn limits_env() -> Vec<(&'static str, &'static str)> {
@@ -744,4 +745,55 @@ async fn admin_set_tier_changes_the_tier_from_the_host(db: Db) {
     assert_eq!(events["events"][0]["details"]["source"], "admin");
     let (_, chain) = srv.get("/v1/audit/verify", &h.token).await;
     assert_eq!(chain["chain_valid"], true, "{chain}");
+}
+
+async fn quota_is_shared_by_two_processes_on_one_database(db: Db) {
+    let srv = TestServer::start_with(
+        db,
+        &[
+            ("TALON_DEFAULT_TIER", "free"),
+            ("TALON_PLAN_LIMITS", r#"{"free":{"requests":6}}"#),
+            ("TALON_USAGE_FLUSH_MS", "100"),
+        ],
+    )
+    .await;
+    let h = srv.signup().await;
+    let vault = srv.create_vault(&h.token, "v").await;
+    srv.put_secret(&h.token, &vault, "k", "v").await;
+    let read = format!("/v1/vaults/{vault}/secrets/k");
+    let status_at = |base: String| {
+        let http = srv.http.clone();
+        let token = h.token.clone();
+        let read = read.clone();
+        async move {
+            http.get(format!("{base}{read}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Process A counts 3 (the write and two reads) and flushes them.
+    for _ in 0..2 {
+        assert_eq!(status_at(srv.base.clone()).await, StatusCode::OK);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Process B starts from the database's count: 3 more reads fit, the next does not.
+    let b = srv.sibling();
+    for _ in 0..3 {
+        assert_eq!(status_at(b.base.clone()).await, StatusCode::OK);
+    }
+    assert_eq!(
+        status_at(b.base.clone()).await,
+        StatusCode::PAYMENT_REQUIRED
+    );
+    // A learns B's count from the database within ten flush intervals.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert_eq!(
+        status_at(srv.base.clone()).await,
+        StatusCode::PAYMENT_REQUIRED
+    );
+    let (_, u) = srv.get("/v1/billing/usage", &h.token).await;
+    assert_eq!(u["current_month"]["total_requests"], 6, "{u}");
 }

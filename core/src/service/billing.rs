@@ -186,14 +186,16 @@ pub fn month_end(ms: i64) -> i64 {
         .unwrap_or(ms)
 }
 
-/// How long a cached tier is trusted before it is read again (another process may have
-/// changed it).
-const TIER_TTL: Duration = Duration::from_secs(10);
+/// How many flush intervals a cached tier and month count are trusted before they are read
+/// again: other processes sharing the database flush their own counts, so every process sees
+/// the others' requests within this many intervals (10 s at the default 1 s).
+const RELOAD_AFTER_FLUSHES: u32 = 10;
 
 struct OrgUsage {
     month: String,
     tier: String,
-    loaded: Instant,
+    /// When the tier and count were read; `None` forces a reload.
+    loaded: Option<Instant>,
     /// The database's count when last read.
     base: i64,
     base_cost: i64,
@@ -224,6 +226,10 @@ impl Core {
         &self.0.meter
     }
 
+    fn reload_after(&self) -> Duration {
+        (self.config().usage_flush_interval * RELOAD_AFTER_FLUSHES).max(Duration::from_secs(1))
+    }
+
     fn plans(&self) -> &Plans {
         &self.config().plans
     }
@@ -234,7 +240,8 @@ impl Core {
         {
             let st = self.meter().state.lock().expect("meter");
             if let Some(o) = st.orgs.get(org_id) {
-                if o.month == month && o.loaded.elapsed() < TIER_TTL {
+                let fresh = o.loaded.is_some_and(|t| t.elapsed() < self.reload_after());
+                if o.month == month && fresh {
                     return Ok(());
                 }
             }
@@ -250,7 +257,7 @@ impl Core {
         let entry = st.orgs.entry(org_id.to_owned()).or_insert(OrgUsage {
             month: month.clone(),
             tier: org.tier.clone(),
-            loaded: Instant::now(),
+            loaded: None,
             base,
             base_cost,
             unflushed: 0,
@@ -262,7 +269,7 @@ impl Core {
         }
         entry.month = month;
         entry.tier = org.tier;
-        entry.loaded = Instant::now();
+        entry.loaded = Some(Instant::now());
         entry.base = base;
         entry.base_cost = base_cost;
         Ok(())
@@ -579,7 +586,7 @@ impl Core {
     pub(crate) fn meter_forget_tier(&self, org_id: &str) {
         let mut st = self.meter().state.lock().expect("meter");
         if let Some(o) = st.orgs.get_mut(org_id) {
-            o.loaded = Instant::now() - TIER_TTL - Duration::from_secs(1);
+            o.loaded = None;
         }
     }
 }
