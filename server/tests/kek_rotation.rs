@@ -12,6 +12,7 @@ use std::time::Duration;
 on_both_databases!(
     rotated_vault_key_rewraps_every_version_and_destroys_the_old_key,
     only_owners_and_admins_rotate_a_vault_key,
+    interrupted_rewrap_resumes_after_a_restart,
 );
 
 /// Labels of the secret keys on the server's SoftHSM token, listed by `pkcs11-tool`.
@@ -236,4 +237,47 @@ async fn only_owners_and_admins_rotate_a_vault_key(db: Db) {
     let (_, k) = srv.get(&format!("/v1/vaults/{vault}/key"), &h.token).await;
     assert_eq!(k["kek_version"], 1);
     assert_eq!(k["retired_keys"], json!([]));
+}
+
+async fn interrupted_rewrap_resumes_after_a_restart(db: Db) {
+    let mut srv = TestServer::start_with(db, &[("TALON_KEK_REWRAP_BATCH", "1")]).await;
+    let h = srv.signup().await;
+    let vault = srv.create_vault(&h.token, "v").await;
+    for i in 0..12 {
+        srv.put_secret(&h.token, &vault, &format!("k{i}"), &format!("value-{i}"))
+            .await;
+    }
+    let (s, _) = srv
+        .post(
+            &format!("/v1/vaults/{vault}/rotate-key"),
+            Some(&h.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    // Killed before the job could finish: the old KEK is still recorded as pending.
+    srv.stop();
+    let old_label = format!("talon-kek:{vault}:1");
+    let pool = srv.db_pool().await;
+    let destroyed: Option<i64> =
+        sqlx::query_scalar("SELECT destroyed_at FROM retired_keks WHERE kek_label = $1")
+            .bind(&old_label)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(destroyed, None);
+    pool.close().await;
+    assert!(token_key_labels(&srv).contains(&old_label));
+    // The restarted server resumes the re-wrap and destroys the old KEK.
+    srv.restart().await;
+    let k = wait_until_destroyed(&srv, &h.token, &vault).await;
+    assert_eq!(k["retired_keys"][0]["versions_pending_rewrap"], 0);
+    assert!(!token_key_labels(&srv).contains(&old_label));
+    for i in 0..12 {
+        let (s, v) = srv
+            .get(&format!("/v1/vaults/{vault}/secrets/k{i}"), &h.token)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["value"], format!("value-{i}"));
+    }
 }

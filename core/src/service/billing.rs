@@ -173,19 +173,6 @@ pub fn month_of(ms: i64) -> String {
     format!("{:04}-{:02}", t.year(), u8::from(t.month()))
 }
 
-/// Unix milliseconds at which the month holding `ms` ends (the quota resets).
-pub fn month_end(ms: i64) -> i64 {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let (y, m) = match t.month() {
-        time::Month::December => (t.year() + 1, time::Month::January),
-        m => (t.year(), m.next()),
-    };
-    time::Date::from_calendar_date(y, m, 1)
-        .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
-        .unwrap_or(ms)
-}
-
 /// How many flush intervals a cached tier and month count are trusted before they are read
 /// again: other processes sharing the database flush their own counts, so every process sees
 /// the others' requests within this many intervals (10 s at the default 1 s).
@@ -617,13 +604,18 @@ mod tests {
     }
 
     #[test]
-    fn month_and_its_end_are_utc_calendar_months() {
-        let t = crate::clock::parse_rfc3339("2026-12-31T23:59:59Z").unwrap();
-        assert_eq!(month_of(t), "2026-12");
-        assert_eq!(
-            month_end(t),
-            crate::clock::parse_rfc3339("2027-01-01T00:00:00Z").unwrap()
-        );
+    fn months_are_utc_calendar_months() {
+        for (t, month) in [
+            ("2026-12-31T23:59:59Z", "2026-12"),
+            ("2027-01-01T00:00:00Z", "2027-01"),
+            ("2027-01-01T00:30:00+01:00", "2026-12"),
+        ] {
+            assert_eq!(
+                month_of(crate::clock::parse_rfc3339(t).unwrap()),
+                month,
+                "{t}"
+            );
+        }
     }
 
     #[test]

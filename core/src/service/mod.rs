@@ -24,7 +24,7 @@ mod versions;
 pub use account::{ApiKeyCreated, ProfilePatch, Tokens, KEY_SCOPES};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
 pub use audit::{AuditEvent, AuditQuery, ChainReport};
-pub use billing::{month_end, BillableOp, PlanLimits, Plans, QuotaView};
+pub use billing::{BillableOp, PlanLimits, Plans, QuotaView};
 pub use enrollment::{EnrollStarted, EnrollState};
 pub use google::OidcConfig;
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};
