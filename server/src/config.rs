@@ -20,6 +20,29 @@ pub struct Cli {
 pub enum Command {
     /// Run the Talon server (REST /v1 and the dashboard).
     Server(ServerArgs),
+    /// Administration on the server host, with the server's own settings.
+    Admin(AdminArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub command: AdminCommand,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AdminCommand {
+    /// Set an org's billing tier (audited as `billing.tier_changed`).
+    SetTier {
+        /// The org's id.
+        #[arg(long)]
+        org: String,
+        /// A tier known to the configuration (`free`, `pro`, `business`, `enterprise`, or one
+        /// added by TALON_PLAN_LIMITS).
+        tier: String,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -105,6 +128,42 @@ pub struct ServerArgs {
     /// sharing a PostgreSQL database; 0 disables.
     #[arg(long, env = "TALON_RATE_LIMIT_PER_PRINCIPAL", default_value_t = 1000)]
     pub rate_limit_per_principal: u32,
+    /// Overrides of the tier limits, as JSON (`{"free":{"requests":1000,"vaults":3,"secrets":50,
+    /// "agents":2}}`; `null` = unlimited; omitted fields keep the built-in value) or `@<file>`
+    /// holding that JSON.
+    #[arg(long, env = "TALON_PLAN_LIMITS")]
+    pub plan_limits: Option<String>,
+    /// Milliseconds between flushes of counted requests to the database.
+    #[arg(long, env = "TALON_USAGE_FLUSH_MS", default_value_t = 1000)]
+    pub usage_flush_ms: u64,
+    /// Stripe secret key (`sk_…`); enables subscribe and the customer portal.
+    #[arg(long, env = "TALON_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe webhook signing secret (`whsec_…`); enables `POST /v1/billing/webhooks`.
+    #[arg(long, env = "TALON_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Stripe API base URL.
+    #[arg(
+        long,
+        env = "TALON_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+    /// Stripe price id of the pro tier, monthly.
+    #[arg(long, env = "TALON_STRIPE_PRICE_PRO_MONTHLY")]
+    pub stripe_price_pro_monthly: Option<String>,
+    /// Stripe price id of the pro tier, yearly.
+    #[arg(long, env = "TALON_STRIPE_PRICE_PRO_YEARLY")]
+    pub stripe_price_pro_yearly: Option<String>,
+    /// Stripe price id of the business tier, monthly.
+    #[arg(long, env = "TALON_STRIPE_PRICE_BUSINESS_MONTHLY")]
+    pub stripe_price_business_monthly: Option<String>,
+    /// Stripe price id of the business tier, yearly.
+    #[arg(long, env = "TALON_STRIPE_PRICE_BUSINESS_YEARLY")]
+    pub stripe_price_business_yearly: Option<String>,
+    /// Secret versions re-wrapped per transaction after a vault KEK rotation.
+    #[arg(long, env = "TALON_KEK_REWRAP_BATCH", default_value_t = 100)]
+    pub kek_rewrap_batch: i64,
     /// Keep keys in process memory instead of a PKCS#11 token. INSECURE: for development only.
     #[arg(long, env = "TALON_INSECURE_DEV_KEYSTORE")]
     pub insecure_dev_keystore: bool,

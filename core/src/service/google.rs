@@ -170,6 +170,7 @@ impl Core {
                 "An account with this email already exists".into(),
             ));
         }
+        crate::store::shares::claim_external(&mut tx, email, &user.id, now).await?;
         let p = user_principal(&user, None);
         self.append_audit(
             &mut tx,

@@ -5,8 +5,10 @@
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
+pub mod billing;
 pub mod enrollments;
 pub mod ip_rules;
+pub mod key_rotation;
 pub mod mfa;
 pub mod org;
 pub mod policies;

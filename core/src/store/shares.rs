@@ -123,7 +123,8 @@ pub async fn inbound(
 ) -> Result<Vec<ShareRow>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM shares WHERE status <> 'revoked' AND recipient_type <> 'anyone_with_link' \
-         AND (recipient_id = $1 OR (recipient_type = 'external_email' AND recipient_email = $2)) \
+         AND (recipient_id = $1 OR (recipient_type = 'external_email' AND recipient_id IS NULL \
+         AND recipient_email = $2)) \
          ORDER BY created_at DESC, id"
     ))
     .bind(recipient_id)
@@ -175,4 +176,20 @@ pub async fn secret_in_org(
         Some(r) => Some((r.try_get("vault_id")?, r.try_get("path")?)),
         None => None,
     })
+}
+
+/// Binds every unclaimed `external_email` share addressed to `email` to the user who signed up
+/// (or verified) with it; returns how many were claimed. Runs in the signup's transaction.
+pub async fn claim_external(tx: &mut Tx, email: &str, user_id: &str, now: i64) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE shares SET recipient_id = $1, claimed_at = $2 \
+         WHERE recipient_type = 'external_email' AND recipient_email = $3 \
+         AND recipient_id IS NULL AND status <> 'revoked'",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(email)
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected())
 }

@@ -4,14 +4,18 @@ mod account;
 mod agents;
 mod audit;
 mod auth;
+mod billing;
 mod health;
 mod org;
 mod policies;
 mod secrets;
 mod security;
 mod shares;
+mod vault_keys;
 mod vaults;
 pub(crate) mod views;
+
+pub(crate) use billing::{meter, MeterSlot};
 
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;
@@ -34,6 +38,8 @@ pub fn router() -> Router<AppState> {
         .merge(org::router())
         .merge(security::router())
         .merge(shares::router())
+        .merge(billing::router())
+        .merge(vault_keys::router())
         .route(
             "/v1/{*rest}",
             any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }),

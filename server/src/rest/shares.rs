@@ -4,7 +4,7 @@ use super::{time_field, uuid_param};
 use crate::extract::{ApiJson, Auth, Ctx};
 use crate::problem::ApiResult;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -108,6 +108,7 @@ struct OpenBody {
 async fn open(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
+    slot: Option<Extension<crate::rest::MeterSlot>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<OpenBody>,
@@ -120,6 +121,9 @@ async fn open(
         Some(t) => s.core.authenticate(t.trim()).await.ok(),
         None => None,
     };
+    if let (Some(p), Some(Extension(slot))) = (&caller, &slot) {
+        slot.admit(&s.core, p).await?;
+    }
     let passphrase = b.passphrase.map(Password::new).or_else(|| {
         headers
             .get("x-share-passphrase")
