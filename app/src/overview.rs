@@ -21,6 +21,11 @@ pub struct Meter {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     pub tier: String,
+    /// `active` on a self-hosted install; Stripe's status otherwise.
+    pub status: String,
+    pub period_end: Option<String>,
+    /// Whether Stripe is configured (the portal button shows).
+    pub stripe: bool,
     pub meters: Vec<Meter>,
 }
 
@@ -38,28 +43,42 @@ async fn usage_of(
     p: &talon_core::Principal,
 ) -> Result<Usage, SessionError> {
     use crate::session::backend::rejected;
-    let me = core.me(p).await.map_err(rejected)?;
-    let vaults = core.list_vaults(p).await.map_err(rejected)?;
-    let agents = core.list_agents(p).await.unwrap_or_default();
-    let members = core.members(p).await.unwrap_or_default();
-    let meter = |label: &str, used: usize| Meter {
+    let sub = core.billing_subscription(p).await.map_err(rejected)?;
+    let meter = |label: &str, key: &str| Meter {
         label: label.to_owned(),
-        used: used as i64,
-        limit: None,
+        used: sub["usage"][key]["used"].as_i64().unwrap_or(0),
+        limit: sub["usage"][key]["limit"].as_i64(),
     };
     Ok(Usage {
-        tier: me.billing_tier,
+        tier: sub["tier"].as_str().unwrap_or_default().to_owned(),
+        status: sub["status"].as_str().unwrap_or_default().to_owned(),
+        period_end: sub["period_end"].as_str().map(str::to_owned),
+        stripe: core.config().stripe.secret_key.is_some(),
         meters: vec![
-            meter("Vaults", vaults.len()),
-            Meter {
-                label: "Secrets".to_owned(),
-                used: vaults.iter().map(|v| v.secret_count).sum(),
-                limit: None,
-            },
-            meter("Agents", agents.len()),
-            meter("Members", members.len()),
+            meter("Vaults", "vaults"),
+            meter("Secrets", "secrets"),
+            meter("Agents", "agents"),
+            meter("Members", "team_members"),
+            meter("Requests this month", "requests"),
         ],
     })
+}
+
+/// Opens the Stripe customer portal (owners and admins, when Stripe is configured).
+#[server(prefix = "/ui", endpoint = "billing/portal")]
+pub async fn billing_portal() -> Result<(), SessionError> {
+    use crate::session::backend::*;
+    let result = async {
+        let (core, p, _) = caller().await?;
+        let url = core.billing_portal(&p).await.map_err(rejected)?;
+        leptos_axum::redirect(&url);
+        Ok(())
+    }
+    .await;
+    if let Err(error) = &result {
+        return_form_error_to::<BillingPortal>("/billing", error);
+    }
+    result
 }
 
 /// Counts, the plan and the latest events.
@@ -128,6 +147,7 @@ pub fn DashboardPage() -> impl IntoView {
                                         .usage
                                         .meters
                                         .iter()
+                                        .take(4)
                                         .map(|m| stat(m.label.clone(), m.used))
                                         .collect_view()}
                                     {stat("Active shares".to_owned(), o.active_shares)}
@@ -195,6 +215,7 @@ fn stat(label: String, value: i64) -> impl IntoView {
 #[component]
 pub fn BillingPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| billing());
+    let portal = ServerAction::<BillingPortal>::new();
     view! {
         <div class="mx-auto max-w-5xl">
             <PageHeader
@@ -209,8 +230,28 @@ pub fn BillingPage() -> impl IntoView {
                             view! {
                                 <Card title="Plan">
                                     <p class="text-sm text-slate-700" data-testid="plan">
-                                        "Current plan: " <strong>{u.tier.clone()}</strong>
+                                        "Current plan: " <strong>{u.tier.clone()}</strong> " · "
+                                        {badge(u.status.clone())}
+                                        {u.period_end.clone().map(|end| format!(" · renews {end}"))}
                                     </p>
+                                    {if u.stripe {
+                                        view! {
+                                            <ActionForm action=portal attr:class="mt-4">
+                                                <button type="submit" class=BUTTON>
+                                                    "Manage billing in Stripe"
+                                                </button>
+                                            </ActionForm>
+                                            <div class="mt-3">{action_error(portal)}</div>
+                                        }
+                                            .into_any()
+                                    } else {
+                                        view! {
+                                            <p class="mt-2 text-sm text-slate-500">
+                                                "Stripe is not configured on this server: plans are set by the operator (talon admin set-tier)."
+                                            </p>
+                                        }
+                                            .into_any()
+                                    }}
                                 </Card>
                                 <Card title="Usage">
                                     <ul class="space-y-4">

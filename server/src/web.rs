@@ -2,7 +2,6 @@
 //! functions (under `/ui/`), the audit export download and the compiled assets
 //! in the site root (`/pkg/*`, `/favicon.svg`).
 
-use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
@@ -97,12 +96,10 @@ struct ExportQuery {
     to: String,
 }
 
-/// Events fetched per page while exporting.
-const EXPORT_PAGE: i64 = 500;
-
 /// `GET /audit/export.jsonl`: the signed-in user's org's audit events that
-/// match the filters, one JSON object per line, oldest last (as listed),
-/// streamed page by page. Values are never in events, so never in the export.
+/// match the filters, one JSON object per line, newest first, streamed page by
+/// page (the same export as `GET /v1/audit/export`). Values are never in
+/// events, so never in the export.
 async fn export_audit(
     State(core): State<Core>,
     Query(q): Query<ExportQuery>,
@@ -122,52 +119,21 @@ async fn export_audit(
         to: q.to,
         offset: 0,
     };
-    // Check access before the response starts, so a refusal is a real status.
-    if let Err(error) = core
-        .audit_events(&principal, app::audit::audit_query(&filter, 1))
-        .await
-    {
-        return crate::problem::Problem::from(error).into_response();
-    }
-    let pages = futures_util::stream::unfold(Some(0i64), move |offset| {
-        let (core, principal, filter) = (core.clone(), principal.clone(), filter.clone());
-        async move {
-            let offset = offset?;
-            let query = app::audit::audit_query(
-                &app::audit::AuditFilter {
-                    offset,
-                    ..filter.clone()
-                },
-                EXPORT_PAGE,
-            );
-            match core.audit_events(&principal, query).await {
-                Ok((rows, ..)) => {
-                    let mut chunk = String::new();
-                    for row in &rows {
-                        chunk.push_str(&crate::rest::views::audit_event(row).to_string());
-                        chunk.push('\n');
-                    }
-                    let next = (rows.len() as i64 == EXPORT_PAGE).then_some(offset + EXPORT_PAGE);
-                    Some((Ok::<_, std::io::Error>(chunk), next))
-                }
-                Err(error) => {
-                    tracing::error!(%error, "audit export stopped");
-                    Some((Err(std::io::Error::other("audit export failed")), None))
-                }
-            }
-        }
-    });
-    (
-        [
-            (header::CONTENT_TYPE, "application/x-ndjson"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"audit.jsonl\"",
-            ),
-        ],
-        Body::from_stream(pages),
+    let mut response = match crate::rest::audit::export_response(
+        core,
+        principal,
+        app::audit::audit_query(&filter, 0),
     )
-        .into_response()
+    .await
+    {
+        Ok(response) => response,
+        Err(problem) => return problem.into_response(),
+    };
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static("attachment; filename=\"audit.jsonl\""),
+    );
+    response
 }
 
 #[cfg(test)]

@@ -28,26 +28,33 @@ async fn export(
     Auth(p): Auth,
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<axum::response::Response> {
-    let filter = s.core.audit_export_filter(
-        &p,
-        AuditQuery {
-            resource_id: q.resource_id,
-            actor_id: q.actor_id,
-            actor_type: q.actor_type,
-            action: q.action,
-            from: q.from,
-            to: q.to,
-            limit: None,
-            offset: None,
-        },
-    )?;
+    let query = AuditQuery {
+        resource_id: q.resource_id,
+        actor_id: q.actor_id,
+        actor_type: q.actor_type,
+        action: q.action,
+        from: q.from,
+        to: q.to,
+        limit: None,
+        offset: None,
+    };
+    export_response(s.core, p, query).await
+}
+
+/// The JSON-lines export of the events `query` selects, for the REST route and the
+/// dashboard's download alike.
+pub(crate) async fn export_response(
+    core: talon_core::Core,
+    p: talon_core::Principal,
+    query: AuditQuery,
+) -> ApiResult<axum::response::Response> {
+    let filter = core.audit_export_filter(&p, query)?;
     // The first page is read before answering, so a failing database is a proper 503.
-    let first = s
-        .core
+    let first = core
         .audit_export_page(&p, &filter, None, EXPORT_PAGE)
         .await?;
     // State: the page to send next; `None` once the stream has ended (or failed).
-    let state = (s.core.clone(), p, filter, Some(first));
+    let state = (core, p, filter, Some(first));
     let stream = futures_util::stream::unfold(state, |(core, p, filter, page)| async move {
         let page = page.filter(|rows| !rows.is_empty())?;
         let mut chunk = Vec::new();

@@ -2,7 +2,7 @@
 
 mod account;
 mod agents;
-mod audit;
+pub(crate) mod audit;
 mod auth;
 mod billing;
 mod health;
@@ -13,7 +13,7 @@ mod security;
 mod shares;
 mod vault_keys;
 mod vaults;
-pub(crate) mod views;
+mod views;
 
 pub(crate) use billing::{meter, MeterSlot};
 
