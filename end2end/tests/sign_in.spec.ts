@@ -118,3 +118,17 @@ test.describe('without JavaScript', () => {
     await expect(page).toHaveURL('/login');
   });
 });
+
+test('Sign in with Google goes through the provider with PKCE and lands on the dashboard', async ({ page }) => {
+  await page.goto('/login');
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Sign in with Google' }).click();
+  await expectDashboard(page, 'google-user@example.com');
+  await page.screenshot({ path: 'test-results/screenshots/google-sign-in.png', fullPage: true });
+
+  // A callback without the matching state (a forged or replayed one) signs nobody in.
+  await page.context().clearCookies();
+  await page.goto('/auth/google/callback?code=forged&state=forged');
+  await expect(page).toHaveURL('/login?error=google');
+  await expect(page.getByRole('alert')).toContainText('Google sign-in did not complete');
+});

@@ -101,18 +101,27 @@ fn fail(message: &str) -> Response {
         .into_response()
 }
 
-async fn start(State(core): State<Core>) -> Response {
+#[derive(Debug, Deserialize)]
+struct StartQuery {
+    /// Passed on to the provider to preselect an account.
+    login_hint: Option<String>,
+}
+
+async fn start(State(core): State<Core>, Query(q): Query<StartQuery>) -> Response {
     let Some(client) = client(&core) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state) = client
+    let mut request = client
         .authorize_url(CsrfToken::new_random)
         .add_scope(Scope::new("openid".into()))
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    if let Some(hint) = q.login_hint.as_deref().filter(|h| !h.is_empty()) {
+        request = request.add_extra_param("login_hint", hint.to_owned());
+    }
+    let (url, state) = request.url();
     let cookie = secure(
         &core,
         flow_cookie(&format!("{}.{}", state.secret(), verifier.secret()), 600),
