@@ -182,7 +182,7 @@ pub fn SecurityPage() -> impl IntoView {
     let add_rule = ServerAction::<AddIpRule>::new();
     let delete_rule = ServerAction::<DeleteIpRule>::new();
     let password = ServerAction::<ChangePassword>::new();
-    let logout = ServerAction::<crate::session::Logout>::new();
+    let logout = ServerAction::<crate::session::LogoutEverywhere>::new();
     let data = Resource::new(
         move || {
             confirm.version().get()
@@ -270,7 +270,7 @@ pub fn SecurityPage() -> impl IntoView {
             </Card>
             <Card title="Sessions">
                 <p class="mb-3 text-sm text-slate-600">
-                    "Signing out everywhere revokes this session and every refresh token of your account: other browsers and the CLI must sign in again."
+                    "Signing out everywhere ends every dashboard session of your account and revokes its refresh tokens: other browsers and the CLI must sign in again."
                 </p>
                 <ActionForm action=logout>
                     <button type="submit" class=BUTTON_DANGER>

@@ -1,17 +1,23 @@
 //! The dashboard's sign-in session: server functions that sign a user in and
 //! out, and that tell a page who is signed in.
 //!
-//! The session is the core's access token, kept in an `HttpOnly`,
-//! `SameSite=Lax` cookie named [`SESSION_COOKIE`] that expires with the token.
-//! The token never appears in a URL, in page HTML or in a log line.
+//! Sessions are `tower-sessions` records in Talon's database (SQLite or
+//! PostgreSQL), named by an `HttpOnly`, `SameSite=Lax` cookie
+//! [`SESSION_COOKIE`] (`Secure` when served over HTTPS). A record holds only
+//! the signed-in user's id ([`SESSION_USER_KEY`]); each request loads that
+//! user as stored now. The session id is renewed at sign-in. No token or
+//! value is ever in the cookie, a URL, the page or a log line.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-/// Name of the cookie that holds the access token.
+/// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "talon_session";
+
+/// Key of the signed-in user's id in a session record.
+pub const SESSION_USER_KEY: &str = "user_id";
 
 /// Name of the short-lived cookie that holds a pending two-factor challenge
 /// between the password step and the code step of signing in.
@@ -124,7 +130,7 @@ async fn sign_in(email: String, password: Password) -> Result<bool, SessionError
         }
         return Ok(true);
     }
-    set_cookie(&session_cookie(&outcome.access_token, outcome.expires_in));
+    start_session(&outcome.user_id).await?;
     leptos_axum::redirect("/");
     Ok(false)
 }
@@ -154,7 +160,7 @@ pub async fn verify_code(code: String) -> Result<(), SessionError> {
                 other => rejected(other),
             })?;
         set_cookie(&cookie(MFA_COOKIE, "", 0));
-        set_cookie(&session_cookie(&tokens.access_token, tokens.expires_in));
+        start_session(&tokens.user_id).await?;
         leptos_axum::redirect("/");
         Ok(())
     }
@@ -165,27 +171,34 @@ pub async fn verify_code(code: String) -> Result<(), SessionError> {
     result
 }
 
-/// Ends the session: the core revokes its access token and every refresh
-/// token of the user (so every other signed-in device must sign in again),
-/// then the cookie is cleared and the browser goes to `/login`.
+/// Ends this session (the record is deleted and the cookie cleared); the
+/// core audits `auth.logout` and revokes the user's refresh tokens. The
+/// browser goes to `/login`.
 #[server(prefix = "/ui", endpoint = "logout")]
 pub async fn logout() -> Result<(), SessionError> {
     use backend::*;
 
     let core = core()?;
-    let headers: axum::http::HeaderMap = leptos_axum::extract()
-        .await
-        .map_err(SessionError::from_server_fn_error)?;
-    if let Some(token) = session_token(&headers) {
-        if let Ok(principal @ talon_core::Principal::User { .. }) = core.authenticate(&token).await
-        {
-            let ctx = request_context().await;
-            core.logout(&principal, &token, &ctx)
-                .await
-                .map_err(rejected)?;
-        }
+    if let Ok(principal) = principal().await {
+        let ctx = request_context().await;
+        core.logout(&principal, "", &ctx).await.map_err(rejected)?;
     }
-    set_cookie(&clearing_cookie());
+    session().await?.flush().await.map_err(store_failed)?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Ends every dashboard session of the user, on every device, and every
+/// refresh token (the CLI must sign in again too); the browser goes to `/login`.
+#[server(prefix = "/ui", endpoint = "logout-everywhere")]
+pub async fn logout_everywhere() -> Result<(), SessionError> {
+    use backend::*;
+
+    let (core, principal, ctx) = caller().await?;
+    core.sign_out_everywhere(&principal, &ctx)
+        .await
+        .map_err(rejected)?;
+    session().await?.flush().await.map_err(store_failed)?;
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -196,35 +209,45 @@ pub async fn google_enabled() -> Result<bool, SessionError> {
     Ok(backend::core()?.config().oidc.is_some())
 }
 
-/// Who is signed in, from the session cookie: `None` when there is no cookie
-/// or the core does not accept its token (an invalid cookie is also cleared).
-/// Only human users get a dashboard session; an agent token yields `None`.
+/// Who is signed in: `None` without a session, or when its user is gone.
 #[server(prefix = "/ui", endpoint = "session")]
 pub async fn current_user() -> Result<Option<SignedInUser>, SessionError> {
-    use backend::*;
-
-    let core = core()?;
-    let headers: axum::http::HeaderMap = leptos_axum::extract()
-        .await
-        .map_err(SessionError::from_server_fn_error)?;
-    let Some(token) = session_token(&headers) else {
-        return Ok(None);
-    };
-    match core.authenticate(&token).await {
+    match backend::principal().await {
         Ok(talon_core::Principal::User { email, .. }) => Ok(Some(SignedInUser { email })),
-        Ok(_) | Err(talon_core::Error::Unauthorized(_)) => {
-            set_cookie(&clearing_cookie());
-            Ok(None)
-        }
-        Err(other) => Err(rejected(other)),
+        Ok(_) | Err(SessionError::SignedOut) => Ok(None),
+        Err(other) => Err(other),
     }
 }
 
-/// The session cookie's token in a request's headers, for the server's own
-/// cookie-authenticated routes (the audit export, the CSRF check).
+/// Whether a request carries a session cookie (the CSRF check applies to it).
 #[cfg(feature = "ssr")]
-pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    backend::session_token(headers)
+pub fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
+    backend::cookie_value(headers, SESSION_COOKIE).is_some()
+}
+
+/// The signed-in human of a session, for the server's own session-authenticated
+/// routes (the audit download).
+#[cfg(feature = "ssr")]
+pub async fn session_principal(
+    core: &talon_core::Core,
+    session: &tower_sessions::Session,
+) -> Option<talon_core::Principal> {
+    let user_id: String = session.get(SESSION_USER_KEY).await.ok()??;
+    core.session_principal(&user_id).await.ok()
+}
+
+/// Starts a session for `user_id` on the current request's session, under a
+/// new session id (so an id planted before sign-in is worthless after).
+#[cfg(feature = "ssr")]
+pub async fn sign_in_session(
+    session: &tower_sessions::Session,
+    user_id: &str,
+) -> Result<(), SessionError> {
+    session.cycle_id().await.map_err(backend::store_failed)?;
+    session
+        .insert(SESSION_USER_KEY, user_id)
+        .await
+        .map_err(backend::store_failed)
 }
 
 /// The value of the cookie `name` in a request's headers, if non-empty.
@@ -242,7 +265,7 @@ pub fn cookie_header(name: &str, value: &str, max_age: i64) -> String {
 
 #[cfg(feature = "ssr")]
 pub(crate) mod backend {
-    use super::{SessionError, SESSION_COOKIE};
+    use super::SessionError;
     use axum::http::header::{ACCEPT, COOKIE, SET_COOKIE, USER_AGENT};
     use axum::http::{HeaderMap, HeaderValue};
     use leptos::prelude::use_context;
@@ -283,11 +306,6 @@ pub(crate) mod backend {
         talon_core::RequestContext { ip, user_agent }
     }
 
-    /// The value of the session cookie, if the request carries a non-empty one.
-    pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
-        cookie_value(headers, SESSION_COOKIE)
-    }
-
     /// The value of the cookie `wanted`, if the request carries a non-empty one.
     pub(crate) fn cookie_value(headers: &HeaderMap, wanted: &str) -> Option<String> {
         headers
@@ -313,14 +331,25 @@ pub(crate) mod backend {
         )
     }
 
-    /// `Set-Cookie` value that stores `token` until it expires.
-    pub(crate) fn session_cookie(token: &str, expires_in: i64) -> String {
-        cookie(SESSION_COOKIE, token, expires_in)
+    /// The current request's session (the session layer wraps every dashboard route).
+    pub(crate) async fn session() -> Result<tower_sessions::Session, SessionError> {
+        leptos_axum::extract::<tower_sessions::Session>()
+            .await
+            .map_err(|_| {
+                tracing::error!("the dashboard session layer is missing");
+                SessionError::Rejected("The server is not ready. Please try again.".to_owned())
+            })
     }
 
-    /// `Set-Cookie` value that deletes the session cookie.
-    pub(crate) fn clearing_cookie() -> String {
-        cookie(SESSION_COOKIE, "", 0)
+    /// A session store failure, logged here and shown as a retry message.
+    pub(crate) fn store_failed(error: tower_sessions::session::Error) -> SessionError {
+        tracing::error!(%error, "dashboard session store failed");
+        SessionError::Rejected("The session could not be saved. Please try again.".to_owned())
+    }
+
+    /// Signs `user_id` in on the current session.
+    pub(crate) async fn start_session(user_id: &str) -> Result<(), SessionError> {
+        super::sign_in_session(&session().await?, user_id).await
     }
 
     /// For a plain form post (no JS), redirects the browser to `page` with
@@ -350,13 +379,18 @@ pub(crate) mod backend {
     /// [`SessionError::SignedOut`].
     pub(crate) async fn principal() -> Result<talon_core::Principal, SessionError> {
         let core = core()?;
-        let headers: HeaderMap = leptos_axum::extract().await.map_err(
-            <SessionError as leptos::server_fn::error::FromServerFnError>::from_server_fn_error,
-        )?;
-        let token = session_token(&headers).ok_or(SessionError::SignedOut)?;
-        match core.authenticate(&token).await {
-            Ok(principal @ talon_core::Principal::User { .. }) => Ok(principal),
-            Ok(_) | Err(talon_core::Error::Unauthorized(_)) => Err(SessionError::SignedOut),
+        let session = session().await?;
+        let user_id: String = session
+            .get(super::SESSION_USER_KEY)
+            .await
+            .map_err(store_failed)?
+            .ok_or(SessionError::SignedOut)?;
+        match core.session_principal(&user_id).await {
+            Ok(principal) => Ok(principal),
+            Err(talon_core::Error::Unauthorized(_)) => {
+                session.flush().await.map_err(store_failed)?;
+                Err(SessionError::SignedOut)
+            }
             Err(other) => Err(rejected(other)),
         }
     }
@@ -428,20 +462,20 @@ pub(crate) mod backend {
         }
 
         #[test]
-        fn session_token_is_found_among_other_cookies() {
+        fn cookie_value_is_found_among_other_cookies() {
             let cases: &[(&[&str], Option<&str>)] = &[
                 (&[], None),
                 (&["theme=dark"], None),
-                (&["talon_session=abc.def-ghi"], Some("abc.def-ghi")),
-                (&["a=1; talon_session=tok; b=2"], Some("tok")),
-                (&["a=1", "talon_session=tok"], Some("tok")),
-                (&["talon_session="], None),
-                (&["talon_session_old=x"], None),
-                (&["xtalon_session=x"], None),
+                (&["talon_mfa=abc.def-ghi"], Some("abc.def-ghi")),
+                (&["a=1; talon_mfa=tok; b=2"], Some("tok")),
+                (&["a=1", "talon_mfa=tok"], Some("tok")),
+                (&["talon_mfa="], None),
+                (&["talon_mfa_old=x"], None),
+                (&["xtalon_mfa=x"], None),
             ];
             for (cookies, expected) in cases {
                 assert_eq!(
-                    session_token(&headers(cookies)).as_deref(),
+                    cookie_value(&headers(cookies), "talon_mfa").as_deref(),
                     *expected,
                     "cookies: {cookies:?}"
                 );
@@ -449,14 +483,12 @@ pub(crate) mod backend {
         }
 
         #[test]
-        fn session_cookie_is_http_only_lax_and_expires_with_the_token() {
-            let cookie = session_cookie("tok", 900);
+        fn cookies_are_http_only_lax_and_expire() {
             assert_eq!(
-                cookie,
-                "talon_session=tok; Path=/; HttpOnly; SameSite=Lax; Max-Age=900"
+                cookie("talon_mfa", "tok", 300),
+                "talon_mfa=tok; Path=/; HttpOnly; SameSite=Lax; Max-Age=300"
             );
-            assert!(clearing_cookie().contains("Max-Age=0"));
-            assert!(clearing_cookie().starts_with("talon_session=;"));
+            assert!(cookie("talon_mfa", "", 0).ends_with("Max-Age=0"));
         }
 
         #[test]

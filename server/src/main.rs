@@ -6,6 +6,7 @@ mod guard;
 mod oauth;
 mod problem;
 mod rest;
+mod sessions;
 mod web;
 
 use axum::Router;

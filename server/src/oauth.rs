@@ -139,6 +139,7 @@ async fn callback(
     State(core): State<Core>,
     Query(q): Query<CallbackQuery>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: tower_sessions::Session,
     headers: HeaderMap,
 ) -> Response {
     let Some(client) = client(&core) else {
@@ -188,25 +189,30 @@ async fn callback(
             return fail("the ID token was refused");
         }
     };
-    let (location, session) = match outcome
+    let mut cookies = vec![flow_cookie("", 0)];
+    let location = match outcome
         .mfa_token
         .filter(|_| outcome.access_token.is_empty())
     {
-        Some(challenge) => (
-            "/login?step=code",
-            app::session::cookie_header(app::session::MFA_COOKIE, &challenge, 300),
-        ),
-        None => (
-            "/",
-            app::session::cookie_header(
-                app::session::SESSION_COOKIE,
-                &outcome.access_token,
-                outcome.expires_in,
-            ),
-        ),
+        Some(challenge) => {
+            cookies.push(secure(
+                &core,
+                app::session::cookie_header(app::session::MFA_COOKIE, &challenge, 300),
+            ));
+            "/login?step=code"
+        }
+        None => {
+            if app::session::sign_in_session(&session, &outcome.user_id)
+                .await
+                .is_err()
+            {
+                return fail("the session could not be saved");
+            }
+            "/"
+        }
     };
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
-    for cookie in [flow_cookie("", 0), secure(&core, session)] {
+    for cookie in cookies {
         if let Ok(value) = cookie.parse() {
             response.headers_mut().append(header::SET_COOKIE, value);
         }

@@ -12,7 +12,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
 use serde::Deserialize;
-use talon_core::{Core, Principal};
+use talon_core::Core;
 
 /// Router for the dashboard pages, their server functions and static files.
 ///
@@ -37,8 +37,9 @@ pub fn router(core: Core, leptos_options: LeptosOptions) -> Router {
         .fallback(file_and_error_handler_with_context(context, app::shell))
         .with_state(leptos_options)
         .merge(export)
-        .merge(crate::oauth::router(core))
+        .merge(crate::oauth::router(core.clone()))
         .layer(axum::middleware::from_fn(same_origin_posts))
+        .layer(crate::sessions::layer(core))
 }
 
 /// CSRF protection for the cookie-authenticated dashboard: a state-changing
@@ -51,7 +52,7 @@ async fn same_origin_posts(request: Request, next: Next) -> Response {
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if safe || app::session::session_token(request.headers()).is_none() {
+    if safe || !app::session::has_session_cookie(request.headers()) {
         return next.run(request).await;
     }
     if is_same_origin(request.headers()) {
@@ -103,13 +104,9 @@ struct ExportQuery {
 async fn export_audit(
     State(core): State<Core>,
     Query(q): Query<ExportQuery>,
-    headers: HeaderMap,
+    session: tower_sessions::Session,
 ) -> Response {
-    let principal = match app::session::session_token(&headers) {
-        Some(token) => core.authenticate(&token).await.ok(),
-        None => None,
-    };
-    let Some(principal @ Principal::User { .. }) = principal else {
+    let Some(principal) = app::session::session_principal(&core, &session).await else {
         return (StatusCode::UNAUTHORIZED, "Sign in to export the audit log.").into_response();
     };
     let filter = app::audit::AuditFilter {

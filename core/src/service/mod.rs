@@ -4,6 +4,7 @@ mod account;
 mod agents;
 mod audit;
 mod billing;
+mod dashboard_sessions;
 mod email_flows;
 mod enrollment;
 mod google;

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
+pub mod dashboard_sessions;
 pub mod enrollments;
 pub mod ip_rules;
 pub mod key_rotation;
