@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! `talon`: the server, REST API and dashboard in one binary.
 
 mod config;
