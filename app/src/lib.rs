@@ -1,22 +1,31 @@
 //! Talon's dashboard: the Leptos application rendered by the server (`ssr`)
 //! and hydrated in the browser (`hydrate`, see the `frontend` crate).
 //!
-//! Pages call the core only through the server functions in [`session`] (and,
-//! later, one module per dashboard area); no rule lives here that the REST or
-//! MCP doors would need.
+//! Pages call the core only through server functions: [`session`] for signing
+//! in and out, one module per dashboard area for the rest. Each server function
+//! is a thin door onto `talon_core::Core`, the same service layer the REST and
+//! MCP doors call; no rule lives here that they would need.
 
+pub mod agents;
+pub mod api_keys;
 pub mod area;
+pub mod audit;
 pub mod dashboard;
 mod icons;
 pub mod login;
+pub mod overview;
+pub mod security;
 pub mod session;
+pub mod sharing;
+pub mod team;
+pub mod ui;
+pub mod vaults;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use crate::area::{Area, AreaPage};
 use crate::dashboard::DashboardLayout;
 use crate::login::LoginPage;
 
@@ -66,21 +75,16 @@ pub fn App() -> impl IntoView {
                     view=DashboardLayout
                     ssr=SsrMode::Async
                 >
-                    <Route path=path!("") view=|| view! { <AreaPage area=Area::Dashboard /> } />
-                    <Route path=path!("vaults") view=|| view! { <AreaPage area=Area::Vaults /> } />
-                    <Route path=path!("agents") view=|| view! { <AreaPage area=Area::Agents /> } />
-                    <Route path=path!("sharing") view=|| view! { <AreaPage area=Area::Sharing /> } />
-                    <Route path=path!("audit") view=|| view! { <AreaPage area=Area::AuditLog /> } />
-                    <Route
-                        path=path!("security")
-                        view=|| view! { <AreaPage area=Area::Security /> }
-                    />
-                    <Route
-                        path=path!("api-keys")
-                        view=|| view! { <AreaPage area=Area::ApiKeys /> }
-                    />
-                    <Route path=path!("billing") view=|| view! { <AreaPage area=Area::Billing /> } />
-                    <Route path=path!("team") view=|| view! { <AreaPage area=Area::Team /> } />
+                    <Route path=path!("") view=overview::DashboardPage />
+                    <Route path=path!("vaults") view=vaults::VaultsPage />
+                    <Route path=path!("vaults/:id") view=vaults::VaultPage />
+                    <Route path=path!("agents") view=agents::AgentsPage />
+                    <Route path=path!("sharing") view=sharing::SharingPage />
+                    <Route path=path!("audit") view=audit::AuditPage />
+                    <Route path=path!("security") view=security::SecurityPage />
+                    <Route path=path!("api-keys") view=api_keys::ApiKeysPage />
+                    <Route path=path!("billing") view=overview::BillingPage />
+                    <Route path=path!("team") view=team::TeamPage />
                 </leptos_router::components::ParentRoute>
             </Routes>
         </Router>

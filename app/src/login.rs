@@ -5,7 +5,8 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
 use crate::icons::Icon;
-use crate::session::{current_user, Login};
+use crate::session::{current_user, google_enabled, Login, VerifyCode};
+use crate::ui::{ErrorNote, Field, BUTTON};
 
 /// Email and password form. It posts to the `login` server function; with JS
 /// the answer arrives without a page load, without JS the browser follows the
@@ -13,9 +14,19 @@ use crate::session::{current_user, Login};
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
+    let code = ServerAction::<VerifyCode>::new();
     let pending = login.pending();
     let error = move || login.value().get().and_then(Result::err);
+    let query = leptos_router::hooks::use_query_map();
+    // The code step: after a password sign-in answered "code needed", or on
+    // `/login?step=code` (where a plain form post lands).
+    let needs_code = move || {
+        matches!(login.value().get(), Some(Ok(true)))
+            || query.with(|q| q.get("step").as_deref() == Some("code"))
+    };
     let session = Resource::new_blocking(|| (), |_| current_user());
+    let google = Resource::new(|| (), |_| google_enabled());
+    let google_failed = move || query.with(|q| q.get("error").as_deref() == Some("google"));
 
     view! {
         <Title text="Sign in" />
@@ -37,6 +48,52 @@ pub fn LoginPage() -> impl IntoView {
 
             <div class="mt-8 sm:mx-auto sm:w-full sm:max-w-sm">
                 <div class="rounded-xl bg-white px-6 py-8 shadow-sm ring-1 ring-slate-200 sm:px-8">
+                    <Show when=needs_code>
+                        <ActionForm action=code attr:class="space-y-6">
+                            <p class="text-sm text-slate-600">
+                                "Enter the code from your authenticator app, or a recovery code."
+                            </p>
+                            {move || {
+                                code.value()
+                                    .get()
+                                    .and_then(Result::err)
+                                    .map(|e| view! { <ErrorNote message=e.to_string() /> })
+                            }}
+                            <Field
+                                label="Authentication code"
+                                name="code"
+                                required=true
+                                placeholder="123456"
+                            />
+                            <button type="submit" class=format!("{BUTTON} w-full")>
+                                "Verify"
+                            </button>
+                        </ActionForm>
+                    <Show when=google_failed>
+                        <div class="mt-4">
+                            <ErrorNote message="Google sign-in did not complete. Please try again." />
+                        </div>
+                    </Show>
+                    <Suspense>
+                        {move || Suspend::new(async move {
+                            matches!(google.await, Ok(true))
+                                .then(|| {
+                                    view! {
+                                        <div class="mt-6 border-t border-slate-200 pt-6">
+                                            <a
+                                                href="/auth/google"
+                                                rel="external"
+                                                class="flex w-full justify-center rounded-md bg-white px-3 py-2 text-sm font-semibold text-slate-900 shadow-sm ring-1 ring-slate-300 hover:bg-slate-50"
+                                            >
+                                                "Sign in with Google"
+                                            </a>
+                                        </div>
+                                    }
+                                })
+                        })}
+                    </Suspense>
+                    </Show>
+                    <Show when=move || !needs_code()>
                     <ActionForm action=login attr:class="space-y-6">
                         {move || {
                             error()
@@ -85,6 +142,30 @@ pub fn LoginPage() -> impl IntoView {
                             "Sign in"
                         </button>
                     </ActionForm>
+                    <Show when=google_failed>
+                        <div class="mt-4">
+                            <ErrorNote message="Google sign-in did not complete. Please try again." />
+                        </div>
+                    </Show>
+                    <Suspense>
+                        {move || Suspend::new(async move {
+                            matches!(google.await, Ok(true))
+                                .then(|| {
+                                    view! {
+                                        <div class="mt-6 border-t border-slate-200 pt-6">
+                                            <a
+                                                href="/auth/google"
+                                                rel="external"
+                                                class="flex w-full justify-center rounded-md bg-white px-3 py-2 text-sm font-semibold text-slate-900 shadow-sm ring-1 ring-slate-300 hover:bg-slate-50"
+                                            >
+                                                "Sign in with Google"
+                                            </a>
+                                        </div>
+                                    }
+                                })
+                        })}
+                    </Suspense>
+                    </Show>
                 </div>
             </div>
         </main>

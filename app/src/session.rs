@@ -1,17 +1,27 @@
 //! The dashboard's sign-in session: server functions that sign a user in and
 //! out, and that tell a page who is signed in.
 //!
-//! The session is the core's access token, kept in an `HttpOnly`,
-//! `SameSite=Lax` cookie named [`SESSION_COOKIE`] that expires with the token.
-//! The token never appears in a URL, in page HTML or in a log line.
+//! Sessions are `tower-sessions` records in Talon's database (SQLite or
+//! PostgreSQL), named by an `HttpOnly`, `SameSite=Lax` cookie
+//! [`SESSION_COOKIE`] (`Secure` when served over HTTPS). A record holds only
+//! the signed-in user's id ([`SESSION_USER_KEY`]); each request loads that
+//! user as stored now. The session id is renewed at sign-in. No token or
+//! value is ever in the cookie, a URL, the page or a log line.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-/// Name of the cookie that holds the access token.
+/// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "talon_session";
+
+/// Key of the signed-in user's id in a session record.
+pub const SESSION_USER_KEY: &str = "user_id";
+
+/// Name of the short-lived cookie that holds a pending two-factor challenge
+/// between the password step and the code step of signing in.
+pub const MFA_COOKIE: &str = "talon_mfa";
 
 /// What the dashboard shows about the signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,10 +54,12 @@ impl std::fmt::Debug for Password {
 pub enum SessionError {
     /// Unknown email or wrong password (one message for both).
     InvalidCredentials,
-    /// The account needs a second factor, which the dashboard cannot ask for yet.
+    /// The two-factor code step was reached without a pending challenge (or it expired).
     SecondFactorRequired,
     /// The core refused the request for another reason; the text is the core's user-safe message.
     Rejected(String),
+    /// There is no valid session (never signed in, signed out or expired).
+    SignedOut,
     /// The request did not reach the server function or its answer could not be read.
     Transport(ServerFnErrorErr),
 }
@@ -56,10 +68,11 @@ impl std::fmt::Display for SessionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::InvalidCredentials => f.write_str("Invalid credentials"),
-            Self::SecondFactorRequired => f.write_str(
-                "This account uses two-factor authentication, which the dashboard does not support yet.",
-            ),
+            Self::SecondFactorRequired => {
+                f.write_str("Your sign-in expired before the code was entered. Please start again.")
+            }
             Self::Rejected(message) => f.write_str(message),
+            Self::SignedOut => f.write_str("Your session has ended. Please sign in again."),
             Self::Transport(_) => f.write_str("Something went wrong. Please try again."),
         }
     }
@@ -78,12 +91,15 @@ impl FromServerFnError for SessionError {
 /// Checks the email and password with the core. On success sets the session
 /// cookie and redirects to the dashboard; on failure returns
 /// [`SessionError::InvalidCredentials`] (or the core's reason) and sets no cookie.
+/// When the account uses two-factor authentication, answers `true`: the
+/// challenge is kept in an `HttpOnly` cookie for five minutes and the page asks
+/// for the code ([`verify_code`]).
 ///
 /// Works as a plain HTML form post too: without JS the browser follows the
-/// redirect, and an error comes back to `/login` in the query string (where
-/// the `ActionForm` on the page picks it up).
+/// redirect (to `/login?step=code` for the code), and an error comes back to
+/// `/login` in the query string (where the `ActionForm` on the page picks it up).
 #[server(prefix = "/ui", endpoint = "login")]
-pub async fn login(email: String, password: Password) -> Result<(), SessionError> {
+pub async fn login(email: String, password: Password) -> Result<bool, SessionError> {
     let result = sign_in(email, password).await;
     if let Err(error) = &result {
         backend::return_form_error_to::<Login>("/login", error);
@@ -92,7 +108,7 @@ pub async fn login(email: String, password: Password) -> Result<(), SessionError
 }
 
 #[cfg(feature = "ssr")]
-async fn sign_in(email: String, password: Password) -> Result<(), SessionError> {
+async fn sign_in(email: String, password: Password) -> Result<bool, SessionError> {
     use backend::*;
 
     let core = core()?;
@@ -104,56 +120,159 @@ async fn sign_in(email: String, password: Password) -> Result<(), SessionError> 
             talon_core::Error::Unauthorized(_) => SessionError::InvalidCredentials,
             other => rejected(other),
         })?;
-    if outcome.access_token.is_empty() {
-        return Err(SessionError::SecondFactorRequired);
+    if let Some(challenge) = outcome
+        .mfa_token
+        .filter(|_| outcome.access_token.is_empty())
+    {
+        set_cookie(&cookie(MFA_COOKIE, &challenge, 300));
+        if plain_form_post() {
+            leptos_axum::redirect("/login?step=code");
+        }
+        return Ok(true);
     }
-    set_cookie(&session_cookie(&outcome.access_token, outcome.expires_in));
+    start_session(&outcome.user_id).await?;
     leptos_axum::redirect("/");
-    Ok(())
+    Ok(false)
 }
 
-/// Clears the session cookie and redirects to `/login`.
+/// The second step of signing in: a code from the authenticator app (or a
+/// recovery code) answers the pending challenge; on success the session
+/// cookie is set and the browser goes to the dashboard.
+#[server(prefix = "/ui", endpoint = "login-code")]
+pub async fn verify_code(code: String) -> Result<(), SessionError> {
+    use backend::*;
+
+    let result = async {
+        let core = core()?;
+        let headers: axum::http::HeaderMap = leptos_axum::extract()
+            .await
+            .map_err(SessionError::from_server_fn_error)?;
+        let challenge =
+            cookie_value(&headers, MFA_COOKIE).ok_or(SessionError::SecondFactorRequired)?;
+        let ctx = request_context().await;
+        let tokens = core
+            .mfa_verify(&challenge, code.trim(), &ctx)
+            .await
+            .map_err(|error| match error {
+                talon_core::Error::Unauthorized(_) => SessionError::Rejected(
+                    "That code is not valid. Try the current one.".to_owned(),
+                ),
+                other => rejected(other),
+            })?;
+        set_cookie(&cookie(MFA_COOKIE, "", 0));
+        start_session(&tokens.user_id).await?;
+        leptos_axum::redirect("/");
+        Ok(())
+    }
+    .await;
+    if let Err(error) = &result {
+        return_form_error_to::<VerifyCode>("/login?step=code", error);
+    }
+    result
+}
+
+/// Ends this session (the record is deleted and the cookie cleared); the
+/// core audits `auth.logout` and revokes the user's refresh tokens. The
+/// browser goes to `/login`.
 #[server(prefix = "/ui", endpoint = "logout")]
 pub async fn logout() -> Result<(), SessionError> {
-    backend::set_cookie(&backend::clearing_cookie());
+    use backend::*;
+
+    let core = core()?;
+    if let Ok(principal) = principal().await {
+        let ctx = request_context().await;
+        core.logout(&principal, "", &ctx).await.map_err(rejected)?;
+    }
+    session().await?.flush().await.map_err(store_failed)?;
     leptos_axum::redirect("/login");
     Ok(())
 }
 
-/// Who is signed in, from the session cookie: `None` when there is no cookie
-/// or the core does not accept its token (an invalid cookie is also cleared).
-/// Only human users get a dashboard session; an agent token yields `None`.
-#[server(prefix = "/ui", endpoint = "session")]
-pub async fn current_user() -> Result<Option<SignedInUser>, SessionError> {
+/// Ends every dashboard session of the user, on every device, and every
+/// refresh token (the CLI must sign in again too); the browser goes to `/login`.
+#[server(prefix = "/ui", endpoint = "logout-everywhere")]
+pub async fn logout_everywhere() -> Result<(), SessionError> {
     use backend::*;
 
-    let core = core()?;
-    let headers: axum::http::HeaderMap = leptos_axum::extract()
+    let (core, principal, ctx) = caller().await?;
+    core.sign_out_everywhere(&principal, &ctx)
         .await
-        .map_err(SessionError::from_server_fn_error)?;
-    let Some(token) = session_token(&headers) else {
-        return Ok(None);
-    };
-    match core.authenticate(&token).await {
+        .map_err(rejected)?;
+    session().await?.flush().await.map_err(store_failed)?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Whether "Sign in with Google" (or another configured OIDC provider) is on.
+#[server(prefix = "/ui", endpoint = "google-enabled")]
+pub async fn google_enabled() -> Result<bool, SessionError> {
+    Ok(backend::core()?.config().oidc.is_some())
+}
+
+/// Who is signed in: `None` without a session, or when its user is gone.
+#[server(prefix = "/ui", endpoint = "session")]
+pub async fn current_user() -> Result<Option<SignedInUser>, SessionError> {
+    match backend::principal().await {
         Ok(talon_core::Principal::User { email, .. }) => Ok(Some(SignedInUser { email })),
-        Ok(_) | Err(talon_core::Error::Unauthorized(_)) => {
-            set_cookie(&clearing_cookie());
-            Ok(None)
-        }
-        Err(other) => Err(rejected(other)),
+        Ok(_) | Err(SessionError::SignedOut) => Ok(None),
+        Err(other) => Err(other),
     }
 }
 
+/// Whether a request carries a session cookie (the CSRF check applies to it).
 #[cfg(feature = "ssr")]
-mod backend {
-    use super::{SessionError, SESSION_COOKIE};
+pub fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
+    backend::cookie_value(headers, SESSION_COOKIE).is_some()
+}
+
+/// The signed-in human of a session, for the server's own session-authenticated
+/// routes (the audit download).
+#[cfg(feature = "ssr")]
+pub async fn session_principal(
+    core: &talon_core::Core,
+    session: &tower_sessions::Session,
+) -> Option<talon_core::Principal> {
+    let user_id: String = session.get(SESSION_USER_KEY).await.ok()??;
+    core.session_principal(&user_id).await.ok()
+}
+
+/// Starts a session for `user_id` on the current request's session, under a
+/// new session id (so an id planted before sign-in is worthless after).
+#[cfg(feature = "ssr")]
+pub async fn sign_in_session(
+    session: &tower_sessions::Session,
+    user_id: &str,
+) -> Result<(), SessionError> {
+    session.cycle_id().await.map_err(backend::store_failed)?;
+    session
+        .insert(SESSION_USER_KEY, user_id)
+        .await
+        .map_err(backend::store_failed)
+}
+
+/// The value of the cookie `name` in a request's headers, if non-empty.
+#[cfg(feature = "ssr")]
+pub fn request_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    backend::cookie_value(headers, name)
+}
+
+/// `Set-Cookie` value for a dashboard cookie (`HttpOnly`, `SameSite=Lax`,
+/// `Path=/`) living `max_age` seconds.
+#[cfg(feature = "ssr")]
+pub fn cookie_header(name: &str, value: &str, max_age: i64) -> String {
+    backend::cookie(name, value, max_age)
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) mod backend {
+    use super::SessionError;
     use axum::http::header::{ACCEPT, COOKIE, SET_COOKIE, USER_AGENT};
     use axum::http::{HeaderMap, HeaderValue};
     use leptos::prelude::use_context;
     use leptos::server_fn::error::ServerFnUrlError;
 
     /// The core, which `server::web::router` provides to every request.
-    pub(super) fn core() -> Result<talon_core::Core, SessionError> {
+    pub(crate) fn core() -> Result<talon_core::Core, SessionError> {
         use_context::<talon_core::Core>().ok_or_else(|| {
             tracing::error!("talon_core::Core is missing from the Leptos context");
             SessionError::Rejected("The server is not ready. Please try again.".to_owned())
@@ -162,7 +281,7 @@ mod backend {
 
     /// Turns a core error other than `Unauthorized` into the message the user
     /// sees; an `Internal` error's cause is logged here and never shown.
-    pub(super) fn rejected(error: talon_core::Error) -> SessionError {
+    pub(crate) fn rejected(error: talon_core::Error) -> SessionError {
         if let talon_core::Error::Internal(cause) = &error {
             tracing::error!(%cause, "dashboard session request failed");
         }
@@ -171,7 +290,7 @@ mod backend {
 
     /// The caller's socket address (when the server was started with
     /// connect info) and user agent, for the core's audit log and rate limits.
-    pub(super) async fn request_context() -> talon_core::RequestContext {
+    pub(crate) async fn request_context() -> talon_core::RequestContext {
         let Ok(parts) = leptos_axum::extract::<axum::http::request::Parts>().await else {
             return talon_core::RequestContext::default();
         };
@@ -187,43 +306,60 @@ mod backend {
         talon_core::RequestContext { ip, user_agent }
     }
 
-    /// The value of the session cookie, if the request carries a non-empty one.
-    pub(super) fn session_token(headers: &HeaderMap) -> Option<String> {
+    /// The value of the cookie `wanted`, if the request carries a non-empty one.
+    pub(crate) fn cookie_value(headers: &HeaderMap, wanted: &str) -> Option<String> {
         headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+            .find(|(name, value)| *name == wanted && !value.is_empty())
             .map(|(_, value)| value.to_owned())
     }
 
-    /// `Set-Cookie` value that stores `token` until it expires.
-    pub(super) fn session_cookie(token: &str, expires_in: i64) -> String {
+    /// `Set-Cookie` value for an `HttpOnly`, `SameSite=Lax` cookie on `/`
+    /// that lives `max_age` seconds (0 deletes it).
+    /// `Secure` is added when the server's public URL is HTTPS.
+    pub(crate) fn cookie(name: &str, value: &str, max_age: i64) -> String {
+        let secure = use_context::<talon_core::Core>()
+            .is_some_and(|core| core.config().public_url.starts_with("https://"));
         format!(
-            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-            expires_in.max(0)
+            "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            max_age.max(0),
+            if secure { "; Secure" } else { "" }
         )
     }
 
-    /// `Set-Cookie` value that deletes the session cookie.
-    pub(super) fn clearing_cookie() -> String {
-        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+    /// The current request's session (the session layer wraps every dashboard route).
+    pub(crate) async fn session() -> Result<tower_sessions::Session, SessionError> {
+        leptos_axum::extract::<tower_sessions::Session>()
+            .await
+            .map_err(|_| {
+                tracing::error!("the dashboard session layer is missing");
+                SessionError::Rejected("The server is not ready. Please try again.".to_owned())
+            })
+    }
+
+    /// A session store failure, logged here and shown as a retry message.
+    pub(crate) fn store_failed(error: tower_sessions::session::Error) -> SessionError {
+        tracing::error!(%error, "dashboard session store failed");
+        SessionError::Rejected("The session could not be saved. Please try again.".to_owned())
+    }
+
+    /// Signs `user_id` in on the current session.
+    pub(crate) async fn start_session(user_id: &str) -> Result<(), SessionError> {
+        super::sign_in_session(&session().await?, user_id).await
     }
 
     /// For a plain form post (no JS), redirects the browser to `page` with
     /// `error` encoded the way `ActionForm` reads it back. Leptos would send it
     /// to the `Referer`, which browsers omit under `Referrer-Policy: no-referrer`.
-    pub(super) fn return_form_error_to<F>(page: &str, error: &SessionError)
+    pub(crate) fn return_form_error_to<F>(page: &str, error: &SessionError)
     where
         F: leptos::server_fn::ServerFn<Error = SessionError>,
     {
-        let plain_form_post = use_context::<axum::http::request::Parts>()
-            .and_then(|parts| parts.headers.get(ACCEPT).cloned())
-            .and_then(|accept| accept.to_str().ok().map(|v| v.contains("text/html")))
-            .unwrap_or(false);
-        if !plain_form_post {
+        if !plain_form_post() {
             return;
         }
         // `to_url` needs an absolute base; only the path and query are kept.
@@ -239,8 +375,70 @@ mod backend {
         leptos_axum::redirect(&location);
     }
 
+    /// The signed-in human behind the session cookie, or
+    /// [`SessionError::SignedOut`].
+    pub(crate) async fn principal() -> Result<talon_core::Principal, SessionError> {
+        let core = core()?;
+        let session = session().await?;
+        let user_id: String = session
+            .get(super::SESSION_USER_KEY)
+            .await
+            .map_err(store_failed)?
+            .ok_or(SessionError::SignedOut)?;
+        match core.session_principal(&user_id).await {
+            Ok(principal) => Ok(principal),
+            Err(talon_core::Error::Unauthorized(_)) => {
+                session.flush().await.map_err(store_failed)?;
+                Err(SessionError::SignedOut)
+            }
+            Err(other) => Err(rejected(other)),
+        }
+    }
+
+    /// The core, the signed-in human and the request's context: what every
+    /// dashboard server function starts with.
+    pub(crate) async fn caller() -> Result<
+        (
+            talon_core::Core,
+            talon_core::Principal,
+            talon_core::RequestContext,
+        ),
+        SessionError,
+    > {
+        let core = core()?;
+        let principal = principal().await?;
+        let ctx = request_context().await;
+        Ok((core, principal, ctx))
+    }
+
+    /// Whether the current request is a plain HTML form post (no JS).
+    pub(crate) fn plain_form_post() -> bool {
+        use_context::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get(ACCEPT).cloned())
+            .and_then(|accept| accept.to_str().ok().map(|v| v.contains("text/html")))
+            .unwrap_or(false)
+    }
+
+    /// Ends a form's server function: a plain form post goes back to `page`
+    /// (with the error in the query string on failure); a hydrated form gets
+    /// the result as is.
+    pub(crate) fn finish<F, T>(
+        page: &str,
+        result: Result<T, SessionError>,
+    ) -> Result<T, SessionError>
+    where
+        F: leptos::server_fn::ServerFn<Error = SessionError>,
+    {
+        match &result {
+            Ok(_) if plain_form_post() => leptos_axum::redirect(page),
+            Ok(_) => {}
+            Err(error) => return_form_error_to::<F>(page, error),
+        }
+        result
+    }
+
     /// Adds a `Set-Cookie` header to the response of the current request.
-    pub(super) fn set_cookie(cookie: &str) {
+    pub(crate) fn set_cookie(cookie: &str) {
         let (Some(response), Ok(value)) = (
             use_context::<leptos_axum::ResponseOptions>(),
             HeaderValue::from_str(cookie),
@@ -264,20 +462,20 @@ mod backend {
         }
 
         #[test]
-        fn session_token_is_found_among_other_cookies() {
+        fn cookie_value_is_found_among_other_cookies() {
             let cases: &[(&[&str], Option<&str>)] = &[
                 (&[], None),
                 (&["theme=dark"], None),
-                (&["talon_session=abc.def-ghi"], Some("abc.def-ghi")),
-                (&["a=1; talon_session=tok; b=2"], Some("tok")),
-                (&["a=1", "talon_session=tok"], Some("tok")),
-                (&["talon_session="], None),
-                (&["talon_session_old=x"], None),
-                (&["xtalon_session=x"], None),
+                (&["talon_mfa=abc.def-ghi"], Some("abc.def-ghi")),
+                (&["a=1; talon_mfa=tok; b=2"], Some("tok")),
+                (&["a=1", "talon_mfa=tok"], Some("tok")),
+                (&["talon_mfa="], None),
+                (&["talon_mfa_old=x"], None),
+                (&["xtalon_mfa=x"], None),
             ];
             for (cookies, expected) in cases {
                 assert_eq!(
-                    session_token(&headers(cookies)).as_deref(),
+                    cookie_value(&headers(cookies), "talon_mfa").as_deref(),
                     *expected,
                     "cookies: {cookies:?}"
                 );
@@ -285,14 +483,12 @@ mod backend {
         }
 
         #[test]
-        fn session_cookie_is_http_only_lax_and_expires_with_the_token() {
-            let cookie = session_cookie("tok", 900);
+        fn cookies_are_http_only_lax_and_expire() {
             assert_eq!(
-                cookie,
-                "talon_session=tok; Path=/; HttpOnly; SameSite=Lax; Max-Age=900"
+                cookie("talon_mfa", "tok", 300),
+                "talon_mfa=tok; Path=/; HttpOnly; SameSite=Lax; Max-Age=300"
             );
-            assert!(clearing_cookie().contains("Max-Age=0"));
-            assert!(clearing_cookie().starts_with("talon_session=;"));
+            assert!(cookie("talon_mfa", "", 0).ends_with("Max-Age=0"));
         }
 
         #[test]

@@ -37,6 +37,12 @@ pub enum Error {
         limit: i64,
         tier: String,
     },
+    /// The org's monthly request quota is used up (billable routes only).
+    #[error("Monthly request quota reached ({used}/{limit} on {tier} tier). Upgrade your plan or wait for next month.")]
+    QuotaExceeded { used: i64, limit: i64, tier: String },
+    /// Stripe billing is not configured on this server.
+    #[error("{0}")]
+    BillingNotConfigured(String),
     /// An org IP rule refused the caller's address.
     #[error("Requests from this IP address are not allowed for this organization")]
     IpDenied,
@@ -57,6 +63,8 @@ pub enum Dependency {
     Database,
     Keystore,
     Audit,
+    /// The payment provider (Stripe).
+    Billing,
 }
 
 impl fmt::Display for Dependency {
@@ -65,6 +73,7 @@ impl fmt::Display for Dependency {
             Dependency::Database => "The database",
             Dependency::Keystore => "The keystore",
             Dependency::Audit => "The audit store",
+            Dependency::Billing => "The payment provider",
         })
     }
 }

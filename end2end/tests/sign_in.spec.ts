@@ -1,6 +1,6 @@
-import { test as base, expect, type APIRequestContext, type Page } from '@playwright/test';
+import type { Page } from '@playwright/test';
+import { PASSWORD, expect, fillSignIn, hydrated, signUp, test } from './helpers';
 
-const PASSWORD = 'Correct-Horse-9!';
 const AREAS = [
   'Dashboard',
   'Vaults',
@@ -12,40 +12,6 @@ const AREAS = [
   'Billing',
   'Team',
 ];
-
-// Every test fails if the page throws an uncaught error (e.g. a hydration panic).
-const test = base.extend<{ pageErrors: Error[] }>({
-  pageErrors: [
-    async ({ page }, use) => {
-      const errors: Error[] = [];
-      page.on('pageerror', (error) => errors.push(error));
-      await use(errors);
-      expect(errors, 'uncaught errors in the page').toEqual([]);
-    },
-    { auto: true },
-  ],
-});
-
-/** Creates a fresh user through the REST API and returns its email. */
-async function signUp(request: APIRequestContext): Promise<string> {
-  const email = `e2e-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-  const response = await request.post('/v1/auth/signup', {
-    data: { email, password: PASSWORD, display_name: 'E2E' },
-  });
-  expect(response.status(), 'POST /v1/auth/signup').toBe(200);
-  return email;
-}
-
-/** Waits until the WASM bundle has hydrated the server-rendered page. */
-async function hydrated(page: Page) {
-  await expect(page.locator('html[data-hydrated]')).toBeAttached({ timeout: 15_000 });
-}
-
-async function fillSignIn(page: Page, email: string, password: string) {
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
 
 async function expectDashboard(page: Page, email: string) {
   await expect(page).toHaveURL('/');
@@ -78,7 +44,6 @@ test('signing in shows the dashboard with the sidebar and the user email', async
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Vaults' }).click();
   await expect(page).toHaveURL('/vaults');
   await expect(page.getByRole('heading', { level: 1, name: 'Vaults' })).toBeVisible();
-  await expect(page.getByText('coming here soon')).toBeVisible();
   await expect(page.getByRole('banner').getByText(email)).toBeVisible();
 
   // A full page load of another area is server-rendered for the signed-in user.
@@ -111,7 +76,7 @@ test('a wrong password shows "Invalid credentials" and no dashboard', async ({ p
 });
 
 test('signed-out visits to dashboard pages redirect to /login', async ({ page }) => {
-  for (const path of ['/', '/vaults', '/audit', '/api-keys']) {
+  for (const path of ['/', '/vaults', '/agents', '/sharing', '/audit', '/security', '/api-keys', '/billing', '/team']) {
     const response = await page.goto(path);
     expect(response?.ok(), `GET ${path}`).toBeTruthy();
     await expect(page).toHaveURL('/login');
@@ -152,4 +117,18 @@ test.describe('without JavaScript', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await expect(page).toHaveURL('/login');
   });
+});
+
+test('Sign in with Google goes through the provider with PKCE and lands on the dashboard', async ({ page }) => {
+  await page.goto('/login');
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Sign in with Google' }).click();
+  await expectDashboard(page, 'google-user@example.com');
+  await page.screenshot({ path: 'test-results/screenshots/google-sign-in.png', fullPage: true });
+
+  // A callback without the matching state (a forged or replayed one) signs nobody in.
+  await page.context().clearCookies();
+  await page.goto('/auth/google/callback?code=forged&state=forged');
+  await expect(page).toHaveURL('/login?error=google');
+  await expect(page.getByRole('alert')).toContainText('Google sign-in did not complete');
 });

@@ -24,6 +24,8 @@ pub enum Command {
     Server(ServerArgs),
     /// Run the MCP server on stdin/stdout as an agent (configured by ONECLAW_* / TALON_* env vars).
     Mcp(McpArgs),
+    /// Administration on the server host, with the server's own settings.
+    Admin(AdminArgs),
     #[command(flatten)]
     Client(crate::cli::ClientCommand),
 }
@@ -41,6 +43,27 @@ pub struct McpArgs {
     /// Address the standalone HTTP server binds.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: std::net::IpAddr,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub command: AdminCommand,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AdminCommand {
+    /// Set an org's billing tier (audited as `billing.tier_changed`).
+    SetTier {
+        /// The org's id.
+        #[arg(long)]
+        org: String,
+        /// A tier known to the configuration (`free`, `pro`, `business`, `enterprise`, or one
+        /// added by TALON_PLAN_LIMITS).
+        tier: String,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -91,6 +114,23 @@ pub struct ServerArgs {
         default_value = "https://www.googleapis.com/oauth2/v3/certs"
     )]
     pub oidc_jwks_url: String,
+    /// OAuth client secret for the dashboard's "Sign in with Google" (authorization code + PKCE).
+    #[arg(long, env = "TALON_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
+    pub google_client_secret: Option<String>,
+    /// Authorization endpoint of the identity provider. Defaults to Google's.
+    #[arg(
+        long,
+        env = "TALON_OIDC_AUTH_URL",
+        default_value = "https://accounts.google.com/o/oauth2/v2/auth"
+    )]
+    pub oidc_auth_url: String,
+    /// Token endpoint of the identity provider. Defaults to Google's.
+    #[arg(
+        long,
+        env = "TALON_OIDC_TOKEN_URL",
+        default_value = "https://oauth2.googleapis.com/token"
+    )]
+    pub oidc_token_url: String,
     /// SMTP relay for outgoing mail, `smtp://host:port`. Without it, mail is appended to
     /// `<data-dir>/outbox.jsonl`.
     #[arg(long, env = "TALON_SMTP_URL")]
@@ -113,6 +153,42 @@ pub struct ServerArgs {
     /// and the public URL's host are always accepted.
     #[arg(long, env = "TALON_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
     pub mcp_allowed_hosts: Vec<String>,
+    /// Overrides of the tier limits, as JSON (`{"free":{"requests":1000,"vaults":3,"secrets":50,
+    /// "agents":2}}`; `null` = unlimited; omitted fields keep the built-in value) or `@<file>`
+    /// holding that JSON.
+    #[arg(long, env = "TALON_PLAN_LIMITS")]
+    pub plan_limits: Option<String>,
+    /// Milliseconds between flushes of counted requests to the database.
+    #[arg(long, env = "TALON_USAGE_FLUSH_MS", default_value_t = 1000)]
+    pub usage_flush_ms: u64,
+    /// Stripe secret key (`sk_…`); enables subscribe and the customer portal.
+    #[arg(long, env = "TALON_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe webhook signing secret (`whsec_…`); enables `POST /v1/billing/webhooks`.
+    #[arg(long, env = "TALON_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Stripe API base URL.
+    #[arg(
+        long,
+        env = "TALON_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+    /// Stripe price id of the pro tier, monthly.
+    #[arg(long, env = "TALON_STRIPE_PRICE_PRO_MONTHLY")]
+    pub stripe_price_pro_monthly: Option<String>,
+    /// Stripe price id of the pro tier, yearly.
+    #[arg(long, env = "TALON_STRIPE_PRICE_PRO_YEARLY")]
+    pub stripe_price_pro_yearly: Option<String>,
+    /// Stripe price id of the business tier, monthly.
+    #[arg(long, env = "TALON_STRIPE_PRICE_BUSINESS_MONTHLY")]
+    pub stripe_price_business_monthly: Option<String>,
+    /// Stripe price id of the business tier, yearly.
+    #[arg(long, env = "TALON_STRIPE_PRICE_BUSINESS_YEARLY")]
+    pub stripe_price_business_yearly: Option<String>,
+    /// Secret versions re-wrapped per transaction after a vault KEK rotation.
+    #[arg(long, env = "TALON_KEK_REWRAP_BATCH", default_value_t = 100)]
+    pub kek_rewrap_batch: i64,
     /// Keep keys in process memory instead of a PKCS#11 token. INSECURE: for development only.
     #[arg(long, env = "TALON_INSECURE_DEV_KEYSTORE")]
     pub insecure_dev_keystore: bool,

@@ -89,7 +89,11 @@ impl FromRequestParts<AppState> for Auth {
             })?;
         let token = token.to_owned();
         let Ctx(ctx) = Ctx::from_request_parts(parts, state).await?;
-        Ok(Auth(state.core.authorize_request(&token, &ctx).await?))
+        let p = state.core.authorize_request(&token, &ctx).await?;
+        if let Some(slot) = parts.extensions.get::<crate::rest::MeterSlot>().cloned() {
+            slot.admit(&state.core, &p).await?;
+        }
+        Ok(Auth(p))
     }
 }
 

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! `talon`: the server, REST API and dashboard in one binary.
 
 mod cli;
@@ -6,13 +7,15 @@ mod config;
 mod extract;
 mod guard;
 mod mcp;
+mod oauth;
 mod problem;
 mod rest;
+mod sessions;
 mod web;
 
 use axum::Router;
 use clap::Parser;
-use config::{Cli, Command, ServerArgs};
+use config::{AdminArgs, AdminCommand, Cli, Command, ServerArgs};
 use std::fs;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -21,7 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use talon_core::keystore::{KeyStore, Pkcs11Config, Pkcs11KeyStore, SoftKeyStore};
 use talon_core::mail::Mailer;
-use talon_core::service::OidcConfig;
+use talon_core::service::{OidcConfig, Plans, StripeConfig};
 use talon_core::store::Store;
 use talon_core::{Core, CoreConfig};
 
@@ -48,6 +51,7 @@ fn main() {
         Command::Server(args) => run_server(args),
         Command::Mcp(args) => run_mcp(args),
         Command::Client(command) => std::process::exit(cli::run(cli.global, command)),
+        Command::Admin(args) => run_admin(args),
     };
     if let Err(msg) = result {
         eprintln!("talon: {msg}");
@@ -148,6 +152,72 @@ fn open_keystore(args: &ServerArgs) -> Result<Arc<dyn KeyStore>, String> {
     Ok(Arc::new(store))
 }
 
+/// The tiers: built in, with TALON_PLAN_LIMITS applied; the default tier must be one of them.
+fn plans(args: &ServerArgs) -> Result<Plans, String> {
+    let plans = match &args.plan_limits {
+        None => Plans::default(),
+        Some(v) => {
+            let json = match v.strip_prefix('@') {
+                Some(file) => fs::read_to_string(file)
+                    .map_err(|e| format!("TALON_PLAN_LIMITS: cannot read {file}: {e}"))?,
+                None => v.clone(),
+            };
+            Plans::with_overrides(&json).map_err(|e| format!("TALON_PLAN_LIMITS: {e}"))?
+        }
+    };
+    if !plans.contains(&args.default_tier) {
+        return Err(format!(
+            "TALON_DEFAULT_TIER '{}' is not a known tier (known: {}); add it to TALON_PLAN_LIMITS or pick one of those",
+            args.default_tier,
+            plans.names().join(", ")
+        ));
+    }
+    Ok(plans)
+}
+
+/// `talon admin …`: opens the same database and keystore as the server (so audit events join
+/// the org's chain) and runs one command.
+fn run_admin(args: AdminArgs) -> Result<(), String> {
+    let server = args.server;
+    let plans = plans(&server)?;
+    let keys = open_keystore(&server)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let database_url = server.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                server.data_dir.join("talon.db").display()
+            )
+        });
+        let store = Store::connect(&database_url)
+            .await
+            .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
+        let core = Core::new(
+            store,
+            keys,
+            CoreConfig {
+                default_tier: server.default_tier.clone(),
+                plans,
+                ..CoreConfig::default()
+            },
+        )
+        .map_err(|e| format!("cannot start the core: {e}"))?;
+        match args.command {
+            AdminCommand::SetTier { org, tier } => {
+                let before = core
+                    .admin_set_tier(&org, &tier)
+                    .await
+                    .map_err(|e| format!("set-tier: {e}"))?;
+                println!("org {org}: tier {before} -> {tier}");
+            }
+        }
+        Ok(())
+    })
+}
+
 fn run_server(args: ServerArgs) -> Result<(), String> {
     fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", args.data_dir.display()))?;
@@ -207,6 +277,24 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
             Mailer::Outbox(outbox)
         }
     };
+    let plans = plans(&args)?;
+    if args.kek_rewrap_batch < 1 {
+        return Err("TALON_KEK_REWRAP_BATCH must be at least 1".into());
+    }
+    let stripe = StripeConfig {
+        secret_key: args.stripe_secret_key.clone().filter(|k| !k.is_empty()),
+        webhook_secret: args.stripe_webhook_secret.clone().filter(|k| !k.is_empty()),
+        api_base: args.stripe_api_base.clone(),
+        prices: [
+            ("pro:monthly", &args.stripe_price_pro_monthly),
+            ("pro:yearly", &args.stripe_price_pro_yearly),
+            ("business:monthly", &args.stripe_price_business_monthly),
+            ("business:yearly", &args.stripe_price_business_yearly),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v)))
+        .collect(),
+    };
     let core = Core::new(
         store.clone(),
         keys,
@@ -223,13 +311,23 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
                     ],
                 },
                 jwks_url: args.oidc_jwks_url.clone(),
+                auth_url: args.oidc_auth_url.clone(),
+                token_url: args.oidc_token_url.clone(),
+                client_secret: args.google_client_secret.clone(),
             }),
             mailer: Some(mailer),
             rate_limit_per_principal: args.rate_limit_per_principal,
+            plans,
+            stripe,
+            usage_flush_interval: std::time::Duration::from_millis(args.usage_flush_ms.max(10)),
+            rewrap_batch: args.kek_rewrap_batch,
             ..CoreConfig::default()
         },
     )
     .map_err(|e| format!("cannot start the core: {e}"))?;
+    core.resume_key_rotations()
+        .await
+        .map_err(|e| format!("cannot resume KEK re-wraps: {e}"))?;
 
     let mut leptos_options = leptos::config::get_configuration(None)
         .map_err(|e| format!("dashboard configuration: {e}"))?
@@ -256,7 +354,11 @@ async fn serve(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<(), String> 
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .map_err(|e| format!("server error: {e}"))
+    .map_err(|e| format!("server error: {e}"))?;
+    if let Err(e) = core.flush_usage().await {
+        eprintln!("talon: counted requests not flushed at shutdown: {e}");
+    }
+    Ok(())
 }
 
 /// The whole HTTP surface: `/v1` and `/.well-known` with problem responses, then the dashboard.
@@ -267,6 +369,10 @@ pub fn build_router(
     mcp_hosts: Vec<String>,
 ) -> Router {
     let api = rest::router()
+        .route_layer(axum::middleware::from_fn_with_state(
+            AppState { core: core.clone() },
+            rest::meter,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             guard::IpRateLimit::new(rate_limit_per_ip),

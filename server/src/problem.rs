@@ -60,6 +60,23 @@ impl From<Error> for Problem {
                 p.extra.insert("tier".into(), json!(tier));
                 p
             }
+            Error::QuotaExceeded {
+                used,
+                limit,
+                ref tier,
+            } => {
+                let mut p = Problem::new(StatusCode::PAYMENT_REQUIRED, detail.clone());
+                p.kind = "quota_exceeded";
+                p.extra.insert("limit".into(), json!(limit));
+                p.extra.insert("current".into(), json!(used));
+                p.extra.insert("tier".into(), json!(tier));
+                p
+            }
+            Error::BillingNotConfigured(_) => {
+                let mut p = Problem::new(StatusCode::NOT_IMPLEMENTED, detail);
+                p.kind = "billing_not_configured";
+                p
+            }
             Error::IpDenied => {
                 let mut p = Problem::new(StatusCode::FORBIDDEN, detail);
                 p.kind = "ip_denied";
@@ -80,6 +97,7 @@ impl From<Error> for Problem {
                         Dependency::Database => "database",
                         Dependency::Keystore => "keystore",
                         Dependency::Audit => "audit",
+                        Dependency::Billing => "billing",
                     }),
                 );
                 p
@@ -164,7 +182,9 @@ async fn with_request_id(res: Response, id: &str) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
+    let mut headers = res.headers().clone();
+    headers.remove(header::CONTENT_TYPE);
+    headers.remove(header::CONTENT_LENGTH);
     let mut body: Map<String, Value> = if is_problem {
         let bytes = axum::body::to_bytes(res.into_body(), 64 * 1024)
             .await
@@ -199,8 +219,7 @@ async fn with_request_id(res: Response, id: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
-    if let Some(r) = retry_after {
-        out.headers_mut().insert(header::RETRY_AFTER, r);
-    }
+    // Keep what the inner layers set (Retry-After, quota headers).
+    out.headers_mut().extend(headers);
     out
 }

@@ -1,11 +1,18 @@
 //! The dashboard door: serves the Leptos app (`app::App`), its server
-//! functions (under `/ui/`) and the compiled assets in the site root (`/pkg/*`,
-//! `/favicon.svg`).
+//! functions (under `/ui/`), the audit export download and the compiled assets
+//! in the site root (`/pkg/*`, `/favicon.svg`).
 
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
+use serde::Deserialize;
+use talon_core::Core;
 
 /// Router for the dashboard pages, their server functions and static files.
 ///
@@ -13,9 +20,15 @@ use leptos_axum::{file_and_error_handler_with_context, generate_route_list, Lept
 /// context. The router has a fallback (static files from
 /// `leptos_options.site_root`, otherwise the app's 404 page), so the router it
 /// is merged into must not have a fallback of its own.
-pub fn router(core: talon_core::Core, leptos_options: LeptosOptions) -> Router {
+pub fn router(core: Core, leptos_options: LeptosOptions) -> Router {
     let routes = generate_route_list(app::App);
-    let context = move || provide_context(core.clone());
+    let context = {
+        let core = core.clone();
+        move || provide_context(core.clone())
+    };
+    let export = Router::new()
+        .route("/audit/export.jsonl", get(export_audit))
+        .with_state(core.clone());
     Router::new()
         .leptos_routes_with_context(&leptos_options, routes, context.clone(), {
             let leptos_options = leptos_options.clone();
@@ -23,4 +36,161 @@ pub fn router(core: talon_core::Core, leptos_options: LeptosOptions) -> Router {
         })
         .fallback(file_and_error_handler_with_context(context, app::shell))
         .with_state(leptos_options)
+        .merge(export)
+        .merge(crate::oauth::router(core.clone()))
+        .layer(axum::middleware::from_fn(same_origin_posts))
+        .layer(crate::sessions::layer(core))
+}
+
+/// CSRF protection for the cookie-authenticated dashboard: a state-changing
+/// request (anything but GET, HEAD, OPTIONS) that carries the session cookie
+/// must come from the dashboard's own origin. Browsers send `Origin` on every
+/// such request and `Sec-Fetch-Site` on modern ones; another site's form or
+/// script gets a 403 before any server function runs.
+async fn same_origin_posts(request: Request, next: Next) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if safe || !app::session::has_session_cookie(request.headers()) {
+        return next.run(request).await;
+    }
+    if is_same_origin(request.headers()) {
+        next.run(request).await
+    } else {
+        tracing::warn!(path = %request.uri().path(), "cross-origin dashboard request refused");
+        (
+            StatusCode::FORBIDDEN,
+            "Cross-origin request refused: the dashboard accepts changes only from its own pages.",
+        )
+            .into_response()
+    }
+}
+
+/// Whether the request's `Origin` names the host it was sent to (and
+/// `Sec-Fetch-Site`, when present, does not say otherwise).
+fn is_same_origin(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = value("sec-fetch-site") {
+        if !matches!(site, "same-origin" | "none") {
+            return false;
+        }
+    }
+    let (Some(origin), Some(host)) = (value("origin"), value("host")) else {
+        return false;
+    };
+    origin.split_once("://").is_some_and(|(scheme, authority)| {
+        matches!(scheme, "http" | "https") && authority.eq_ignore_ascii_case(host)
+    })
+}
+
+/// Filters of the export, as on the audit page.
+#[derive(Debug, Default, Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    actor_type: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// `GET /audit/export.jsonl`: the signed-in user's org's audit events that
+/// match the filters, one JSON object per line, newest first, streamed page by
+/// page (the same export as `GET /v1/audit/export`). Values are never in
+/// events, so never in the export.
+async fn export_audit(
+    State(core): State<Core>,
+    Query(q): Query<ExportQuery>,
+    session: tower_sessions::Session,
+) -> Response {
+    let Some(principal) = app::session::session_principal(&core, &session).await else {
+        return (StatusCode::UNAUTHORIZED, "Sign in to export the audit log.").into_response();
+    };
+    let filter = app::audit::AuditFilter {
+        action: q.action,
+        actor_type: q.actor_type,
+        from: q.from,
+        to: q.to,
+        offset: 0,
+    };
+    let mut response = match crate::rest::audit::export_response(
+        core,
+        principal,
+        app::audit::audit_query(&filter, 0),
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(problem) => return problem.into_response(),
+    };
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static("attachment; filename=\"audit.jsonl\""),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn same_origin_requires_an_origin_naming_the_host() {
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (
+                &[
+                    ("host", "127.0.0.1:8080"),
+                    ("origin", "http://127.0.0.1:8080"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("host", "talon.example"),
+                    ("origin", "https://talon.example"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("host", "127.0.0.1:8080"),
+                    ("origin", "http://evil.example"),
+                ],
+                false,
+            ),
+            (&[("host", "127.0.0.1:8080"), ("origin", "null")], false),
+            (&[("host", "127.0.0.1:8080")], false),
+            (
+                &[
+                    ("host", "127.0.0.1:8080"),
+                    ("origin", "http://127.0.0.1:8080"),
+                    ("sec-fetch-site", "cross-site"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    ("host", "127.0.0.1:8080"),
+                    ("origin", "http://127.0.0.1:8080"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+                true,
+            ),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(is_same_origin(&headers(pairs)), *expected, "{pairs:?}");
+        }
+    }
 }

@@ -116,6 +116,8 @@ impl Core {
         agent: &AgentRow,
         key_hash: &str,
     ) -> Result<()> {
+        self.check_limit(tx, &agent.org_id, crate::store::billing::Counted::Agents)
+            .await?;
         self.append_audit(
             tx,
             ctx,

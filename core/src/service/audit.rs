@@ -163,6 +163,31 @@ impl Core {
         p: &Principal,
         q: AuditQuery,
     ) -> Result<(Vec<EventRow>, i64, i64, i64)> {
+        let (filter, limit, offset) = self.audit_filter(p, q)?;
+        let (events, total) = audit_store::list(self.store().pool(), p.org_id(), &filter).await?;
+        Ok((events, total, limit, offset))
+    }
+
+    /// Validates an export's filters (the same as [`Core::audit_events`]; `limit` and `offset`
+    /// are ignored) before the first page is read.
+    pub fn audit_export_filter(&self, p: &Principal, mut q: AuditQuery) -> Result<EventFilter> {
+        q.limit = None;
+        q.offset = None;
+        Ok(self.audit_filter(p, q)?.0)
+    }
+
+    /// One page of an export: up to `page` events below `before_seq`, newest first.
+    pub async fn audit_export_page(
+        &self,
+        p: &Principal,
+        filter: &EventFilter,
+        before_seq: Option<i64>,
+        page: i64,
+    ) -> Result<Vec<EventRow>> {
+        audit_store::page_before(self.store().pool(), p.org_id(), filter, before_seq, page).await
+    }
+
+    fn audit_filter(&self, p: &Principal, q: AuditQuery) -> Result<(EventFilter, i64, i64)> {
         p.require_scope("audit:read")?;
         let time = |field: &'static str, v: &Option<String>| -> Result<Option<i64>> {
             v.as_deref()
@@ -200,8 +225,7 @@ impl Core {
             filter.actor_type = Some("agent".into());
             filter.actor_id = Some(agent_id.clone());
         }
-        let (events, total) = audit_store::list(self.store().pool(), p.org_id(), &filter).await?;
-        Ok((events, total, limit, offset))
+        Ok((filter, limit, offset))
     }
 }
 

@@ -79,6 +79,7 @@ impl Core {
         let user = users::by_id(self.store().pool(), &user_id)
             .await?
             .ok_or_else(bad)?;
+        crate::store::shares::claim_external(&mut tx, &user.email, &user.id, self.now()).await?;
         self.append_audit(
             &mut tx,
             ctx,
@@ -127,6 +128,7 @@ impl Core {
         let user = users::by_id(self.store().pool(), &user_id)
             .await?
             .ok_or_else(bad)?;
+        crate::store::shares::claim_external(&mut tx, &user.email, &user.id, self.now()).await?;
         self.append_audit(
             &mut tx,
             ctx,

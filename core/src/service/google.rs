@@ -22,6 +22,12 @@ pub struct OidcConfig {
     pub issuers: Vec<String>,
     /// The provider's JWKS URL.
     pub jwks_url: String,
+    /// The provider's authorization endpoint (the dashboard's redirect sign-in).
+    pub auth_url: String,
+    /// The provider's token endpoint (code exchange with PKCE).
+    pub token_url: String,
+    /// The OAuth client secret, when the provider issues one.
+    pub client_secret: Option<String>,
 }
 
 /// Cached JWKS with its fetch time.
@@ -164,6 +170,7 @@ impl Core {
                 "An account with this email already exists".into(),
             ));
         }
+        crate::store::shares::claim_external(&mut tx, email, &user.id, now).await?;
         let p = user_principal(&user, None);
         self.append_audit(
             &mut tx,

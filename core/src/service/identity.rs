@@ -267,6 +267,7 @@ impl Core {
                 "An account with this email already exists".into(),
             ));
         }
+        crate::store::shares::claim_external(&mut tx, &email, &user.id, now).await?;
         let principal = user_principal(&user, None);
         self.append_audit(
             &mut tx,
@@ -377,6 +378,8 @@ impl Core {
             ),
         )
         .await?;
+        // External-email shares sent to an existing account are claimed at its next login.
+        crate::store::shares::claim_external(&mut tx, &user.email, &user.id, self.now()).await?;
         let refresh_token = self.new_refresh_token(&mut tx, &user.id).await?;
         let access_token = self.user_access_token(&user, method).await?;
         tx.commit().await?;

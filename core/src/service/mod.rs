@@ -4,17 +4,21 @@ mod account;
 mod agents;
 mod audit;
 mod device;
+mod billing;
+mod dashboard_sessions;
 mod email_flows;
 mod enrollment;
 mod google;
 mod identity;
 mod ip_rules;
+mod key_rotation;
 mod mfa;
 mod org;
 mod policies;
 mod read_commit;
 mod secrets;
 mod sharing;
+mod stripe;
 mod throttle;
 mod vaults;
 mod versions;
@@ -23,15 +27,18 @@ pub use account::{ApiKeyCreated, ProfilePatch, Tokens, KEY_SCOPES};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
 pub use audit::{AuditEvent, AuditQuery, ChainReport};
 pub use device::{DeviceInfo, DevicePoll, DeviceStarted, DeviceToken};
+pub use billing::{BillableOp, PlanLimits, Plans, QuotaView};
 pub use enrollment::{EnrollStarted, EnrollState};
 pub use google::OidcConfig;
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};
 pub use ip_rules::{ip_allowed, NewIpRule};
+pub use key_rotation::{kek_version, KeyStatus};
 pub use mfa::MfaSetup;
 pub use org::Invite;
 pub use policies::{CreatePolicy, UpdatePolicy};
 pub use secrets::{PutSecret, SecretRead};
 pub use sharing::CreateShare;
+pub use stripe::{StripeConfig, Subscribe};
 pub use versions::{generate, Charset, RotateSecret};
 
 use crate::clock::now_ms;
@@ -63,6 +70,14 @@ pub struct CoreConfig {
     pub mailer: Option<crate::mail::Mailer>,
     /// Authenticated requests per second allowed per principal; 0 disables.
     pub rate_limit_per_principal: u32,
+    /// Tiers and their limits.
+    pub plans: Plans,
+    /// Stripe settings; without a secret key the Stripe endpoints answer 501.
+    pub stripe: StripeConfig,
+    /// How often counted requests are flushed to the database.
+    pub usage_flush_interval: Duration,
+    /// Secret versions re-wrapped per transaction after a KEK rotation.
+    pub rewrap_batch: i64,
 }
 
 impl Default for CoreConfig {
@@ -77,6 +92,13 @@ impl Default for CoreConfig {
             oidc: None,
             mailer: None,
             rate_limit_per_principal: 0,
+            plans: Plans::default(),
+            stripe: StripeConfig {
+                api_base: "https://api.stripe.com".into(),
+                ..StripeConfig::default()
+            },
+            usage_flush_interval: Duration::from_secs(1),
+            rewrap_batch: 100,
         }
     }
 }
@@ -212,6 +234,7 @@ struct Inner {
     jwks: google::JwksCache,
     principal_windows: throttle::PrincipalWindows,
     read_committer: read_commit::ReadCommitter,
+    meter: billing::Meter,
 }
 
 /// The service layer. Cheap to clone; share one per process.
@@ -235,6 +258,7 @@ impl Core {
             jwks: google::JwksCache::default(),
             principal_windows: throttle::PrincipalWindows::default(),
             read_committer: read_commit::ReadCommitter::default(),
+            meter: billing::Meter::default(),
         })))
     }
 

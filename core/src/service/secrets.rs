@@ -171,10 +171,17 @@ impl Core {
     ) -> Result<VersionRow> {
         let now = self.now();
         let (mut tx, head) = self.begin_audited(&v.org_id).await?;
+        // Read after the org's audit sequence is taken, like a KEK rotation's switch: this
+        // write either commits before the switch (and gets re-wrapped) or sees the new KEK.
+        let kek_label = crate::store::key_rotation::current_label(&mut tx, &v.id)
+            .await?
+            .ok_or(Error::NotFound("Vault"))?;
         let (secret_id, version) =
             match secret_store::live_secret(&mut tx, &v.id, path.as_str()).await? {
                 Some((id, latest)) => (id, latest + 1),
                 None => {
+                    self.check_limit(&mut tx, &v.org_id, crate::store::billing::Counted::Secrets)
+                        .await?;
                     let id = uuid::Uuid::new_v4().to_string();
                     secret_store::insert_secret(&mut tx, &id, &v.id, path.as_str(), now).await?;
                     (id, 1)
@@ -194,7 +201,7 @@ impl Core {
             is_disabled: false,
             created_by: p.subject(),
             created_at: now,
-            kek_label: v.kek_label.clone(),
+            kek_label: kek_label.clone(),
         };
         let sealed = {
             let (org, vault, sid, pth, kek) = (
@@ -202,7 +209,7 @@ impl Core {
                 v.id.clone(),
                 secret_id.clone(),
                 row.path.clone(),
-                v.kek_label.clone(),
+                kek_label,
             );
             self.keys(move |k| {
                 let b = Binding {

@@ -175,9 +175,12 @@ impl Core {
             ("agent", Principal::Agent { agent_id, .. }) => {
                 s.recipient_id.as_deref() == Some(agent_id.as_str())
             }
-            ("external_email", Principal::User { email, .. }) => {
-                s.recipient_email.as_deref() == Some(email.as_str())
-            }
+            // Once claimed, the share belongs to the user who claimed it, whatever their
+            // email later becomes.
+            ("external_email", Principal::User { user_id, email, .. }) => match &s.recipient_id {
+                Some(claimed_by) => claimed_by == user_id,
+                None => s.recipient_email.as_deref() == Some(email.as_str()),
+            },
             _ => false,
         })
     }

@@ -6,6 +6,7 @@ use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
 use crate::policy::{self, Conditions, Decision, Effect, Permission, Rule};
 use crate::secret_path::{glob_match, PathPattern};
+use crate::store::billing::Counted;
 use crate::store::{policies, vaults, vaults::VaultRow};
 use serde_json::json;
 
@@ -172,6 +173,13 @@ impl Core {
                 ));
             }
         }
+        {
+            // Refuse over the tier limit before any HSM work; checked again in the insert's
+            // transaction below.
+            let mut tx = self.store().begin().await?;
+            self.check_limit(&mut tx, p.org_id(), Counted::Vaults)
+                .await?;
+        }
         let id = uuid::Uuid::new_v4().to_string();
         let kek_label = format!("talon-kek:{id}:1");
         let label = kek_label.clone();
@@ -193,6 +201,8 @@ impl Core {
         };
         let stored = async {
             let mut tx = self.store().begin().await?;
+            self.check_limit(&mut tx, p.org_id(), Counted::Vaults)
+                .await?;
             self.append_audit(
                 &mut tx,
                 ctx,
@@ -276,11 +286,13 @@ impl Core {
             ),
         )
         .await?;
+        let retired = crate::store::key_rotation::take_for_vault(&mut tx, &v.id).await?;
         vaults::delete(&mut tx, &v.id).await?;
         tx.commit().await?;
-        let label = v.kek_label.clone();
-        if let Ok(Err(e)) = self.keys(move |k| k.destroy_kek(&label)).await {
-            tracing::error!(error = %e, vault = %v.id, "KEK destruction failed after vault deletion");
+        for label in std::iter::once(v.kek_label.clone()).chain(retired) {
+            if let Ok(Err(e)) = self.keys(move |k| k.destroy_kek(&label)).await {
+                tracing::error!(error = %e, vault = %v.id, "KEK destruction failed after vault deletion");
+            }
         }
         Ok(())
     }

@@ -117,8 +117,8 @@ pub struct EventFilter {
     pub offset: i64,
 }
 
-/// Events of the org matching the filter, newest first, and the total matching count.
-pub async fn list(pool: &AnyPool, org_id: &str, f: &EventFilter) -> Result<(Vec<EventRow>, i64)> {
+/// The WHERE clause of a filter and its bind values.
+fn filter_sql(org_id: &str, f: &EventFilter) -> (String, Vec<BindVal>) {
     let mut clauses = vec!["org_id = $1".to_string()];
     let mut binds: Vec<BindVal> = vec![BindVal::S(org_id.to_owned())];
     let mut param = |v: BindVal| {
@@ -157,7 +157,12 @@ pub async fn list(pool: &AnyPool, org_id: &str, f: &EventFilter) -> Result<(Vec<
     if let Some(t) = f.to {
         clauses.push(format!("created_at < {}", param(BindVal::I(t))));
     }
-    let where_sql = clauses.join(" AND ");
+    (clauses.join(" AND "), binds)
+}
+
+/// Events of the org matching the filter, newest first, and the total matching count.
+pub async fn list(pool: &AnyPool, org_id: &str, f: &EventFilter) -> Result<(Vec<EventRow>, i64)> {
+    let (where_sql, binds) = filter_sql(org_id, f);
     let count_sql = format!("SELECT COUNT(*) FROM audit_events WHERE {where_sql}");
     let mut count_q = sqlx::query_scalar::<_, i64>(&count_sql);
     for b in &binds {
@@ -182,6 +187,35 @@ pub async fn list(pool: &AnyPool, org_id: &str, f: &EventFilter) -> Result<(Vec<
     let rows = q.fetch_all(pool).await?;
     let events = rows.iter().map(event_from).collect::<Result<Vec<_>>>()?;
     Ok((events, total))
+}
+
+/// Up to `limit` events of the org matching the filter (its limit and offset ignored) with a
+/// sequence number below `before_seq`, newest first: keyset pages for streaming exports.
+pub async fn page_before(
+    pool: &AnyPool,
+    org_id: &str,
+    f: &EventFilter,
+    before_seq: Option<i64>,
+    limit: i64,
+) -> Result<Vec<EventRow>> {
+    let (mut where_sql, mut binds) = filter_sql(org_id, f);
+    if let Some(seq) = before_seq {
+        binds.push(BindVal::I(seq));
+        where_sql.push_str(&format!(" AND seq < ${}", binds.len()));
+    }
+    let sql = format!(
+        "SELECT * FROM audit_events WHERE {where_sql} ORDER BY seq DESC LIMIT {}",
+        limit.max(0)
+    );
+    let mut q = sqlx::query(&sql);
+    for b in &binds {
+        q = match b {
+            BindVal::S(s) => q.bind(s.clone()),
+            BindVal::I(i) => q.bind(*i),
+        };
+    }
+    let rows = q.fetch_all(pool).await?;
+    rows.iter().map(event_from).collect()
 }
 
 enum BindVal {

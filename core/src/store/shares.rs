@@ -26,6 +26,24 @@ pub struct ShareRow {
     pub created_at: i64,
 }
 
+impl ShareRow {
+    /// The status a caller sees: `revoked` and `declined` as stored, otherwise `expired` past
+    /// the expiry, `exhausted` at the view limit, else the stored `active`/`pending`/`accepted`.
+    pub fn derived_status(&self, now_ms: i64) -> &str {
+        match self.status.as_str() {
+            "revoked" | "declined" => self.status.as_str(),
+            _ if self.expires_at <= now_ms => "expired",
+            _ if self
+                .max_access_count
+                .is_some_and(|m| self.access_count >= m) =>
+            {
+                "exhausted"
+            }
+            other => other,
+        }
+    }
+}
+
 const COLS: &str = "id, org_id, secret_id, vault_id, secret_path, recipient_type, recipient_id, \
     recipient_email, created_by, created_by_type, passphrase_hash, ip_allowlist, expires_at, \
     max_access_count, access_count, status, created_at";
@@ -105,7 +123,8 @@ pub async fn inbound(
 ) -> Result<Vec<ShareRow>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM shares WHERE status <> 'revoked' AND recipient_type <> 'anyone_with_link' \
-         AND (recipient_id = $1 OR (recipient_type = 'external_email' AND recipient_email = $2)) \
+         AND (recipient_id = $1 OR (recipient_type = 'external_email' AND recipient_id IS NULL \
+         AND recipient_email = $2)) \
          ORDER BY created_at DESC, id"
     ))
     .bind(recipient_id)
@@ -157,4 +176,20 @@ pub async fn secret_in_org(
         Some(r) => Some((r.try_get("vault_id")?, r.try_get("path")?)),
         None => None,
     })
+}
+
+/// Binds every unclaimed `external_email` share addressed to `email` to the user who signed up
+/// (or verified) with it; returns how many were claimed. Runs in the signup's transaction.
+pub async fn claim_external(tx: &mut Tx, email: &str, user_id: &str, now: i64) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE shares SET recipient_id = $1, claimed_at = $2 \
+         WHERE recipient_type = 'external_email' AND recipient_email = $3 \
+         AND recipient_id IS NULL AND status <> 'revoked'",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(email)
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected())
 }

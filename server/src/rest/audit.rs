@@ -15,6 +15,80 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/audit/events", get(events))
         .route("/v1/audit/verify", get(verify))
+        .route("/v1/audit/export", get(export))
+}
+
+/// Events per database page of an export.
+const EXPORT_PAGE: i64 = 500;
+
+/// The events matching the same filters as `/v1/audit/events`, every one of them (no limit or
+/// offset), newest first, as JSON lines (`application/x-ndjson`), streamed a page at a time.
+async fn export(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult<axum::response::Response> {
+    let query = AuditQuery {
+        resource_id: q.resource_id,
+        actor_id: q.actor_id,
+        actor_type: q.actor_type,
+        action: q.action,
+        from: q.from,
+        to: q.to,
+        limit: None,
+        offset: None,
+    };
+    export_response(s.core, p, query).await
+}
+
+/// The JSON-lines export of the events `query` selects, for the REST route and the
+/// dashboard's download alike.
+pub(crate) async fn export_response(
+    core: talon_core::Core,
+    p: talon_core::Principal,
+    query: AuditQuery,
+) -> ApiResult<axum::response::Response> {
+    let filter = core.audit_export_filter(&p, query)?;
+    // The first page is read before answering, so a failing database is a proper 503.
+    let first = core
+        .audit_export_page(&p, &filter, None, EXPORT_PAGE)
+        .await?;
+    // State: the page to send next; `None` once the stream has ended (or failed).
+    let state = (core, p, filter, Some(first));
+    let stream = futures_util::stream::unfold(state, |(core, p, filter, page)| async move {
+        let page = page.filter(|rows| !rows.is_empty())?;
+        let mut chunk = Vec::new();
+        for e in &page {
+            serde_json::to_writer(&mut chunk, &views::audit_event(e)).ok()?;
+            chunk.push(b'\n');
+        }
+        let next = if (page.len() as i64) < EXPORT_PAGE {
+            Ok(Vec::new())
+        } else {
+            let last = page.last().map(|e| e.seq);
+            core.audit_export_page(&p, &filter, last, EXPORT_PAGE).await
+        };
+        match next {
+            Ok(rows) => Some((
+                Ok::<_, std::io::Error>(chunk),
+                (core, p, filter, Some(rows)),
+            )),
+            Err(e) => {
+                // Headers are gone already: cut the body short so the client sees an error.
+                tracing::error!(error = %e, "audit export stopped");
+                Some((
+                    Err(std::io::Error::other("audit export interrupted")),
+                    (core, p, filter, None),
+                ))
+            }
+        }
+    });
+    let mut res = axum::response::Response::new(axum::body::Body::from_stream(stream));
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(res)
 }
 
 #[derive(Deserialize)]

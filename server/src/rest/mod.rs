@@ -2,17 +2,21 @@
 
 mod account;
 mod agents;
-mod audit;
+pub(crate) mod audit;
 mod auth;
 mod device;
+mod billing;
 mod health;
 mod org;
 mod policies;
 mod secrets;
 mod security;
 pub(crate) mod shares;
+mod vault_keys;
 mod vaults;
 pub(crate) mod views;
+
+pub(crate) use billing::{meter, MeterSlot};
 
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;
@@ -36,6 +40,8 @@ pub fn router() -> Router<AppState> {
         .merge(org::router())
         .merge(security::router())
         .merge(shares::router())
+        .merge(billing::router())
+        .merge(vault_keys::router())
         .route(
             "/v1/{*rest}",
             any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }),

@@ -4,7 +4,7 @@ use super::{time_field, uuid_param};
 use crate::extract::{ApiJson, Auth, Ctx};
 use crate::problem::ApiResult;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -38,13 +38,7 @@ pub(crate) fn share_view(s: &ShareRow, base: &str) -> Value {
 
 fn list_item(s: &ShareRow, now: i64) -> Value {
     let expired = s.expires_at <= now;
-    let exhausted = s.max_access_count.is_some_and(|m| s.access_count >= m);
-    let status = match s.status.as_str() {
-        "revoked" | "declined" => s.status.as_str(),
-        _ if expired => "expired",
-        _ if exhausted => "exhausted",
-        other => other,
-    };
+    let status = s.derived_status(now);
     json!({
         "id": s.id, "secret_id": s.secret_id, "vault_id": s.vault_id, "secret_path": s.secret_path,
         "recipient_type": s.recipient_type, "recipient_id": s.recipient_id,
@@ -114,6 +108,7 @@ struct OpenBody {
 async fn open(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
+    slot: Option<Extension<crate::rest::MeterSlot>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<OpenBody>,
@@ -126,6 +121,9 @@ async fn open(
         Some(t) => s.core.authenticate(t.trim()).await.ok(),
         None => None,
     };
+    if let (Some(p), Some(Extension(slot))) = (&caller, &slot) {
+        slot.admit(&s.core, p).await?;
+    }
     let passphrase = b.passphrase.map(Password::new).or_else(|| {
         headers
             .get("x-share-passphrase")

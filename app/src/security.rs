@@ -1,0 +1,437 @@
+//! Security (`/security`): two-factor authentication (TOTP with a QR code and
+//! recovery codes), the org's IP rules, the password, and signing out every
+//! session.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::session::SessionError;
+use crate::ui::*;
+
+/// An IP rule as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IpRuleView {
+    pub id: String,
+    pub rule_type: String,
+    pub cidr: String,
+    pub label: String,
+    pub applies_to: String,
+}
+
+/// What the page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityData {
+    pub mfa_enabled: bool,
+    pub recovery_codes_left: usize,
+    pub ip_rules: Vec<IpRuleView>,
+    pub is_admin: bool,
+}
+
+/// A TOTP enrolment in progress: the QR code (SVG) and the key to type by hand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MfaEnrolment {
+    pub qr_svg: String,
+    pub secret: String,
+}
+
+/// MFA status and IP rules.
+#[server(prefix = "/ui", endpoint = "security/page")]
+pub async fn security_page() -> Result<SecurityData, SessionError> {
+    use crate::session::backend::*;
+    let (core, p, _) = caller().await?;
+    let (mfa_enabled, recovery_codes_left) = core.mfa_status(&p).await.map_err(rejected)?;
+    let is_admin = matches!(&p, talon_core::Principal::User { role, .. } if role.is_org_admin());
+    let ip_rules = if is_admin {
+        core.list_ip_rules(&p)
+            .await
+            .map_err(rejected)?
+            .into_iter()
+            .map(|r| IpRuleView {
+                id: r.id,
+                rule_type: r.rule_type,
+                cidr: r.cidr,
+                label: r.label.unwrap_or_default(),
+                applies_to: r.applies_to,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(SecurityData {
+        mfa_enabled,
+        recovery_codes_left,
+        ip_rules,
+        is_admin,
+    })
+}
+
+/// Starts TOTP enrolment: a new secret, as a QR code and as text.
+#[server(prefix = "/ui", endpoint = "security/mfa-setup")]
+pub async fn mfa_setup() -> Result<MfaEnrolment, SessionError> {
+    use crate::session::backend::*;
+    let (core, p, _) = caller().await?;
+    let setup = core.mfa_setup(&p).await.map_err(rejected)?;
+    let qr = qrcode::QrCode::new(setup.otpauth_uri.expose_secret().as_bytes())
+        .map_err(|_| SessionError::Rejected("Could not draw the QR code".to_owned()))?;
+    let qr_svg = qr
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(180, 180)
+        .build();
+    Ok(MfaEnrolment {
+        qr_svg,
+        secret: setup.secret.expose_secret().to_owned(),
+    })
+}
+
+/// Confirms enrolment with a code from the app; answers the recovery codes.
+#[server(prefix = "/ui", endpoint = "security/mfa-verify")]
+pub async fn mfa_confirm(code: String) -> Result<Vec<String>, SessionError> {
+    use crate::session::backend::*;
+    let result = async {
+        let (core, p, ctx) = caller().await?;
+        core.mfa_verify_setup(&p, code.trim(), &ctx)
+            .await
+            .map_err(rejected)
+    }
+    .await;
+    finish::<MfaConfirm, _>("/security", result)
+}
+
+/// Turns two-factor authentication off (needs a current code).
+#[server(prefix = "/ui", endpoint = "security/mfa-disable")]
+pub async fn mfa_disable(code: String) -> Result<(), SessionError> {
+    use crate::session::backend::*;
+    let result = async {
+        let (core, p, ctx) = caller().await?;
+        core.mfa_disable(&p, Some(code.trim()), None, &ctx)
+            .await
+            .map_err(rejected)
+    }
+    .await;
+    finish::<MfaDisable, _>("/security", result)
+}
+
+/// Adds an IP rule for the org.
+#[server(prefix = "/ui", endpoint = "security/ip-rule")]
+pub async fn add_ip_rule(
+    rule_type: String,
+    cidr: String,
+    label: String,
+) -> Result<(), SessionError> {
+    use crate::session::backend::*;
+    let result = async {
+        let (core, p, ctx) = caller().await?;
+        let input = talon_core::service::NewIpRule {
+            rule_type,
+            cidr: cidr.trim().to_owned(),
+            label: Some(label.trim().to_owned()).filter(|l| !l.is_empty()),
+            applies_to: None,
+        };
+        core.create_ip_rule(&p, input, &ctx)
+            .await
+            .map(|_| ())
+            .map_err(rejected)
+    }
+    .await;
+    finish::<AddIpRule, _>("/security", result)
+}
+
+/// Removes an IP rule.
+#[server(prefix = "/ui", endpoint = "security/ip-rule-delete")]
+pub async fn delete_ip_rule(rule_id: String) -> Result<(), SessionError> {
+    use crate::session::backend::*;
+    let result = async {
+        let (core, p, ctx) = caller().await?;
+        core.delete_ip_rule(&p, &rule_id, &ctx)
+            .await
+            .map_err(rejected)
+    }
+    .await;
+    finish::<DeleteIpRule, _>("/security", result)
+}
+
+/// Changes the password (the current one is checked).
+#[server(prefix = "/ui", endpoint = "security/password")]
+pub async fn change_password(
+    current_password: crate::session::Password,
+    new_password: crate::session::Password,
+) -> Result<(), SessionError> {
+    use crate::session::backend::*;
+    use talon_core::material::Password;
+    let result = async {
+        let (core, p, ctx) = caller().await?;
+        core.change_password(
+            &p,
+            Password::new(current_password.expose_secret().to_owned()),
+            Password::new(new_password.expose_secret().to_owned()),
+            &ctx,
+        )
+        .await
+        .map_err(rejected)
+    }
+    .await;
+    finish::<ChangePassword, _>("/security", result)
+}
+
+/// `/security`.
+#[component]
+pub fn SecurityPage() -> impl IntoView {
+    let setup = ServerAction::<MfaSetup>::new();
+    let confirm = ServerAction::<MfaConfirm>::new();
+    let disable = ServerAction::<MfaDisable>::new();
+    let add_rule = ServerAction::<AddIpRule>::new();
+    let delete_rule = ServerAction::<DeleteIpRule>::new();
+    let password = ServerAction::<ChangePassword>::new();
+    let logout = ServerAction::<crate::session::LogoutEverywhere>::new();
+    let data = Resource::new(
+        move || {
+            confirm.version().get()
+                + disable.version().get()
+                + add_rule.version().get()
+                + delete_rule.version().get()
+        },
+        |_| security_page(),
+    );
+    view! {
+        <div class="mx-auto max-w-5xl">
+            <PageHeader
+                title="Security".to_owned()
+                description="Protect your account with a second factor and limit where the API can be called from."
+            />
+            <Suspense fallback=loading>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(error) => view! { <ErrorNote message=error.to_string() /> }.into_any(),
+                        Ok(d) => {
+                            view! {
+                                <Card title="Two-factor authentication">
+                                    {if d.mfa_enabled {
+                                        view! {
+                                            <SuccessNote message=format!(
+                                                "Two-factor authentication is on. {} recovery codes left.",
+                                                d.recovery_codes_left,
+                                            ) />
+                                            <ActionForm
+                                                action=disable
+                                                attr:class="mt-4 flex items-end gap-3"
+                                            >
+                                                <Field
+                                                    label="Code to turn it off"
+                                                    name="code"
+                                                    id="disable-code"
+                                                    required=true
+                                                />
+                                                <button type="submit" class=BUTTON_DANGER>
+                                                    "Turn off two-factor authentication"
+                                                </button>
+                                            </ActionForm>
+                                            <div class="mt-3">{action_error(disable)}</div>
+                                        }
+                                            .into_any()
+                                    } else {
+                                        view! { <MfaEnrol setup confirm /> }.into_any()
+                                    }}
+                                </Card>
+                                {d
+                                    .is_admin
+                                    .then(|| {
+                                        view! {
+                                            <IpRules rules=d.ip_rules.clone() add_rule delete_rule />
+                                        }
+                                    })}
+                            }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+            <Card title="Password">
+                <ActionForm action=password attr:class="grid gap-4 sm:grid-cols-3 sm:items-end">
+                    <Field
+                        label="Current password"
+                        name="current_password"
+                        kind="password"
+                        required=true
+                    />
+                    <Field label="New password" name="new_password" kind="password" required=true />
+                    <div>
+                        <button type="submit" class=BUTTON>
+                            "Change password"
+                        </button>
+                    </div>
+                </ActionForm>
+                <div class="mt-3">
+                    {action_error(password)}
+                    {move || {
+                        matches!(password.value().get(), Some(Ok(())))
+                            .then(|| view! { <SuccessNote message="Password changed." /> })
+                    }}
+                </div>
+            </Card>
+            <Card title="Sessions">
+                <p class="mb-3 text-sm text-slate-600">
+                    "Signing out everywhere ends every dashboard session of your account and revokes its refresh tokens: other browsers and the CLI must sign in again."
+                </p>
+                <ActionForm action=logout>
+                    <button type="submit" class=BUTTON_DANGER>
+                        "Sign out everywhere"
+                    </button>
+                </ActionForm>
+            </Card>
+        </div>
+    }
+}
+
+#[component]
+fn MfaEnrol(setup: ServerAction<MfaSetup>, confirm: ServerAction<MfaConfirm>) -> impl IntoView {
+    view! {
+        <p class="text-sm text-slate-600">
+            "Two-factor authentication is off. Turn it on to ask for a code from an authenticator app at every sign-in."
+        </p>
+        {move || match confirm.value().get() {
+            Some(Ok(codes)) => {
+                view! {
+                    <div class="mt-4" data-testid="recovery-codes">
+                        <SuccessNote message="Two-factor authentication is on. Keep these recovery codes somewhere safe; each works once." />
+                        <ul class="mt-2 grid grid-cols-2 gap-1 font-mono text-sm">
+                            {codes.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}
+                        </ul>
+                    </div>
+                }
+                    .into_any()
+            }
+            _ => {
+                match setup.value().get() {
+                    Some(Ok(enrolment)) => {
+                        view! {
+                            <div class="mt-4 flex flex-col gap-4 sm:flex-row">
+                                <div
+                                    class="size-48 shrink-0 rounded bg-white p-2 ring-1 ring-slate-200"
+                                    role="img"
+                                    aria-label="QR code for your authenticator app"
+                                    inner_html=enrolment.qr_svg
+                                ></div>
+                                <div class="space-y-3">
+                                    <p class="text-sm text-slate-700">
+                                        "Scan the code with your authenticator app, or type this key:"
+                                    </p>
+                                    <code
+                                        data-testid="totp-secret"
+                                        class="block rounded bg-slate-100 px-2 py-1 font-mono text-sm"
+                                    >
+                                        {enrolment.secret}
+                                    </code>
+                                    <ActionForm action=confirm attr:class="flex items-end gap-3">
+                                        <Field
+                                            label="Code from the app"
+                                            name="code"
+                                            id="confirm-code"
+                                            required=true
+                                        />
+                                        <button type="submit" class=BUTTON>
+                                            "Turn on"
+                                        </button>
+                                    </ActionForm>
+                                    {action_error(confirm)}
+                                </div>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    _ => {
+                        view! {
+                            <button
+                                type="button"
+                                class=format!("{BUTTON} mt-4")
+                                on:click=move |_| {
+                                    setup.dispatch(MfaSetup {});
+                                }
+                            >
+                                "Set up two-factor authentication"
+                            </button>
+                            {action_error(setup)}
+                        }
+                            .into_any()
+                    }
+                }
+            }
+        }}
+    }
+}
+
+#[component]
+fn IpRules(
+    rules: Vec<IpRuleView>,
+    add_rule: ServerAction<AddIpRule>,
+    delete_rule: ServerAction<DeleteIpRule>,
+) -> impl IntoView {
+    view! {
+        <Card title="IP rules">
+            {if rules.is_empty() {
+                view! {
+                    <EmptyState message="No IP rules: the API answers from anywhere. Add an allow rule to restrict it." />
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <table class=TABLE>
+                        <thead>
+                            <tr>
+                                <th class=TH scope="col">"Rule"</th>
+                                <th class=TH scope="col">"Range"</th>
+                                <th class=TH scope="col">"Label"</th>
+                                <th class=TH scope="col">"Applies to"</th>
+                                <th class=TH scope="col">"Actions"</th>
+                            </tr>
+                        </thead>
+                        <tbody class="divide-y divide-slate-100">
+                            {rules
+                                .into_iter()
+                                .map(|r| {
+                                    view! {
+                                        <tr data-testid="ip-rule-row">
+                                            <td class=TD>{badge(r.rule_type)}</td>
+                                            <td class=format!("{TD} font-mono")>{r.cidr}</td>
+                                            <td class=TD>{r.label}</td>
+                                            <td class=TD>{r.applies_to}</td>
+                                            <td class=TD>
+                                                <Confirm label="Remove">
+                                                    <ActionForm action=delete_rule>
+                                                        <input type="hidden" name="rule_id" value=r.id />
+                                                        <button type="submit" class=BUTTON_DANGER>
+                                                            "Confirm remove"
+                                                        </button>
+                                                    </ActionForm>
+                                                </Confirm>
+                                            </td>
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table>
+                }
+                    .into_any()
+            }}
+            <ActionForm action=add_rule attr:class="mt-4 grid gap-4 sm:grid-cols-4 sm:items-end">
+                <div>
+                    <label for="field-rule_type" class=LABEL>
+                        "Rule"
+                    </label>
+                    <select id="field-rule_type" name="rule_type" class=INPUT>
+                        <option value="allow">"allow"</option>
+                        <option value="deny">"deny"</option>
+                    </select>
+                </div>
+                <Field label="IP or range" name="cidr" required=true placeholder="203.0.113.0/24" />
+                <Field label="Label" name="label" placeholder="Office" />
+                <div>
+                    <button type="submit" class=BUTTON>
+                        "Add rule"
+                    </button>
+                </div>
+            </ActionForm>
+            <div class="mt-3 space-y-2">{action_error(add_rule)} {action_error(delete_rule)}</div>
+        </Card>
+    }
+}
