@@ -198,6 +198,22 @@ pub fn SecurityPage() -> impl IntoView {
                 title="Security".to_owned()
                 description="Protect your account with a second factor and limit where the API can be called from."
             />
+            {move || {
+                confirm
+                    .value()
+                    .get()
+                    .and_then(Result::ok)
+                    .map(|codes| {
+                        view! {
+                            <div class="mb-6 rounded-xl bg-white p-5 ring-1 ring-emerald-200" data-testid="recovery-codes">
+                                <SuccessNote message="Two-factor authentication is on. Keep these recovery codes somewhere safe; each works once and they are shown only now." />
+                                <ul class="mt-3 grid grid-cols-2 gap-1 font-mono text-sm">
+                                    {codes.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}
+                                </ul>
+                            </div>
+                        }
+                    })
+            }}
             <Suspense fallback=loading>
                 {move || Suspend::new(async move {
                     match data.await {
@@ -288,19 +304,8 @@ fn MfaEnrol(setup: ServerAction<MfaSetup>, confirm: ServerAction<MfaConfirm>) ->
         <p class="text-sm text-slate-600">
             "Two-factor authentication is off. Turn it on to ask for a code from an authenticator app at every sign-in."
         </p>
-        {move || match confirm.value().get() {
-            Some(Ok(codes)) => {
-                view! {
-                    <div class="mt-4" data-testid="recovery-codes">
-                        <SuccessNote message="Two-factor authentication is on. Keep these recovery codes somewhere safe; each works once." />
-                        <ul class="mt-2 grid grid-cols-2 gap-1 font-mono text-sm">
-                            {codes.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}
-                        </ul>
-                    </div>
-                }
-                    .into_any()
-            }
-            _ => {
+        {move || {
+            {
                 match setup.value().get() {
                     Some(Ok(enrolment)) => {
                         view! {

@@ -76,9 +76,9 @@ export async function createVault(page: Page, name: string): Promise<string> {
 
 /** Adds a secret on the open vault page. */
 export async function addSecret(page: Page, path: string, value: string, type = 'api_key') {
-  await page.getByLabel('Path').fill(path);
-  await page.getByLabel('Type').selectOption(type);
-  await page.getByLabel('Value').fill(value);
+  await page.getByLabel('Path', { exact: true }).fill(path);
+  await page.getByLabel('Type', { exact: true }).selectOption(type);
+  await page.getByLabel('Value', { exact: true }).fill(value);
   await page.getByRole('button', { name: 'Save secret' }).click();
   await expect(page.locator(`tr[data-path="${path}"]`)).toBeVisible();
 }

@@ -282,8 +282,8 @@ test.describe('without JavaScript', () => {
     await page.getByRole('button', { name: 'Create vault' }).click();
     await expect(page).toHaveURL('/vaults');
     await page.getByRole('link', { name: 'no-js' }).click();
-    await page.getByLabel('Path').fill('plain/form');
-    await page.getByLabel('Value').fill('posted-without-js');
+    await page.getByLabel('Path', { exact: true }).fill('plain/form');
+    await page.getByLabel('Value', { exact: true }).fill('posted-without-js');
     await page.getByRole('button', { name: 'Save secret' }).click();
     await expect(page.locator('tr[data-path="plain/form"]')).toBeVisible();
   });

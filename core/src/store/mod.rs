@@ -5,9 +5,9 @@
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
-pub mod device_codes;
 pub mod billing;
 pub mod dashboard_sessions;
+pub mod device_codes;
 pub mod enrollments;
 pub mod ip_rules;
 pub mod key_rotation;
