@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod area;
 pub mod audit;
 pub mod dashboard;
+pub mod device;
 mod icons;
 pub mod login;
 pub mod overview;
@@ -86,6 +87,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("api-keys") view=api_keys::ApiKeysPage />
                     <Route path=path!("billing") view=overview::BillingPage />
                     <Route path=path!("team") view=team::TeamPage />
+                    <Route path=path!("cli/verify") view=device::DeviceVerifyPage />
                 </leptos_router::components::ParentRoute>
             </Routes>
         </Router>

@@ -288,3 +288,24 @@ test.describe('without JavaScript', () => {
     await expect(page.locator('tr[data-path="plain/form"]')).toBeVisible();
   });
 });
+
+test('a CLI device login is approved on /cli/verify and the CLI then gets its token', async ({ page, request }) => {
+  await signedIn(page, request);
+  const started = await request.post('/v1/auth/device/code', { data: { client_id: 'talon-cli' } });
+  expect(started.status()).toBe(200);
+  const { device_code, user_code } = await started.json();
+  const info = await request.get(`/v1/auth/device/code/${user_code}`);
+  expect((await info.json()).status).toBe('pending');
+
+  await open(page, `/cli/verify?code=${user_code}`, 'Approve a sign-in');
+  await expect(page.getByTestId('user-code')).toHaveText(user_code);
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await expect(page.getByText('approved', { exact: true })).toBeVisible();
+  await screenshot(page, 'cli-verify');
+
+  const granted = await request.post('/v1/auth/device/token', {
+    data: { device_code, client_id: 'talon-cli', grant_type: 'urn:ietf:params:oauth:grant-type:device_code' },
+  });
+  expect(granted.status()).toBe(200);
+  expect((await granted.json()).access_token).toBeTruthy();
+});
