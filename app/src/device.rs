@@ -10,7 +10,7 @@ use crate::ui::*;
 
 /// A pending device login as the page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeviceRequest {
+pub struct DeviceLogin {
     pub user_code: String,
     pub client_id: String,
     pub status: String,
@@ -19,11 +19,11 @@ pub struct DeviceRequest {
 
 /// What the code is for (the signed-in user must be looking at it).
 #[server(prefix = "/ui", endpoint = "device/info")]
-pub async fn device_request(code: String) -> Result<DeviceRequest, SessionError> {
+pub async fn device_request(code: String) -> Result<DeviceLogin, SessionError> {
     use crate::session::backend::*;
     let (core, _, _) = caller().await?;
     let info = core.device_info(code.trim()).await.map_err(rejected)?;
-    Ok(DeviceRequest {
+    Ok(DeviceLogin {
         user_code: info.user_code,
         client_id: info.client_id,
         status: info.status,
@@ -88,24 +88,24 @@ pub fn DeviceVerifyPage() -> impl IntoView {
                                     <p class="mt-4 text-sm text-slate-600">
                                         "Approve only if this code matches the one your terminal shows."
                                     </p>
-                                    <Show when=move || pending>
+                                    {pending.then(move || view! {
                                         <div class="mt-4 flex gap-3">
                                             <ActionForm action=decide>
-                                                <input type="hidden" name="code" value=approve_code.clone() />
+                                                <input type="hidden" name="code" value=approve_code />
                                                 <input type="hidden" name="approve" value="true" />
                                                 <button type="submit" class=BUTTON>
                                                     "Approve"
                                                 </button>
                                             </ActionForm>
                                             <ActionForm action=decide>
-                                                <input type="hidden" name="code" value=deny_code.clone() />
+                                                <input type="hidden" name="code" value=deny_code />
                                                 <input type="hidden" name="approve" value="false" />
                                                 <button type="submit" class=BUTTON_DANGER>
                                                     "Deny"
                                                 </button>
                                             </ActionForm>
                                         </div>
-                                    </Show>
+                                    })}
                                 }
                                     .into_any()
                             }
