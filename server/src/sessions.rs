@@ -9,8 +9,9 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-/// A session ends after this long without a request.
-const IDLE_TIMEOUT: Duration = Duration::hours(12);
+/// A session record lives this long after it was last written (at sign-in); records are not
+/// rewritten on every request, so this is in effect the session's lifetime.
+const SESSION_LIFETIME: Duration = Duration::hours(12);
 
 /// Session records in the `dashboard_sessions` table.
 #[derive(Clone)]
@@ -95,7 +96,7 @@ impl SessionStore for DbSessionStore {
 }
 
 /// The session layer of the dashboard: cookie `talon_session`, `HttpOnly`, `SameSite=Lax`,
-/// `Secure` when the public URL is HTTPS, ending after 12 idle hours. Also starts the
+/// `Secure` when the public URL is HTTPS, ending 12 hours after sign-in. Also starts the
 /// hourly removal of expired records.
 pub fn layer(core: Core) -> SessionManagerLayer<DbSessionStore> {
     let secure = core.config().public_url.starts_with("https://");
@@ -115,5 +116,5 @@ pub fn layer(core: Core) -> SessionManagerLayer<DbSessionStore> {
         .with_same_site(SameSite::Lax)
         .with_secure(secure)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(IDLE_TIMEOUT))
+        .with_expiry(Expiry::OnInactivity(SESSION_LIFETIME))
 }
