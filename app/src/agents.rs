@@ -83,8 +83,7 @@ pub async fn register_agent(
     vault_id: String,
 ) -> Result<IssuedKey, SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<RegisterAgent, _, _>("/agents", |core, p, ctx| async move {
         let scopes: Vec<String> = scopes
             .split([',', ' ', '\n'])
             .map(str::trim)
@@ -103,17 +102,15 @@ pub async fn register_agent(
         };
         let created = core.create_agent(&p, input, &ctx).await.map_err(rejected)?;
         Ok(issued(&core, created))
-    }
-    .await;
-    finish::<RegisterAgent, _>("/agents", result)
+    })
+    .await
 }
 
 /// Activates or deactivates an agent (a deactivated agent's tokens stop working).
 #[server(prefix = "/ui", endpoint = "agents/active")]
 pub async fn set_agent_active(agent_id: String, active: String) -> Result<(), SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<SetAgentActive, _, _>("/agents", |core, p, ctx| async move {
         let patch = talon_core::PatchAgent {
             is_active: Some(active == "true"),
             ..Default::default()
@@ -122,39 +119,34 @@ pub async fn set_agent_active(agent_id: String, active: String) -> Result<(), Se
             .await
             .map(|_| ())
             .map_err(rejected)
-    }
-    .await;
-    finish::<SetAgentActive, _>("/agents", result)
+    })
+    .await
 }
 
 /// Issues a new key for an agent; the old one stops working at once.
 #[server(prefix = "/ui", endpoint = "agents/rotate")]
 pub async fn rotate_agent_key(agent_id: String) -> Result<IssuedKey, SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<RotateAgentKey, _, _>("/agents", |core, p, ctx| async move {
         let created = core
             .rotate_agent_key(&p, &agent_id, &ctx)
             .await
             .map_err(rejected)?;
         Ok(issued(&core, created))
-    }
-    .await;
-    finish::<RotateAgentKey, _>("/agents", result)
+    })
+    .await
 }
 
 /// Deletes an agent and its policies.
 #[server(prefix = "/ui", endpoint = "agents/delete")]
 pub async fn delete_agent(agent_id: String) -> Result<(), SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<DeleteAgent, _, _>("/agents", |core, p, ctx| async move {
         core.delete_agent(&p, &agent_id, &ctx)
             .await
             .map_err(rejected)
-    }
-    .await;
-    finish::<DeleteAgent, _>("/agents", result)
+    })
+    .await
 }
 
 /// The MCP client configuration (Claude Desktop, Cursor) for an agent key.

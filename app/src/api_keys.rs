@@ -77,8 +77,7 @@ pub async fn create_api_key(
     scopes: Option<std::collections::BTreeMap<String, String>>,
 ) -> Result<NewApiKey, SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<CreateApiKey, _, _>("/api-keys", |core, p, ctx| async move {
         let scopes: Vec<String> = scopes
             .unwrap_or_default()
             .into_keys()
@@ -93,23 +92,20 @@ pub async fn create_api_key(
             name: created.key.name,
             api_key: created.api_key,
         })
-    }
-    .await;
-    finish::<CreateApiKey, _>("/api-keys", result)
+    })
+    .await
 }
 
 /// Revokes a key at once.
 #[server(prefix = "/ui", endpoint = "api-keys/revoke")]
 pub async fn revoke_api_key(key_id: String) -> Result<(), SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<RevokeApiKey, _, _>("/api-keys", |core, p, ctx| async move {
         core.revoke_api_key(&p, &key_id, &ctx)
             .await
             .map_err(rejected)
-    }
-    .await;
-    finish::<RevokeApiKey, _>("/api-keys", result)
+    })
+    .await
 }
 
 /// `/api-keys`.

@@ -36,16 +36,14 @@ pub async fn device_request(code: String) -> Result<DeviceLogin, SessionError> {
 pub async fn decide_device(code: String, approve: String) -> Result<bool, SessionError> {
     use crate::session::backend::*;
     let page = format!("/cli/verify?code={}", code.trim());
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<DecideDevice, _, _>(&page, |core, p, ctx| async move {
         let approve = approve == "true";
         core.decide_device(&p, code.trim(), approve, &ctx)
             .await
             .map_err(rejected)?;
         Ok(approve)
-    }
-    .await;
-    finish::<DecideDevice, _>(&page, result)
+    })
+    .await
 }
 
 /// `/cli/verify`.

@@ -87,28 +87,24 @@ pub async fn mfa_setup() -> Result<MfaEnrolment, SessionError> {
 #[server(prefix = "/ui", endpoint = "security/mfa-verify")]
 pub async fn mfa_confirm(code: String) -> Result<Vec<String>, SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<MfaConfirm, _, _>("/security", |core, p, ctx| async move {
         core.mfa_verify_setup(&p, code.trim(), &ctx)
             .await
             .map_err(rejected)
-    }
-    .await;
-    finish::<MfaConfirm, _>("/security", result)
+    })
+    .await
 }
 
 /// Turns two-factor authentication off (needs a current code).
 #[server(prefix = "/ui", endpoint = "security/mfa-disable")]
 pub async fn mfa_disable(code: String) -> Result<(), SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<MfaDisable, _, _>("/security", |core, p, ctx| async move {
         core.mfa_disable(&p, Some(code.trim()), None, &ctx)
             .await
             .map_err(rejected)
-    }
-    .await;
-    finish::<MfaDisable, _>("/security", result)
+    })
+    .await
 }
 
 /// Adds an IP rule for the org.
@@ -119,8 +115,7 @@ pub async fn add_ip_rule(
     label: String,
 ) -> Result<(), SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<AddIpRule, _, _>("/security", |core, p, ctx| async move {
         let input = talon_core::service::NewIpRule {
             rule_type,
             cidr: cidr.trim().to_owned(),
@@ -131,23 +126,20 @@ pub async fn add_ip_rule(
             .await
             .map(|_| ())
             .map_err(rejected)
-    }
-    .await;
-    finish::<AddIpRule, _>("/security", result)
+    })
+    .await
 }
 
 /// Removes an IP rule.
 #[server(prefix = "/ui", endpoint = "security/ip-rule-delete")]
 pub async fn delete_ip_rule(rule_id: String) -> Result<(), SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<DeleteIpRule, _, _>("/security", |core, p, ctx| async move {
         core.delete_ip_rule(&p, &rule_id, &ctx)
             .await
             .map_err(rejected)
-    }
-    .await;
-    finish::<DeleteIpRule, _>("/security", result)
+    })
+    .await
 }
 
 /// Changes the password (the current one is checked).
@@ -158,8 +150,7 @@ pub async fn change_password(
 ) -> Result<(), SessionError> {
     use crate::session::backend::*;
     use talon_core::material::Password;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<ChangePassword, _, _>("/security", |core, p, ctx| async move {
         core.change_password(
             &p,
             Password::new(current_password.expose_secret().to_owned()),
@@ -168,9 +159,8 @@ pub async fn change_password(
         )
         .await
         .map_err(rejected)
-    }
-    .await;
-    finish::<ChangePassword, _>("/security", result)
+    })
+    .await
 }
 
 /// `/security`.

@@ -437,6 +437,25 @@ pub(crate) mod backend {
         result
     }
 
+    /// A dashboard form's server function: runs `body` with the core, the
+    /// signed-in human and the request context, then ends as [`finish`] does
+    /// (back to `page` for a plain form post).
+    pub(crate) async fn form_action<F, T, Fut>(
+        page: &str,
+        body: impl FnOnce(talon_core::Core, talon_core::Principal, talon_core::RequestContext) -> Fut,
+    ) -> Result<T, SessionError>
+    where
+        F: leptos::server_fn::ServerFn<Error = SessionError>,
+        Fut: std::future::Future<Output = Result<T, SessionError>>,
+    {
+        let result = async {
+            let (core, p, ctx) = caller().await?;
+            body(core, p, ctx).await
+        }
+        .await;
+        finish::<F, T>(page, result)
+    }
+
     /// Adds a `Set-Cookie` header to the response of the current request.
     pub(crate) fn set_cookie(cookie: &str) {
         let (Some(response), Ok(value)) = (

@@ -98,8 +98,7 @@ pub async fn create_share(
     ip_allowlist: String,
 ) -> Result<CreatedShare, SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<CreateShare, _, _>("/sharing", |core, p, ctx| async move {
         let hours = crate::vaults::parse_count("Expires in", &expires_in_hours)?.unwrap_or(24);
         let passphrase = Some(passphrase.expose_secret().to_owned())
             .filter(|s| !s.is_empty())
@@ -126,37 +125,32 @@ pub async fn create_share(
             share_url: format!("{}/v1/share/{}", core.config().public_url, row.id),
             id: row.id,
         })
-    }
-    .await;
-    finish::<CreateShare, _>("/sharing", result)
+    })
+    .await
 }
 
 /// Revokes one of the user's shares.
 #[server(prefix = "/ui", endpoint = "sharing/revoke")]
 pub async fn revoke_share(share_id: String) -> Result<(), SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<RevokeShare, _, _>("/sharing", |core, p, ctx| async move {
         core.revoke_share(&p, &share_id, &ctx)
             .await
             .map_err(rejected)
-    }
-    .await;
-    finish::<RevokeShare, _>("/sharing", result)
+    })
+    .await
 }
 
 /// Accepts (`accept = "true"`) or declines a share made to the user.
 #[server(prefix = "/ui", endpoint = "sharing/answer")]
 pub async fn answer_share(share_id: String, accept: String) -> Result<(), SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<AnswerShare, _, _>("/sharing", |core, p, ctx| async move {
         core.answer_share(&p, &share_id, accept == "true", &ctx)
             .await
             .map_err(rejected)
-    }
-    .await;
-    finish::<AnswerShare, _>("/sharing", result)
+    })
+    .await
 }
 
 /// `/sharing`.

@@ -61,8 +61,7 @@ pub async fn team_page() -> Result<TeamData, SessionError> {
 #[server(prefix = "/ui", endpoint = "team/invite")]
 pub async fn invite_member(email: String, role: String) -> Result<InviteView, SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<InviteMember, _, _>("/team", |core, p, ctx| async move {
         let invite = core
             .invite(&p, email.trim(), Some(role.as_str()), &ctx)
             .await
@@ -72,38 +71,33 @@ pub async fn invite_member(email: String, role: String) -> Result<InviteView, Se
             role: invite.role,
             expires_at: talon_core::clock::rfc3339(invite.expires_at),
         })
-    }
-    .await;
-    finish::<InviteMember, _>("/team", result)
+    })
+    .await
 }
 
 /// Changes a member's role.
 #[server(prefix = "/ui", endpoint = "team/role")]
 pub async fn change_role(member_id: String, role: String) -> Result<(), SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<ChangeRole, _, _>("/team", |core, p, ctx| async move {
         core.change_role(&p, &member_id, &role, &ctx)
             .await
             .map(|_| ())
             .map_err(rejected)
-    }
-    .await;
-    finish::<ChangeRole, _>("/team", result)
+    })
+    .await
 }
 
 /// Removes a member from the org.
 #[server(prefix = "/ui", endpoint = "team/remove")]
 pub async fn remove_member(member_id: String) -> Result<(), SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<RemoveMember, _, _>("/team", |core, p, ctx| async move {
         core.remove_member(&p, &member_id, &ctx)
             .await
             .map_err(rejected)
-    }
-    .await;
-    finish::<RemoveMember, _>("/team", result)
+    })
+    .await
 }
 
 /// `/team`.

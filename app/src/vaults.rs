@@ -140,17 +140,15 @@ pub async fn list_vaults() -> Result<Vec<VaultView>, SessionError> {
 #[server(prefix = "/ui", endpoint = "vaults/create")]
 pub async fn create_vault(name: String, description: String) -> Result<VaultView, SessionError> {
     use crate::session::backend::*;
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<CreateVault, _, _>("/vaults", |core, p, ctx| async move {
         let description = Some(description.trim()).filter(|d| !d.is_empty());
         let row = core
             .create_vault(&p, name.trim(), description, &ctx)
             .await
             .map_err(rejected)?;
         Ok(convert::vault(&row))
-    }
-    .await;
-    finish::<CreateVault, _>("/vaults", result)
+    })
+    .await
 }
 
 /// Deletes a vault and everything in it.
@@ -243,8 +241,7 @@ pub async fn put_secret(
 ) -> Result<SecretView, SessionError> {
     use crate::session::backend::*;
     let page = format!("/vaults/{vault_id}");
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<PutSecret, _, _>(&page, |core, p, ctx| async move {
         let path = secret_path(&path)?;
         let metadata = match metadata.trim() {
             "" => None,
@@ -264,9 +261,8 @@ pub async fn put_secret(
             .await
             .map_err(rejected)?;
         Ok(convert::secret(&row))
-    }
-    .await;
-    finish::<PutSecret, _>(&page, result)
+    })
+    .await
 }
 
 /// Decrypts and returns a secret's value: only on an explicit click, and
@@ -325,8 +321,7 @@ pub async fn rotate_secret(
 ) -> Result<SecretView, SessionError> {
     use crate::session::backend::*;
     let page = format!("/vaults/{vault_id}");
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<RotateSecret, _, _>(&page, |core, p, ctx| async move {
         let path = secret_path(&path)?;
         let input = talon_core::service::RotateSecret {
             length: parse_count("Length", &length)?,
@@ -338,9 +333,8 @@ pub async fn rotate_secret(
             .await
             .map_err(rejected)?;
         Ok(convert::secret(&row))
-    }
-    .await;
-    finish::<RotateSecret, _>(&page, result)
+    })
+    .await
 }
 
 /// Deletes a secret (soft delete: its versions stay for the audit trail).
@@ -348,15 +342,13 @@ pub async fn rotate_secret(
 pub async fn delete_secret(vault_id: String, path: String) -> Result<(), SessionError> {
     use crate::session::backend::*;
     let page = format!("/vaults/{vault_id}");
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<DeleteSecret, _, _>(&page, |core, p, ctx| async move {
         let path = secret_path(&path)?;
         core.delete_secret(&p, &vault_id, &path, &ctx)
             .await
             .map_err(rejected)
-    }
-    .await;
-    finish::<DeleteSecret, _>(&page, result)
+    })
+    .await
 }
 
 /// Grants a principal permissions on a path pattern of the vault.
@@ -372,8 +364,7 @@ pub async fn create_policy(
 ) -> Result<(), SessionError> {
     use crate::session::backend::*;
     let page = format!("/vaults/{vault_id}");
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<CreatePolicy, _, _>(&page, |core, p, ctx| async move {
         let (principal_type, principal_id) = grantee
             .split_once(':')
             .ok_or_else(|| SessionError::Rejected("Choose who the policy is for".to_owned()))?;
@@ -399,9 +390,8 @@ pub async fn create_policy(
             .await
             .map(|_| ())
             .map_err(rejected)
-    }
-    .await;
-    finish::<CreatePolicy, _>(&page, result)
+    })
+    .await
 }
 
 /// Removes a policy.
@@ -409,14 +399,12 @@ pub async fn create_policy(
 pub async fn delete_policy(vault_id: String, policy_id: String) -> Result<(), SessionError> {
     use crate::session::backend::*;
     let page = format!("/vaults/{vault_id}");
-    let result = async {
-        let (core, p, ctx) = caller().await?;
+    form_action::<DeletePolicy, _, _>(&page, |core, p, ctx| async move {
         core.delete_policy(&p, &vault_id, &policy_id, &ctx)
             .await
             .map_err(rejected)
-    }
-    .await;
-    finish::<DeletePolicy, _>(&page, result)
+    })
+    .await
 }
 
 /// `/vaults`: the list of vaults and a form to create one.
