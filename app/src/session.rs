@@ -225,16 +225,13 @@ pub fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
     backend::cookie_value(headers, SESSION_COOKIE).is_some()
 }
 
-/// The signed-in human of a session, for the server's own session-authenticated
-/// routes (the audit download).
+/// The signed-in human of a request, put into the request's extensions by the
+/// dashboard door once the core's gate has admitted the session (IP rules, rate
+/// limit, quota). Pages and server functions read the caller from here and only
+/// from here.
 #[cfg(feature = "ssr")]
-pub async fn session_principal(
-    core: &talon_core::Core,
-    session: &tower_sessions::Session,
-) -> Option<talon_core::Principal> {
-    let user_id: String = session.get(SESSION_USER_KEY).await.ok()??;
-    core.session_principal(&user_id).await.ok()
-}
+#[derive(Clone, Debug)]
+pub struct SignedIn(pub talon_core::Principal);
 
 /// Starts a session for `user_id` on the current request's session, under a
 /// new session id (so an id planted before sign-in is worthless after).
@@ -297,13 +294,12 @@ pub(crate) mod backend {
         let ip = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip().to_string());
+            .map(|info| info.0.ip());
         let user_agent = parts
             .headers
             .get(USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(|value| value.chars().take(256).collect());
-        talon_core::RequestContext { ip, user_agent }
+            .and_then(|value| value.to_str().ok());
+        talon_core::RequestContext::new(ip, user_agent)
     }
 
     /// The value of the cookie `wanted`, if the request carries a non-empty one.
@@ -375,24 +371,17 @@ pub(crate) mod backend {
         leptos_axum::redirect(&location);
     }
 
-    /// The signed-in human behind the session cookie, or
+    /// The signed-in human the dashboard door admitted for this request, or
     /// [`SessionError::SignedOut`].
     pub(crate) async fn principal() -> Result<talon_core::Principal, SessionError> {
-        let core = core()?;
-        let session = session().await?;
-        let user_id: String = session
-            .get(super::SESSION_USER_KEY)
+        let parts = leptos_axum::extract::<axum::http::request::Parts>()
             .await
-            .map_err(store_failed)?
-            .ok_or(SessionError::SignedOut)?;
-        match core.session_principal(&user_id).await {
-            Ok(principal) => Ok(principal),
-            Err(talon_core::Error::Unauthorized(_)) => {
-                session.flush().await.map_err(store_failed)?;
-                Err(SessionError::SignedOut)
-            }
-            Err(other) => Err(rejected(other)),
-        }
+            .map_err(|_| SessionError::SignedOut)?;
+        parts
+            .extensions
+            .get::<super::SignedIn>()
+            .map(|signed_in| signed_in.0.clone())
+            .ok_or(SessionError::SignedOut)
     }
 
     /// The core, the signed-in human and the request's context: what every

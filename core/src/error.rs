@@ -65,6 +65,9 @@ pub enum Dependency {
     Audit,
     /// The payment provider (Stripe).
     Billing,
+    /// A stored authorization row (policy, IP rule, role) that no longer parses: the request
+    /// is refused rather than decided without it.
+    AccessRules,
 }
 
 impl fmt::Display for Dependency {
@@ -74,6 +77,7 @@ impl fmt::Display for Dependency {
             Dependency::Keystore => "The keystore",
             Dependency::Audit => "The audit store",
             Dependency::Billing => "The payment provider",
+            Dependency::AccessRules => "The stored access rules",
         })
     }
 }
@@ -112,6 +116,15 @@ impl From<crate::keystore::KeyStoreError> for Error {
     fn from(e: crate::keystore::KeyStoreError) -> Self {
         tracing::error!(error = %e, "keystore error");
         Error::Unavailable(Dependency::Keystore)
+    }
+}
+
+impl Error {
+    /// A stored authorization row that does not parse: logged with its id, answered 503 so the
+    /// request fails closed instead of being decided without the row.
+    pub(crate) fn corrupt_rule(table: &'static str, id: &str, what: &str) -> Self {
+        tracing::error!(table, row = %id, what, "stored access rule does not parse; refusing");
+        Error::Unavailable(Dependency::AccessRules)
     }
 }
 

@@ -2,6 +2,7 @@
 //! gone, what the audit chain records), over a storage handle and a keystore. It knows nothing of
 //! HTTP, Leptos, MCP or SQL dialects; the doors (REST, dashboard, MCP, CLI) call into [`Core`].
 
+pub(crate) mod audit_chain;
 pub mod clock;
 pub mod envelope;
 pub mod error;
@@ -17,7 +18,7 @@ pub mod totp;
 
 pub use error::{Dependency, Error, Result};
 pub use service::{
-    AgentCreated, AgentToken, Core, CoreConfig, CreateAgent, CreatePolicy, HealthReport,
-    LoginOutcome, PatchAgent, Principal, PutSecret, RequestContext, Role, SecretRead, Signup,
-    SignupOutcome, UpdatePolicy,
+    bearer_token, Admitted, AgentCreated, AgentToken, Core, CoreConfig, CreateAgent, CreatePolicy,
+    Credential, HealthReport, LoginOutcome, Operation, PatchAgent, Principal, PutSecret,
+    RequestContext, Role, SecretRead, Signup, SignupOutcome, UpdatePolicy,
 };

@@ -93,7 +93,15 @@ async fn exercise(core: &Core) -> Vec<String> {
         )
         .await
         .unwrap();
-    let p = core.authenticate(&out.access_token).await.unwrap();
+    let p = core
+        .admit(
+            talon_core::Credential::Bearer(&out.access_token),
+            &ctx,
+            talon_core::Operation::Other,
+        )
+        .await
+        .unwrap()
+        .principal;
     let vault = core.create_vault(&p, "v", None, &ctx).await.unwrap();
     let attrs = core.kek_attributes(vault.kek_label.clone()).await.unwrap();
     assert!(

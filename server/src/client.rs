@@ -1,9 +1,11 @@
-//! A small REST client of a Talon server, shared by `talon mcp` (stdio) and the CLI. Every
+//! A small REST client of a Talon server, shared by the MCP door and the CLI. Every
 //! failure is a [`Failure`] carrying the HTTP status and the problem's detail, never a body with
 //! a secret in it.
 
-use reqwest::Method;
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -32,12 +34,37 @@ impl Failure {
     }
 }
 
-/// A client bound to one server URL.
+/// A client of the REST contract: over the network to one server URL, or in-process through
+/// the server's own router.
 #[derive(Clone)]
 pub struct Client {
     base: String,
-    http: reqwest::Client,
+    transport: Transport,
 }
+
+#[derive(Clone)]
+enum Transport {
+    Http(reqwest::Client),
+    /// The server's `/v1` router called without a socket (the MCP door inside
+    /// `talon server`). Each request carries the original caller's address and user agent,
+    /// so the gate and the audit log see the real caller, and is marked as made over MCP.
+    InProcess {
+        router: axum::Router,
+        peer: Option<SocketAddr>,
+        user_agent: String,
+    },
+}
+
+/// What came back: status, `Retry-After`, `X-Request-Id` and the body text.
+struct Answer {
+    status: StatusCode,
+    retry_after: Option<u64>,
+    request_id: Option<String>,
+    text: String,
+}
+
+/// The largest response body read from the in-process router.
+const MAX_IN_PROCESS_BODY: usize = 16 * 1024 * 1024;
 
 impl Client {
     /// A client announcing itself as the CLI.
@@ -49,11 +76,30 @@ impl Client {
     pub fn with_user_agent(base: &str, user_agent: &str) -> Client {
         Client {
             base: base.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .user_agent(user_agent)
-                .build()
-                .expect("HTTP client"),
+            transport: Transport::Http(
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .user_agent(user_agent)
+                    .build()
+                    .expect("HTTP client"),
+            ),
+        }
+    }
+
+    /// A client of `router` (the server's own `/v1` routes) acting for the caller at `peer`
+    /// with `user_agent`; its requests are marked as made over MCP.
+    pub fn in_process(
+        router: axum::Router,
+        peer: Option<SocketAddr>,
+        user_agent: String,
+    ) -> Client {
+        Client {
+            base: String::new(),
+            transport: Transport::InProcess {
+                router,
+                peer,
+                user_agent,
+            },
         }
     }
 
@@ -71,38 +117,26 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, Failure> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .query(query);
-        if let Some(t) = bearer {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let res = req.send().await.map_err(|e| {
-            let why = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "cannot connect"
-            } else {
-                "request failed"
-            };
-            Failure::new(0, format!("{why}: {}", self.base))
-        })?;
-        let status = res.status();
-        let retry_after = res
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        let request_id = res
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = res.text().await.unwrap_or_default();
+        let answer = match &self.transport {
+            Transport::Http(http) => {
+                self.send_http(http, method, path, bearer, query, body)
+                    .await?
+            }
+            Transport::InProcess {
+                router,
+                peer,
+                user_agent,
+            } => {
+                send_in_process(router, *peer, user_agent, method, path, bearer, query, body)
+                    .await?
+            }
+        };
+        let Answer {
+            status,
+            retry_after,
+            request_id,
+            text,
+        } = answer;
         let v: Value = if text.trim().is_empty() {
             Value::Null
         } else {
@@ -122,6 +156,113 @@ impl Client {
             request_id: request_id.or_else(|| v["request_id"].as_str().map(str::to_owned)),
         })
     }
+
+    async fn send_http(
+        &self,
+        http: &reqwest::Client,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Answer, Failure> {
+        let mut req = http
+            .request(method, format!("{}{path}", self.base))
+            .query(query);
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.map_err(|e| {
+            let why = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "cannot connect"
+            } else {
+                "request failed"
+            };
+            Failure::new(0, format!("{why}: {}", self.base))
+        })?;
+        let (retry_after, request_id) = answer_headers(res.headers());
+        Ok(Answer {
+            status: res.status(),
+            retry_after,
+            request_id,
+            text: res.text().await.unwrap_or_default(),
+        })
+    }
+}
+
+fn answer_headers(h: &HeaderMap) -> (Option<u64>, Option<String>) {
+    let retry_after = h
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let request_id = h
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (retry_after, request_id)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send_in_process(
+    router: &axum::Router,
+    peer: Option<SocketAddr>,
+    user_agent: &str,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    query: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<Answer, Failure> {
+    use tower::ServiceExt;
+    let mut uri = path.to_owned();
+    if !query.is_empty() {
+        let q = serde_urlencoded::to_string(query)
+            .map_err(|_| Failure::new(400, "the query could not be encoded"))?;
+        uri.push('?');
+        uri.push_str(&q);
+    }
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(&uri)
+        .header(header::USER_AGENT, user_agent);
+    if let Some(t) = bearer {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let body = match body {
+        Some(b) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            axum::body::Body::from(serde_json::to_vec(b).expect("JSON serialises"))
+        }
+        None => axum::body::Body::empty(),
+    };
+    let mut req = req
+        .body(body)
+        .map_err(|_| Failure::new(400, "the request could not be built"))?;
+    if let Some(peer) = peer {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+    }
+    req.extensions_mut().insert(crate::extract::ViaMcp);
+    let res = match router.clone().oneshot(req).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    };
+    let (retry_after, request_id) = answer_headers(res.headers());
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), MAX_IN_PROCESS_BODY)
+        .await
+        .map_err(|_| Failure::new(502, "the response could not be read"))?;
+    Ok(Answer {
+        status,
+        retry_after,
+        request_id,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    })
 }
 
 /// How an agent proves itself: an `ocv_` key exchanged for a JWT, or a fixed JWT.

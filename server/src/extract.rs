@@ -1,5 +1,6 @@
 //! Extractors: JSON bodies that fail as 400 problems, the caller's principal, request context.
 
+use crate::gate::{self, GateSlot};
 use crate::problem::Problem;
 use crate::AppState;
 use axum::body::Bytes;
@@ -8,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
-use talon_core::{Principal, RequestContext};
+use talon_core::{bearer_token, Credential, Principal, RequestContext};
 
 const MAX_BODY: usize = 1024 * 1024;
 
@@ -59,8 +60,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// The authenticated caller.
+/// The authenticated caller, admitted by the gate with the route's operation.
 pub struct Auth(pub Principal);
+
+/// The `Authorization` header's bearer: `None` without the header, 401 when it is not
+/// `Bearer <token>`.
+pub fn bearer(parts: &Parts) -> Result<Option<&str>, Problem> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(bearer_token)
+        .map(Some)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "Authorization must be 'Bearer <token>'",
+            )
+        })
+}
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = Problem;
@@ -69,50 +89,75 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                Problem::new(StatusCode::UNAUTHORIZED, "Missing Authorization header")
-            })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Problem::new(
-                    StatusCode::UNAUTHORIZED,
-                    "Authorization must be 'Bearer <token>'",
-                )
-            })?;
-        let token = token.to_owned();
-        let Ctx(ctx) = Ctx::from_request_parts(parts, state).await?;
-        let p = state.core.authorize_request(&token, &ctx).await?;
-        if let Some(slot) = parts.extensions.get::<crate::rest::MeterSlot>().cloned() {
-            slot.admit(&state.core, &p).await?;
-        }
-        Ok(Auth(p))
+        let token = bearer(parts)?
+            .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "Missing Authorization header"))?
+            .to_owned();
+        let ctx = context(parts);
+        let slot = parts.extensions.get::<GateSlot>();
+        let admitted = gate::admit(&state.core, slot, Credential::Bearer(&token), &ctx).await?;
+        Ok(Auth(admitted.principal))
     }
 }
 
-/// Client IP (the socket peer) and user agent.
+/// A caller who may be anonymous: `None` without a bearer or with one that does not sign
+/// in (a link share opened with a stale token); a signed-in caller is admitted by the gate
+/// like [`Auth`], and its other refusals (IP rules, rate limit, quota) stand.
+pub struct MaybeAuth(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybeAuth {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(Some(token)) = bearer(parts) else {
+            return Ok(MaybeAuth(None));
+        };
+        let token = token.to_owned();
+        let ctx = context(parts);
+        let slot = parts.extensions.get::<GateSlot>();
+        match gate::admit(&state.core, slot, Credential::Bearer(&token), &ctx).await {
+            Ok(a) => Ok(MaybeAuth(Some(a.principal))),
+            Err(p) if p.status == StatusCode::UNAUTHORIZED => Ok(MaybeAuth(None)),
+            Err(p) => Err(p),
+        }
+    }
+}
+
+/// Marks a request the MCP door sends through the router in-process, so the audit log
+/// records the call as made over MCP.
+#[derive(Clone, Copy)]
+pub struct ViaMcp;
+
+/// The request's context: the socket peer's address, the user agent (at most 256
+/// characters), and `mcp` when the call came through the MCP door (in-process, or from
+/// `talon mcp` whose user agent says so).
+pub fn context(parts: &Parts) -> RequestContext {
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip());
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let via_mcp = parts.extensions.get::<ViaMcp>().is_some()
+        || user_agent.is_some_and(|ua| ua.starts_with(crate::mcp::stdio::MCP_USER_AGENT_NAME));
+    let mut ctx = RequestContext::new(ip, user_agent);
+    if via_mcp {
+        ctx.via = Some("mcp");
+    }
+    ctx
+}
+
+/// Client IP (the socket peer), user agent and door.
 pub struct Ctx(pub RequestContext);
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(a)| a.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect());
-        Ok(Ctx(RequestContext { ip, user_agent }))
+        Ok(Ctx(context(parts)))
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod config;
 mod extract;
+mod gate;
 mod guard;
 mod mcp;
 mod oauth;
@@ -368,19 +369,22 @@ pub fn build_router(
     rate_limit_per_ip: u32,
     mcp_hosts: Vec<String>,
 ) -> Router {
-    let api = rest::router()
+    let state = AppState { core: core.clone() };
+    // The `/v1` routes with their gate layer: what REST clients reach over the socket and
+    // what the MCP door's tools call in-process.
+    let v1 = rest::router()
         .route_layer(axum::middleware::from_fn_with_state(
-            AppState { core: core.clone() },
-            rest::meter,
+            state.clone(),
+            gate::layer,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
-        .layer(axum::middleware::from_fn_with_state(
-            guard::IpRateLimit::new(rate_limit_per_ip),
-            guard::rate_limit,
-        ))
         .layer(axum::middleware::from_fn(problem::request_id_and_problems))
-        .with_state(AppState { core: core.clone() });
-    let mcp = mcp::http::router(core.clone(), mcp_hosts)
+        .with_state(state);
+    let api = v1.clone().layer(axum::middleware::from_fn_with_state(
+        guard::IpRateLimit::new(rate_limit_per_ip),
+        guard::rate_limit,
+    ));
+    let mcp = mcp::http::router(core.clone(), v1, mcp_hosts)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             guard::IpRateLimit::new(rate_limit_per_ip),

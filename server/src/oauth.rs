@@ -172,13 +172,12 @@ async fn callback(
         Ok(token) => token,
         Err(_) => return fail("the code exchange failed"),
     };
-    let ctx = RequestContext {
-        ip: Some(peer.ip().to_string()),
-        user_agent: headers
+    let ctx = RequestContext::new(
+        Some(peer.ip()),
+        headers
             .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect()),
-    };
+            .and_then(|v| v.to_str().ok()),
+    );
     let outcome = match core
         .google_login(&token.extra_fields().id_token, &ctx)
         .await

@@ -98,6 +98,7 @@ impl From<Error> for Problem {
                         Dependency::Keystore => "keystore",
                         Dependency::Audit => "audit",
                         Dependency::Billing => "billing",
+                        Dependency::AccessRules => "access_rules",
                     }),
                 );
                 p

@@ -2,7 +2,8 @@
 //! functions (under `/ui/`), the audit export download and the compiled assets
 //! in the site root (`/pkg/*`, `/favicon.svg`).
 
-use axum::extract::{Query, Request, State};
+use crate::problem::Problem;
+use axum::extract::{Extension, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -12,7 +13,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
 use serde::Deserialize;
-use talon_core::Core;
+use talon_core::{Core, Credential, Dependency, Error, Operation};
 
 /// Router for the dashboard pages, their server functions and static files.
 ///
@@ -38,8 +39,90 @@ pub fn router(core: Core, leptos_options: LeptosOptions) -> Router {
         .with_state(leptos_options)
         .merge(export)
         .merge(crate::oauth::router(core.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            core.clone(),
+            admit_session,
+        ))
         .layer(axum::middleware::from_fn(same_origin_posts))
         .layer(crate::sessions::layer(core))
+}
+
+/// Which operation a dashboard request is, as the REST door's table names its routes: the
+/// reveal is a secret read, saving and rotating are writes, and so on, so a dashboard user
+/// is billed exactly as the same request over REST would be.
+fn operation(path: &str) -> Operation {
+    match path {
+        "/ui/secrets/reveal" => Operation::SecretRead,
+        "/ui/secrets/put" | "/ui/secrets/rotate" => Operation::SecretWrite,
+        "/ui/sharing/create" => Operation::ShareCreate,
+        "/ui/audit/page" | "/audit/export.jsonl" => Operation::AuditQuery,
+        _ => Operation::Other,
+    }
+}
+
+/// Compiled assets hold nothing of an org's; they are served without admission.
+fn is_asset(path: &str) -> bool {
+    path.starts_with("/pkg/") || path == "/favicon.svg" || path == "/favicon.ico"
+}
+
+/// The dashboard door's side of the gate: a request whose session signs a user in passes
+/// the core's gate (org IP rules, per-principal rate limit, quota) before any page renders
+/// or server function runs, and the signed-in user rides in the request's extensions
+/// ([`app::session::SignedIn`]) to them. A session whose user is gone is ended; a request
+/// without a signed-in session goes on signed out (the sign-in pages).
+async fn admit_session(
+    State(core): State<Core>,
+    session: tower_sessions::Session,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    if is_asset(&path) {
+        return next.run(request).await;
+    }
+    let user_id: Option<String> = match session.get(app::session::SESSION_USER_KEY).await {
+        Ok(user_id) => user_id,
+        Err(error) => {
+            tracing::error!(%error, "dashboard session could not be read");
+            return Problem::from(Error::Unavailable(Dependency::Database)).into_response();
+        }
+    };
+    let Some(user_id) = user_id else {
+        return next.run(request).await;
+    };
+    let (parts, body) = request.into_parts();
+    let ctx = crate::extract::context(&parts);
+    let mut request = Request::from_parts(parts, body);
+    let method = request.method().clone();
+    match core
+        .admit(
+            Credential::Session { user_id: &user_id },
+            &ctx,
+            operation(&path),
+        )
+        .await
+    {
+        Ok(admitted) => {
+            request
+                .extensions_mut()
+                .insert(app::session::SignedIn(admitted.principal.clone()));
+            let response = next.run(request).await;
+            core.settle(
+                &admitted,
+                method.as_str(),
+                &path,
+                response.status().as_u16(),
+            );
+            response
+        }
+        Err(Error::Unauthorized(_)) => {
+            if let Err(error) = session.flush().await {
+                tracing::error!(%error, "ended dashboard session could not be removed");
+            }
+            next.run(request).await
+        }
+        Err(refused) => Problem::from(refused).into_response(),
+    }
 }
 
 /// CSRF protection for the cookie-authenticated dashboard: a state-changing
@@ -104,9 +187,9 @@ struct ExportQuery {
 async fn export_audit(
     State(core): State<Core>,
     Query(q): Query<ExportQuery>,
-    session: tower_sessions::Session,
+    signed_in: Option<Extension<app::session::SignedIn>>,
 ) -> Response {
-    let Some(principal) = app::session::session_principal(&core, &session).await else {
+    let Some(Extension(app::session::SignedIn(principal))) = signed_in else {
         return (StatusCode::UNAUTHORIZED, "Sign in to export the audit log.").into_response();
     };
     let filter = app::audit::AuditFilter {

@@ -1,9 +1,8 @@
 //! A human's own account: personal API keys, refresh, logout, profile, password change.
 
 use super::audit::AuditEvent;
-use super::identity::{
-    check_password_rules, hash_password, new_bearer_secret, user_principal, verify_password,
-};
+use super::identity::{check_password_rules, hash_password, new_bearer_secret, verify_password};
+use super::principal::user_principal;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
 use crate::material::Password;
@@ -180,7 +179,7 @@ impl Core {
             return Err(Error::Unauthorized("Invalid or revoked API key"));
         }
         let (row, user) = self.personal_key(key).await?;
-        let p = user_principal(&user, Some(row.scopes.clone()));
+        let p = user_principal(&user, Some(row.scopes.clone()))?;
         let mut c = self.user_claims(&user, "api_key");
         c.api_key_id = Some(row.id.clone());
         c.key_scopes = Some(row.scopes.clone());
@@ -226,7 +225,7 @@ impl Core {
         let user = users::by_id(self.store().pool(), &user_id)
             .await?
             .ok_or_else(invalid)?;
-        let p = user_principal(&user, None);
+        let p = user_principal(&user, None)?;
         self.append_audit(
             &mut tx,
             ctx,

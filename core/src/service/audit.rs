@@ -2,12 +2,13 @@
 //! Events carry ids and paths, never values.
 
 use super::{Core, Principal, RequestContext};
+use crate::audit_chain::{genesis, hex, link, link_input};
 use crate::clock::parse_rfc3339;
 use crate::error::{Dependency, Error, Result};
 use crate::keystore::MacKey;
 use crate::store::audit::{self as audit_store, ChainHead, EventFilter, EventRow};
 use crate::store::Tx;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// An event to record.
 #[derive(Debug, Clone)]
@@ -62,25 +63,35 @@ pub struct AuditQuery {
     pub offset: Option<i64>,
 }
 
-/// The canonical bytes hashed into `integrity_hash`: sorted keys, no whitespace.
-pub(crate) fn canonical(e: &EventRow) -> Vec<u8> {
-    let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
-    let v = json!({
-        "id": e.id, "org_id": e.org_id, "seq": e.seq, "actor_type": e.actor_type,
-        "actor_id": e.actor_id, "action": e.action, "resource_type": e.resource_type,
-        "resource_id": e.resource_id, "outcome": e.outcome, "details": details,
-        "ip_address": e.ip_address, "created_at": e.created_at,
-    });
-    serde_json::to_vec(&v).expect("event serialises")
+/// The row of `event` at `seq`, not yet linked. `ctx.via` (the door a call came through,
+/// when it is not its route's own) is recorded in the details as `via`.
+pub(crate) fn event_row(event: AuditEvent, ctx: &RequestContext, seq: i64, now: i64) -> EventRow {
+    let mut details = event.details;
+    if let (Some(via), Value::Object(map)) = (ctx.via, &mut details) {
+        map.insert("via".into(), Value::String(via.to_owned()));
+    }
+    EventRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: event.org_id,
+        seq,
+        actor_type: event.actor_type.to_owned(),
+        actor_id: event.actor_id,
+        action: event.action.to_owned(),
+        resource_type: event.resource_type.to_owned(),
+        resource_id: event.resource_id,
+        outcome: event.outcome.to_owned(),
+        details: details.to_string(),
+        ip_address: ctx.ip.clone(),
+        user_agent: ctx.user_agent.clone(),
+        created_at: now,
+        prev_event_id: None,
+        integrity_hash: String::new(),
+    }
 }
 
 fn audit_down(e: Error) -> Error {
     tracing::error!(error = %e, "audit append failed");
     Error::Unavailable(Dependency::Audit)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Core {
@@ -117,35 +128,13 @@ impl Core {
         ctx: &RequestContext,
         event: AuditEvent,
     ) -> Result<()> {
-        let mut row = EventRow {
-            id: uuid::Uuid::new_v4().to_string(),
-            org_id: event.org_id,
-            seq: head.seq,
-            actor_type: event.actor_type.to_owned(),
-            actor_id: event.actor_id,
-            action: event.action.to_owned(),
-            resource_type: event.resource_type.to_owned(),
-            resource_id: event.resource_id,
-            outcome: event.outcome.to_owned(),
-            details: event.details.to_string(),
-            ip_address: ctx.ip.clone(),
-            user_agent: ctx.user_agent.clone(),
-            created_at: self.now(),
-            prev_event_id: head.prev_id,
-            integrity_hash: String::new(),
-        };
-        let mut input = head
-            .prev_hash
-            .unwrap_or_else(|| "0".repeat(64))
-            .into_bytes();
-        input.push(b'|');
-        input.extend_from_slice(&canonical(&row));
-        let mac = self
-            .keys(move |k| k.mac(MacKey::Audit, &input))
+        let mut rows = [event_row(event, ctx, head.seq, self.now())];
+        let (prev_id, prev_hash) = (head.prev_id, head.prev_hash);
+        let [row] = self
+            .keys(move |k| link(k, prev_id, prev_hash, &mut rows).map(|()| rows))
             .await
             .map_err(audit_down)?
             .map_err(|e| audit_down(e.into()))?;
-        row.integrity_hash = hex(&mac);
         audit_store::insert(tx, &row).await.map_err(audit_down)
     }
 
@@ -275,7 +264,7 @@ impl Core {
         let (mut prev_id, mut prev_hash, mut expected_seq) =
             match start.checked_sub(1).map(|i| &all[i]) {
                 Some(e) => (Some(e.id.clone()), e.integrity_hash.clone(), e.seq + 1),
-                None => (None, "0".repeat(64), 1),
+                None => (None, genesis(), 1),
             };
         let range = all[start..]
             .iter()
@@ -289,9 +278,7 @@ impl Core {
             } else if e.prev_event_id != prev_id {
                 Some("link to the previous event does not match")
             } else {
-                let mut input = prev_hash.clone().into_bytes();
-                input.push(b'|');
-                input.extend_from_slice(&canonical(e));
+                let input = link_input(&prev_hash, e);
                 let mac = self.keys(move |k| k.mac(MacKey::Audit, &input)).await??;
                 (hex(&mac) != e.integrity_hash).then_some("integrity hash does not match the event")
             };

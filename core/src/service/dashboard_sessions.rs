@@ -1,9 +1,8 @@
 //! Dashboard sessions: the records behind the dashboard's session cookie, and who a
 //! session signs in. A record holds the signed-in user's id, never a token or a value.
 
-use super::identity::user_principal;
 use super::{AuditEvent, Core, Principal, RequestContext};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::{dashboard_sessions as store, users};
 use serde_json::json;
 
@@ -55,15 +54,6 @@ impl Core {
         let n = store::delete_expired(&mut tx, self.now()).await?;
         tx.commit().await?;
         Ok(n)
-    }
-
-    /// The human a dashboard session signs in: the user as stored now (so a role change or
-    /// a removal takes effect at the next request).
-    pub async fn session_principal(&self, user_id: &str) -> Result<Principal> {
-        let user = users::by_id(self.store().pool(), user_id)
-            .await?
-            .ok_or(Error::Unauthorized("Your session has ended"))?;
-        Ok(user_principal(&user, None))
     }
 
     /// Signs the user out everywhere: every dashboard session and every refresh token of

@@ -2,7 +2,8 @@
 //! short user code, and the CLI's poll receives a 24-hour access token once.
 
 use super::audit::AuditEvent;
-use super::identity::{new_bearer_secret, user_principal};
+use super::identity::new_bearer_secret;
+use super::principal::user_principal;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
 use crate::material::random_bytes;
@@ -179,7 +180,7 @@ impl Core {
                     &mut tx,
                     ctx,
                     AuditEvent::by(
-                        &user_principal(&user, None),
+                        &user_principal(&user, None)?,
                         "auth.success",
                         "auth",
                         Some(user.id.clone()),

@@ -1,7 +1,8 @@
 //! Flows that go through the user's mailbox: password reset and email verification.
 
 use super::audit::AuditEvent;
-use super::identity::{check_password_rules, hash_password, new_bearer_secret, user_principal};
+use super::identity::{check_password_rules, hash_password, new_bearer_secret};
+use super::principal::user_principal;
 use super::{Core, RequestContext, Tokens};
 use crate::error::{Error, Result};
 use crate::material::Password;
@@ -84,7 +85,7 @@ impl Core {
             &mut tx,
             ctx,
             AuditEvent::by(
-                &user_principal(&user, None),
+                &user_principal(&user, None)?,
                 "auth.password_changed",
                 "auth",
                 Some(user.id.clone()),
@@ -133,7 +134,7 @@ impl Core {
             &mut tx,
             ctx,
             AuditEvent::by(
-                &user_principal(&user, None),
+                &user_principal(&user, None)?,
                 "user.update",
                 "user",
                 Some(user.id.clone()),

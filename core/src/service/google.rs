@@ -2,7 +2,8 @@
 //! JWKS for signature, issuer, audience and expiry; the email must be verified.
 
 use super::audit::AuditEvent;
-use super::identity::{user_principal, LoginOutcome};
+use super::identity::LoginOutcome;
+use super::principal::user_principal;
 use super::{Core, RequestContext, Role};
 use crate::error::{Dependency, Error, Result};
 use crate::store::{org, users};
@@ -171,7 +172,7 @@ impl Core {
             ));
         }
         crate::store::shares::claim_external(&mut tx, email, &user.id, now).await?;
-        let p = user_principal(&user, None);
+        let p = user_principal(&user, None)?;
         self.append_audit(
             &mut tx,
             ctx,

@@ -2,11 +2,13 @@
 //! back into a [`Principal`] on every request.
 
 use super::audit::AuditEvent;
-use super::{Core, Principal, RequestContext, Role};
+use super::principal::{agent_principal, user_principal};
+use super::{Core, RequestContext, Role};
+use crate::audit_chain::hex;
 use crate::error::{Error, Result};
 use crate::keystore::MacKey;
 use crate::material::{random_bytes, Password};
-use crate::store::{agents, api_keys, org, policies, users};
+use crate::store::{agents, org, policies, users};
 use crate::token::Claims;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -129,10 +131,6 @@ pub(crate) fn normalize_email(email: &str) -> Result<String> {
 /// A bearer secret with a prefix: `<prefix>` + base64url(32 random bytes).
 pub(crate) fn new_bearer_secret(prefix: &str) -> String {
     format!("{prefix}{}", B64URL.encode(random_bytes::<32>()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Core {
@@ -268,7 +266,7 @@ impl Core {
             ));
         }
         crate::store::shares::claim_external(&mut tx, &email, &user.id, now).await?;
-        let principal = user_principal(&user, None);
+        let principal = user_principal(&user, None)?;
         self.append_audit(
             &mut tx,
             ctx,
@@ -322,7 +320,7 @@ impl Core {
             Some(u) if ok && u.password_hash.is_some() => u,
             Some(u) => {
                 self.note_auth_failure(&bucket).await?;
-                let p = user_principal(&u, None);
+                let p = user_principal(&u, None)?;
                 self.record(
                     ctx,
                     AuditEvent::by(
@@ -364,7 +362,7 @@ impl Core {
                 refresh_token: String::new(),
             });
         }
-        let principal = user_principal(&user, None);
+        let principal = user_principal(&user, None)?;
         let mut tx = self.store().begin().await?;
         self.append_audit(
             &mut tx,
@@ -473,104 +471,6 @@ impl Core {
             vault_ids: agent.vault_ids,
             scopes,
         })
-    }
-
-    /// Verifies a bearer access token and checks that its subject may still act: a user must
-    /// still be a member of the org; an agent must exist, be active and unexpired.
-    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
-        Ok(self.authenticate_counting_ip_rules(bearer).await?.0)
-    }
-
-    /// Authenticates a request's bearer token, then applies the org's IP rules and the
-    /// per-principal rate limit: the whole pipeline before a handler runs.
-    pub async fn authorize_request(&self, bearer: &str, ctx: &RequestContext) -> Result<Principal> {
-        let (p, ip_rules) = self.authenticate_counting_ip_rules(bearer).await?;
-        if ip_rules != Some(0) {
-            self.check_ip_rules(&p, ctx).await?;
-        }
-        self.check_principal_rate(&p).await?;
-        Ok(p)
-    }
-
-    /// [`Core::authenticate`], also returning the org's IP rule count when it came with the
-    /// same query (agents, the hot path).
-    async fn authenticate_counting_ip_rules(
-        &self,
-        bearer: &str,
-    ) -> Result<(Principal, Option<i64>)> {
-        if bearer.starts_with("ocv_") {
-            return Err(Error::Unauthorized(
-                "Agent API keys are not bearer tokens; exchange them at /v1/auth/agent-token",
-            ));
-        }
-        if bearer.starts_with("1ck_") {
-            let (key, user) = self.personal_key(bearer).await?;
-            return Ok((user_principal(&user, Some(key.scopes)), None));
-        }
-        let now = self.now();
-        let claims = self.0.signer.verify(bearer, now / 1000, "access")?;
-        let invalid = || Error::Unauthorized("Invalid or expired token");
-        let (kind, id) = claims.sub.split_once(':').ok_or_else(invalid)?;
-        match kind {
-            "user" => {
-                if api_keys::is_revoked(self.store().pool(), &claims.jti).await? {
-                    return Err(invalid());
-                }
-                let user = users::by_id(self.store().pool(), id)
-                    .await?
-                    .filter(|u| u.org_id == claims.org_id)
-                    .ok_or_else(invalid)?;
-                if let Some(key_id) = &claims.api_key_id {
-                    let key = api_keys::get(self.store().pool(), key_id).await?;
-                    if !key.is_some_and(|k| k.is_active && k.user_id == user.id) {
-                        return Err(invalid());
-                    }
-                }
-                Ok((user_principal(&user, claims.key_scopes), None))
-            }
-            "agent" => {
-                let (created_by, revoked, ip_rules) =
-                    agents::token_check(self.store().pool(), id, &claims.org_id, &claims.jti, now)
-                        .await?
-                        .ok_or_else(invalid)?;
-                if revoked {
-                    return Err(invalid());
-                }
-                Ok((
-                    Principal::Agent {
-                        agent_id: id.to_owned(),
-                        org_id: claims.org_id,
-                        created_by,
-                        scopes: claims.scopes.unwrap_or_default(),
-                        scopes_explicit: claims.scopes_explicit.unwrap_or(false),
-                        vault_ids: claims.vault_ids.unwrap_or_default(),
-                    },
-                    Some(ip_rules),
-                ))
-            }
-            _ => Err(invalid()),
-        }
-    }
-}
-
-pub(crate) fn user_principal(u: &users::UserRow, key_scopes: Option<Vec<String>>) -> Principal {
-    Principal::User {
-        user_id: u.id.clone(),
-        org_id: u.org_id.clone(),
-        email: u.email.clone(),
-        role: Role::parse(&u.role).unwrap_or(Role::Member),
-        key_scopes,
-    }
-}
-
-pub(crate) fn agent_principal(a: &agents::AgentRow) -> Principal {
-    Principal::Agent {
-        agent_id: a.id.clone(),
-        org_id: a.org_id.clone(),
-        created_by: a.created_by.clone(),
-        scopes: a.scopes.clone(),
-        scopes_explicit: a.scopes_explicit,
-        vault_ids: a.vault_ids.clone(),
     }
 }
 

@@ -64,6 +64,22 @@ impl Core {
     /// Refuses the request when the org's IP rules do not admit the caller's IP (audited).
     pub async fn check_ip_rules(&self, p: &Principal, ctx: &RequestContext) -> Result<()> {
         let rules = ip_rules::list(self.store().pool(), p.org_id()).await?;
+        // A stored rule that does not parse refuses the request: a dropped deny would admit
+        // the very addresses it was written to keep out.
+        for r in &rules {
+            if Cidr::parse(&r.cidr).is_none() {
+                return Err(Error::corrupt_rule("ip_rules", &r.id, "cidr"));
+            }
+            if !matches!(r.rule_type.as_str(), "allow" | "deny")
+                || !matches!(r.applies_to.as_str(), "all" | "users" | "agents")
+            {
+                return Err(Error::corrupt_rule(
+                    "ip_rules",
+                    &r.id,
+                    "rule_type or applies_to",
+                ));
+            }
+        }
         if ip_allowed(&rules, class(p), ctx.ip_addr()) {
             return Ok(());
         }

@@ -1,7 +1,8 @@
 //! TOTP multi-factor authentication: setup, verification at login, recovery codes, disable.
 
 use super::audit::AuditEvent;
-use super::identity::{user_principal, verify_password};
+use super::identity::verify_password;
+use super::principal::user_principal;
 use super::{Core, Principal, RequestContext};
 use crate::envelope::{self, Binding};
 use crate::error::{Error, Result};
@@ -246,7 +247,7 @@ impl Core {
             .await?
             .filter(|r| r.enabled)
             .ok_or_else(bad)?;
-        let p = user_principal(&user, None);
+        let p = user_principal(&user, None)?;
         let mut tx = self.store().begin().await?;
         if !self.check_second_factor(&mut tx, &user, &row, code).await? {
             drop(tx);

@@ -8,6 +8,7 @@ mod dashboard_sessions;
 mod device;
 mod email_flows;
 mod enrollment;
+mod gate;
 mod google;
 mod identity;
 mod ip_rules;
@@ -15,6 +16,7 @@ mod key_rotation;
 mod mfa;
 mod org;
 mod policies;
+mod principal;
 mod read_commit;
 mod secrets;
 mod sharing;
@@ -29,6 +31,7 @@ pub use audit::{AuditEvent, AuditQuery, ChainReport};
 pub use billing::{BillableOp, PlanLimits, Plans, QuotaView};
 pub use device::{DeviceInfo, DevicePoll, DeviceStarted, DeviceToken};
 pub use enrollment::{EnrollStarted, EnrollState};
+pub use gate::{bearer_token, Admitted, Credential, Operation};
 pub use google::OidcConfig;
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};
 pub use ip_rules::{ip_allowed, NewIpRule};
@@ -208,11 +211,26 @@ impl Principal {
 /// Facts about the request that the audit log and conditions need.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
+    /// The caller's address as the socket saw it.
     pub ip: Option<String>,
+    /// The caller's `User-Agent`, at most 256 characters.
     pub user_agent: Option<String>,
+    /// The door the call came through when it is not the one its route belongs to (`mcp`
+    /// for MCP tools calling REST); recorded in audit events as `details.via`.
+    pub via: Option<&'static str>,
 }
 
 impl RequestContext {
+    /// The context of a request from `ip` with `user_agent` (cut to 256 characters): the one
+    /// way every door builds it.
+    pub fn new(ip: Option<std::net::IpAddr>, user_agent: Option<&str>) -> RequestContext {
+        RequestContext {
+            ip: ip.map(|a| a.to_string()),
+            user_agent: user_agent.map(|s| s.chars().take(256).collect()),
+            via: None,
+        }
+    }
+
     pub(crate) fn ip_addr(&self) -> Option<std::net::IpAddr> {
         self.ip.as_deref().and_then(|s| s.parse().ok())
     }

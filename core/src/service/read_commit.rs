@@ -6,10 +6,10 @@
 //! in one keystore call. Each read still learns its own outcome, and nobody gets a value
 //! unless the batch that holds its event committed.
 
-use super::audit::{canonical, AuditEvent};
+use super::audit::{event_row, AuditEvent};
 use super::{Core, RequestContext};
+use crate::audit_chain::link;
 use crate::error::{Dependency, Error, Result};
-use crate::keystore::MacKey;
 use crate::store::audit::{self as audit_store, EventRow};
 use crate::store::secrets as secret_store;
 use crate::store::shares as share_store;
@@ -40,10 +40,6 @@ pub(crate) struct Counts {
 /// The queue in front of the committing task (started on first use).
 #[derive(Default)]
 pub(crate) struct ReadCommitter(std::sync::OnceLock<mpsc::Sender<ReadJob>>);
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 impl Core {
     /// Counts the read (and the share's access, for a read through a share) and commits its
@@ -132,40 +128,11 @@ impl Core {
             let mut rows: Vec<EventRow> = Vec::with_capacity(idxs.len());
             for (k, &i) in idxs.iter().enumerate() {
                 let (e, ctx) = (&jobs[i].event, &jobs[i].ctx);
-                rows.push(EventRow {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    org_id: e.org_id.clone(),
-                    seq: head.seq + k as i64,
-                    actor_type: e.actor_type.to_owned(),
-                    actor_id: e.actor_id.clone(),
-                    action: e.action.to_owned(),
-                    resource_type: e.resource_type.to_owned(),
-                    resource_id: e.resource_id.clone(),
-                    outcome: e.outcome.to_owned(),
-                    details: e.details.to_string(),
-                    ip_address: ctx.ip.clone(),
-                    user_agent: ctx.user_agent.clone(),
-                    created_at: now,
-                    prev_event_id: None,
-                    integrity_hash: String::new(),
-                });
+                rows.push(event_row(e.clone(), ctx, head.seq + k as i64, now));
             }
             let (prev_id, prev_hash) = (head.prev_id, head.prev_hash);
             let rows = self
-                .keys(move |k| {
-                    let mut prev_hash = prev_hash.unwrap_or_else(|| "0".repeat(64));
-                    let mut prev_id = prev_id;
-                    for row in rows.iter_mut() {
-                        row.prev_event_id = prev_id.take();
-                        let mut input = std::mem::take(&mut prev_hash).into_bytes();
-                        input.push(b'|');
-                        input.extend_from_slice(&canonical(row));
-                        row.integrity_hash = hex(&k.mac(MacKey::Audit, &input)?);
-                        prev_hash = row.integrity_hash.clone();
-                        prev_id = Some(row.id.clone());
-                    }
-                    Ok::<_, crate::keystore::KeyStoreError>(rows)
-                })
+                .keys(move |k| link(k, prev_id, prev_hash, &mut rows).map(|()| rows))
                 .await??;
             audit_store::insert_many(&mut tx, &rows).await?;
         }

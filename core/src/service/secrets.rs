@@ -363,7 +363,7 @@ impl Core {
         let v = self.vault_in_org(p, vault_id).await?;
         let admin = is_vault_admin(p, &v);
         let rows = policies::for_principal(self.store().pool(), &v.id, p.kind(), p.id()).await?;
-        let rules = rules_from(&rows);
+        let rules = rules_from(&rows)?;
         let now = self.now();
         if !admin
             && !rules.iter().any(|r| {

@@ -44,23 +44,28 @@ pub(crate) fn within_scope_ceiling(p: &Principal, path: &str) -> bool {
     }
 }
 
-/// Builds evaluator rules from stored policies; a row that no longer parses is skipped.
-pub(crate) fn rules_from(rows: &[policies::PolicyRow]) -> Vec<Rule> {
+/// Builds evaluator rules from stored policies. A row that no longer parses fails the whole
+/// decision (503, logged with the row id): skipping it could drop a deny and turn it into an
+/// allow.
+pub(crate) fn rules_from(rows: &[policies::PolicyRow]) -> Result<Vec<Rule>> {
     rows.iter()
-        .filter_map(|r| {
-            Some(Rule {
-                pattern: PathPattern::parse(&r.secret_path_pattern).ok()?,
+        .map(|r| {
+            let bad = |what: &str| Error::corrupt_rule("policies", &r.id, what);
+            Ok(Rule {
+                pattern: PathPattern::parse(&r.secret_path_pattern)
+                    .map_err(|_| bad("secret_path_pattern"))?,
                 permissions: r
                     .permissions
                     .iter()
                     .map(|p| Permission::parse(p))
                     .collect::<Result<_>>()
-                    .ok()?,
-                effect: Effect::parse(&r.effect).ok()?,
+                    .map_err(|_| bad("permissions"))?,
+                effect: Effect::parse(&r.effect).map_err(|_| bad("effect"))?,
                 expires_at_ms: r.expires_at,
                 conditions: serde_json::from_str(&r.conditions)
                     .ok()
-                    .and_then(|v| Conditions::parse(&v).ok())?,
+                    .and_then(|v| Conditions::parse(&v).ok())
+                    .ok_or_else(|| bad("conditions"))?,
             })
         })
         .collect()
@@ -86,7 +91,7 @@ impl Core {
     /// The rules that apply to `p` on `v`.
     pub(crate) async fn rules_for(&self, p: &Principal, v: &VaultRow) -> Result<Vec<Rule>> {
         let rows = policies::for_principal(self.store().pool(), &v.id, p.kind(), p.id()).await?;
-        Ok(rules_from(&rows))
+        rules_from(&rows)
     }
 
     /// Decides `permission` on `path` (scope ceiling, then policies, then the admin bypass).

@@ -28,7 +28,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKeyRow> {
         org_id: row.try_get("org_id")?,
         name: row.try_get("name")?,
         key_prefix: row.try_get("key_prefix")?,
-        scopes: json_list(&row.try_get::<String, _>("scopes")?),
+        scopes: json_list(&row.try_get::<String, _>("scopes")?, "api_keys", "scopes")?,
         is_active: row.try_get::<i64, _>("is_active")? != 0,
         created_at: row.try_get("created_at")?,
         expires_at: opt_i64(row, "expires_at")?,

@@ -34,7 +34,11 @@ pub async fn get(pool: &AnyPool, user_id: &str) -> Result<Option<MfaRow>> {
         kek_label: r.try_get("kek_label")?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         last_step: r.try_get("last_step")?,
-        recovery_codes: super::json_list(&r.try_get::<String, _>("recovery_codes")?),
+        recovery_codes: super::json_list(
+            &r.try_get::<String, _>("recovery_codes")?,
+            "mfa",
+            "recovery_codes",
+        )?,
     }))
 }
 

@@ -161,8 +161,11 @@ pub(crate) fn opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>> {
 }
 
 /// Parses a JSON list of strings stored as text.
-pub(crate) fn json_list(s: &str) -> Vec<String> {
-    serde_json::from_str(s).unwrap_or_default()
+/// Decodes a JSON list of strings stored in `table.column`. Text that does not decode is an
+/// error (503), never an empty list: these lists narrow access (scopes, vault bindings,
+/// allowlists), so reading a damaged one as empty would widen it.
+pub(crate) fn json_list(s: &str, table: &'static str, column: &'static str) -> Result<Vec<String>> {
+    serde_json::from_str(s).map_err(|_| Error::corrupt_rule(table, column, "JSON list"))
 }
 
 /// Serialises a list of strings as JSON text.

@@ -34,7 +34,11 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<PolicyRow> {
         secret_path_pattern: row.try_get("secret_path_pattern")?,
         principal_type: row.try_get("principal_type")?,
         principal_id: row.try_get("principal_id")?,
-        permissions: json_list(&row.try_get::<String, _>("permissions")?),
+        permissions: json_list(
+            &row.try_get::<String, _>("permissions")?,
+            "policies",
+            "permissions",
+        )?,
         conditions: row.try_get("conditions")?,
         expires_at: opt_i64(row, "expires_at")?,
         effect: row.try_get("effect")?,

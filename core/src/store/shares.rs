@@ -61,7 +61,11 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<ShareRow> {
         created_by: r.try_get("created_by")?,
         created_by_type: r.try_get("created_by_type")?,
         passphrase_hash: opt_str(r, "passphrase_hash")?,
-        ip_allowlist: json_list(&r.try_get::<String, _>("ip_allowlist")?),
+        ip_allowlist: json_list(
+            &r.try_get::<String, _>("ip_allowlist")?,
+            "shares",
+            "ip_allowlist",
+        )?,
         expires_at: r.try_get("expires_at")?,
         max_access_count: opt_i64(r, "max_access_count")?,
         access_count: r.try_get("access_count")?,

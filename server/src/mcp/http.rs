@@ -1,25 +1,29 @@
-//! `POST/GET/DELETE /mcp` inside `talon server`: MCP streamable HTTP calling the core directly.
+//! `POST/GET/DELETE /mcp` inside `talon server`: MCP streamable HTTP whose tools call the
+//! server's `/v1` router in-process.
 //!
-//! Every HTTP request is authenticated (`Authorization: Bearer` with any token REST accepts,
-//! and `X-Vault-ID`) before rmcp sees it; the caller rides in the request's extensions to the
-//! tools. A session is bound to the principal and vault that opened it: a later request with
-//! another principal or vault is 403.
+//! Every HTTP request is admitted by the gate (`Authorization: Bearer` with any token REST
+//! accepts, and `X-Vault-ID`) before rmcp sees it, and its response carries the org's quota
+//! headers; the caller rides in the request's extensions to the tools, whose REST calls pass
+//! the gate again (so each read is counted, metered and audited as a REST read). A session is
+//! bound to the principal and vault that opened it: a later request with another principal or
+//! vault is 403.
 
 use super::{Mcp, McpCaller, RemoteCaller};
 use crate::client::Client;
-use crate::extract::Ctx;
+use crate::extract::{bearer, context};
 use crate::problem::Problem;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, State};
-use axum::http::{header, Method, Request, StatusCode};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Method, Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use talon_core::Core;
+use talon_core::{Core, Credential, Operation};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -66,16 +70,16 @@ pub fn allowed_hosts(public_url: &str, extra: &[String]) -> Vec<String> {
     hosts
 }
 
-/// The `/mcp` routes. `hosts` as from [`allowed_hosts`]; a `*` entry disables the host check.
-pub fn router(core: Core, hosts: Vec<String>) -> Router {
+/// The `/mcp` routes, whose tools call `api` (the server's `/v1` routes, with their gate
+/// layer) in-process. `hosts` as from [`allowed_hosts`]; a `*` entry disables the host check.
+pub fn router(core: Core, api: Router, hosts: Vec<String>) -> Router {
     let config = if hosts.iter().any(|h| h == "*") {
         StreamableHttpServerConfig::default().disable_allowed_hosts()
     } else {
         StreamableHttpServerConfig::default().with_allowed_hosts(hosts)
     };
-    let factory_core = core.clone();
     let service = StreamableHttpService::new(
-        move || Ok(Mcp::over_core(factory_core.clone())),
+        move || Ok(Mcp::in_process(api.clone())),
         LocalSessionManager::default().into(),
         config,
     );
@@ -95,23 +99,14 @@ fn unauthorized(detail: &str) -> Response {
 /// The bearer token and vault id of a request, or the problem response to send.
 #[allow(clippy::result_large_err)]
 fn credentials(parts: &axum::http::request::Parts) -> Result<(String, String), Response> {
-    let Some(auth) = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Err(unauthorized(
-            "Missing Authorization header (Bearer <agent-token>)",
-        ));
-    };
-    let Some(token) = auth
-        .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-    else {
-        return Err(unauthorized("Authorization must be 'Bearer <token>'"));
+    let token = match bearer(parts) {
+        Ok(Some(t)) => t.to_owned(),
+        Ok(None) => {
+            return Err(unauthorized(
+                "Missing Authorization header (Bearer <agent-token>)",
+            ))
+        }
+        Err(p) => return Err(p.into_response()),
     };
     let Some(vault) = parts
         .headers
@@ -183,25 +178,36 @@ async fn authenticate(State(g): State<Guard>, req: Request<Body>, next: Next) ->
         Ok(c) => c,
         Err(res) => return res,
     };
-    let mut ctx = match Ctx::from_request_parts(&mut parts, &()).await {
-        Ok(Ctx(c)) => c,
-        Err(p) => return p.into_response(),
-    };
-    ctx.user_agent = Some(format!(
-        "mcp; {}",
-        ctx.user_agent.as_deref().unwrap_or("unknown client")
-    ));
-    let principal = match g.core.authorize_request(&token, &ctx).await {
-        Ok(p) => p,
+    let ctx = context(&parts);
+    let admitted = match g
+        .core
+        .admit(Credential::Bearer(&token), &ctx, Operation::Other)
+        .await
+    {
+        Ok(a) => a,
         Err(e) => return Problem::from(e).into_response(),
     };
+    let principal = admitted.principal;
     let owner = (principal.subject(), vault_id.clone());
     parts.extensions.insert(McpCaller {
-        principal,
+        bearer: token,
         vault_id,
-        ctx,
+        peer: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| *a),
+        user_agent: format!(
+            "mcp; {}",
+            ctx.user_agent.as_deref().unwrap_or("unknown client")
+        ),
+        agent: matches!(principal, talon_core::Principal::Agent { .. }),
     });
-    bound_to_owner(&g.sessions, owner, Request::from_parts(parts, body), next).await
+    let mut res = bound_to_owner(&g.sessions, owner, Request::from_parts(parts, body), next).await;
+    // The tools' own REST calls counted what they read; report the quota as it now stands.
+    if let Ok(view) = g.core.quota_now(&principal).await {
+        crate::gate::set_quota_headers(res.headers_mut(), view);
+    }
+    res
 }
 
 /// Standalone mode: `/mcp` passing each request's bearer and vault on to the Talon server at

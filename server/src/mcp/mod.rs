@@ -1,16 +1,17 @@
-//! The MCP door (MCP.md): 1claw's tool names, inputs and result texts over stdio (`talon mcp`,
-//! a REST client of a Talon server) and streamable HTTP (`/mcp` inside `talon server`, calling
-//! the core directly). The tools are written once against [`backend::Backend`].
+//! The MCP door (MCP.md): 1claw's tool names, inputs and result texts over stdio (`talon mcp`)
+//! and streamable HTTP (`/mcp` inside `talon server`, or standalone). Every tool is a client of
+//! the REST contract ([`api::Api`]): over the network, or in-process through the server's own
+//! router, so MCP calls pass the same gate as REST calls.
 //!
 //! Failures are tool results with `isError: true` and one sentence; values are never logged.
 
-pub mod backend;
+pub mod api;
 pub mod http;
 pub mod inspect;
 pub mod stdio;
 
 use crate::client::{AgentCredential, AgentSession, Client, Failure};
-use backend::{Backend, PutInput};
+use api::{Api, PutInput};
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -26,15 +27,26 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use talon_core::material::SecretValue;
-use talon_core::{Core, CreatePolicy, Principal};
+use talon_core::CreatePolicy;
 
-/// The caller of one `/mcp` HTTP request, authenticated by [`http`]'s guard and handed to the
-/// tools through the request's extensions.
+/// The caller of one `/mcp` HTTP request inside `talon server`, admitted by [`http`]'s guard
+/// and handed to the tools through the request's extensions: its tool calls go through the
+/// router with the same bearer, address and user agent.
 #[derive(Clone)]
 pub struct McpCaller {
-    pub principal: Principal,
+    pub bearer: String,
     pub vault_id: String,
-    pub ctx: talon_core::RequestContext,
+    pub peer: Option<std::net::SocketAddr>,
+    pub user_agent: String,
+    pub agent: bool,
+}
+
+impl std::fmt::Debug for McpCaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpCaller")
+            .field("vault_id", &self.vault_id)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone)]
@@ -44,8 +56,9 @@ enum Door {
         session: Arc<AgentSession>,
         vault_id: String,
     },
-    /// HTTP inside `talon server`: caller and vault come with each request.
-    Core(Core),
+    /// HTTP inside `talon server`: caller and vault come with each request; calls go through
+    /// the server's `/v1` router in-process.
+    InProcess(axum::Router),
     /// Standalone HTTP (`talon mcp --transport http`): each request's bearer and vault are
     /// passed on to a Talon server over REST, which checks them.
     Remote(Client),
@@ -102,6 +115,10 @@ fn explain(f: &Failure, path: Option<&str>, permission: &str, agent: bool) -> St
             ),
             None => format!("Gone: {detail}."),
         },
+        403 if f.kind == "ip_denied" => {
+            "Access denied: this IP address is not allowed by the organization's IP rules."
+                .to_owned()
+        }
         403 if f.kind == "resource_limit_exceeded" => {
             format!("Resource limit reached: {detail}. Ask your human to upgrade the plan.")
         }
@@ -283,10 +300,10 @@ impl Mcp {
         }
     }
 
-    /// HTTP mode inside `talon server`.
-    pub fn over_core(core: Core) -> Mcp {
+    /// HTTP mode inside `talon server`, calling `router` (the server's `/v1` routes).
+    pub fn in_process(router: axum::Router) -> Mcp {
         Mcp {
-            door: Door::Core(core),
+            door: Door::InProcess(router),
             seen: Arc::default(),
         }
     }
@@ -308,10 +325,10 @@ impl Mcp {
     }
 
     /// The backend and session vault of one call.
-    fn target(&self, rc: &RequestContext<RoleServer>) -> Result<(Backend, String), String> {
+    fn target(&self, rc: &RequestContext<RoleServer>) -> Result<(Api, String), String> {
         match &self.door {
             Door::Rest { session, vault_id } => {
-                Ok((Backend::Rest(session.clone()), vault_id.clone()))
+                Ok((Api::new(session.clone(), true), vault_id.clone()))
             }
             Door::Local => Err(LOCAL_ONLY.to_owned()),
             Door::Remote(client) => {
@@ -326,9 +343,9 @@ impl Mcp {
                     client.clone(),
                     AgentCredential::Token(caller.bearer.clone()),
                 );
-                Ok((Backend::Rest(Arc::new(session)), caller.vault_id.clone()))
+                Ok((Api::new(Arc::new(session), true), caller.vault_id.clone()))
             }
-            Door::Core(core) => {
+            Door::InProcess(router) => {
                 let caller = rc
                     .extensions
                     .get::<axum::http::request::Parts>()
@@ -336,12 +353,12 @@ impl Mcp {
                     .ok_or_else(|| {
                         "Authentication failed: no credentials on this request. Check the Bearer token.".to_owned()
                     })?;
+                let client =
+                    Client::in_process(router.clone(), caller.peer, caller.user_agent.clone());
+                let session =
+                    AgentSession::new(client, AgentCredential::Token(caller.bearer.clone()));
                 Ok((
-                    Backend::Core {
-                        core: core.clone(),
-                        principal: caller.principal.clone(),
-                        ctx: caller.ctx.clone(),
-                    },
+                    Api::new(Arc::new(session), caller.agent),
                     caller.vault_id.clone(),
                 ))
             }
@@ -377,7 +394,7 @@ impl Mcp {
     }
 
     /// Latest metadata of the secret at exactly `path`, without reading its value.
-    async fn describe(b: &Backend, vault: &str, path: &str) -> Result<Option<Value>, Failure> {
+    async fn describe(b: &Api, vault: &str, path: &str) -> Result<Option<Value>, Failure> {
         let list = b.list_secrets(vault, path).await?;
         Ok(list.into_iter().find(|s| str_field(s, "path") == path))
     }

@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 /// How `talon mcp` calls identify themselves in the audit log (`user_agent`).
 pub const MCP_USER_AGENT: &str = concat!("talon-mcp/", env!("CARGO_PKG_VERSION"));
+/// The product token of [`MCP_USER_AGENT`]: the server records calls that carry it as made
+/// over MCP.
+pub const MCP_USER_AGENT_NAME: &str = "talon-mcp/";
 
 /// Talon's default listen address.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";

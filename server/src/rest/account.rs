@@ -1,7 +1,7 @@
 //! The caller's own account: personal API keys, refresh, logout, profile, password.
 
 use super::{nullable, time_field, uuid_param};
-use crate::extract::{ApiJson, Auth, Ctx};
+use crate::extract::{ApiJson, Auth, Ctx, MaybeAuth};
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -133,20 +133,19 @@ struct RefreshBody {
 async fn refresh(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
+    MaybeAuth(caller): MaybeAuth,
     ApiJson(b): ApiJson<RefreshBody>,
 ) -> ApiResult<Json<Value>> {
     if let Some(rt) = b.refresh_token {
         let rt = Password::new(rt);
         return Ok(tokens(s.core.refresh(rt.expose_secret(), &ctx).await?));
     }
-    let bearer = bearer(&headers).ok_or_else(|| {
+    let p = caller.ok_or_else(|| {
         Problem::new(
             StatusCode::UNAUTHORIZED,
-            "Send a refresh_token or a Bearer access token",
+            "Send a refresh_token or a valid Bearer access token",
         )
     })?;
-    let p = s.core.authenticate(bearer).await?;
     if matches!(p, talon_core::Principal::Agent { .. }) {
         return Err(Problem::bad_request(
             "Agents refresh by exchanging their key again",
@@ -156,12 +155,7 @@ async fn refresh(
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    talon_core::bearer_token(headers.get(header::AUTHORIZATION)?.to_str().ok()?)
 }
 
 /// `DELETE /v1/auth/token`: revokes the presented token at once.

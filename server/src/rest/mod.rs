@@ -16,8 +16,6 @@ mod vault_keys;
 mod vaults;
 pub(crate) mod views;
 
-pub(crate) use billing::{meter, MeterSlot};
-
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;
 use axum::http::StatusCode;

@@ -1,11 +1,11 @@
 //! Sharing: create, open (public for links), list, accept/decline, revoke.
 
 use super::{time_field, uuid_param};
-use crate::extract::{ApiJson, Auth, Ctx};
+use crate::extract::{ApiJson, Auth, Ctx, MaybeAuth};
 use crate::problem::ApiResult;
 use crate::AppState;
-use axum::extract::{Extension, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -108,22 +108,11 @@ struct OpenBody {
 async fn open(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    slot: Option<Extension<crate::rest::MeterSlot>>,
+    MaybeAuth(caller): MaybeAuth,
     headers: HeaderMap,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<OpenBody>,
 ) -> ApiResult<Json<Value>> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let caller = match bearer {
-        Some(t) => s.core.authenticate(t.trim()).await.ok(),
-        None => None,
-    };
-    if let (Some(p), Some(Extension(slot))) = (&caller, &slot) {
-        slot.admit(&s.core, p).await?;
-    }
     let passphrase = b.passphrase.map(Password::new).or_else(|| {
         headers
             .get("x-share-passphrase")

@@ -1,0 +1,31 @@
+//! Principals built from stored users and agents.
+
+use super::{Principal, Role};
+use crate::error::{Error, Result};
+use crate::store::{agents, users};
+
+/// The principal of a stored user. A role that does not parse is an error (503), never
+/// read as some other role.
+pub(crate) fn user_principal(
+    u: &users::UserRow,
+    key_scopes: Option<Vec<String>>,
+) -> Result<Principal> {
+    Ok(Principal::User {
+        user_id: u.id.clone(),
+        org_id: u.org_id.clone(),
+        email: u.email.clone(),
+        role: Role::parse(&u.role).ok_or_else(|| Error::corrupt_rule("users", &u.id, "role"))?,
+        key_scopes,
+    })
+}
+
+pub(crate) fn agent_principal(a: &agents::AgentRow) -> Principal {
+    Principal::Agent {
+        agent_id: a.id.clone(),
+        org_id: a.org_id.clone(),
+        created_by: a.created_by.clone(),
+        scopes: a.scopes.clone(),
+        scopes_explicit: a.scopes_explicit,
+        vault_ids: a.vault_ids.clone(),
+    }
+}
