@@ -1,8 +1,6 @@
 //! Rate limits and security headers; agreement between two processes on one PostgreSQL.
 
-mod common;
-
-use common::{Db, TestServer, PASSWORD};
+use crate::common::{Db, TestServer, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::json;
 

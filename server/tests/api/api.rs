@@ -1,10 +1,8 @@
 //! API integration tests: the real `talon` binary, a real SoftHSM token, SQLite and PostgreSQL.
 
-mod common;
-
+use crate::common::{self, contains, Db, TestServer, PASSWORD};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
-use common::{contains, Db, TestServer, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Row;

@@ -1,9 +1,7 @@
 //! The MCP door with a real MCP client (rmcp): `talon mcp` over stdio as an agent, and
 //! `/mcp` on `talon server` over streamable HTTP.
 
-mod common;
-
-use common::{contains, Db, Human, TestServer};
+use crate::common::{contains, Db, Human, TestServer};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 use rmcp::model::{

@@ -1,8 +1,6 @@
 //! Personal API keys, refresh, logout, profile and password change.
 
-mod common;
-
-use common::{Db, TestServer, PASSWORD};
+use crate::common::{Db, TestServer, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -1,6 +1,5 @@
 //! Test harness: runs the real `talon` binary on a random port with a real SoftHSM token in a
 //! temp data dir, on a fresh SQLite file or a fresh PostgreSQL database.
-#![allow(dead_code)]
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
@@ -20,7 +19,6 @@ pub enum Db {
 }
 
 /// Runs one async test body on SQLite and on PostgreSQL, as `name::sqlite` and `name::postgres`.
-#[macro_export]
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {$(
         mod $name {

@@ -1,8 +1,6 @@
 //! TOTP MFA end to end, with codes computed here from the enrolment secret.
 
-mod common;
-
-use common::{contains, Db, TestServer, PASSWORD};
+use crate::common::{contains, Db, TestServer, PASSWORD};
 use hmac::{Hmac, Mac};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

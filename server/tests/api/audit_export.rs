@@ -1,9 +1,7 @@
 //! Audit export as JSON lines (streamed, same filters as the event list, never a value), and
 //! `external_email` shares claimed by the account that signs up with that email.
 
-mod common;
-
-use common::{Db, TestServer, PASSWORD};
+use crate::common::{self, Db, TestServer, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

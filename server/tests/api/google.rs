@@ -1,13 +1,11 @@
 //! Google / OIDC sign-in against a local identity provider: an RSA key made with openssl and a
 //! JWKS served from this test. Verification is never switched off.
 
-mod common;
-
+use crate::common::{self, Db, TestServer};
 use axum::routing::get;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
-use common::{Db, TestServer};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{json, Value};

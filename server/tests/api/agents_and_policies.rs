@@ -1,8 +1,6 @@
 //! Agent lifecycle and policy changes take effect on the next request.
 
-mod common;
-
-use common::{Db, TestServer};
+use crate::common::{Db, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

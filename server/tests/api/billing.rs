@@ -2,9 +2,7 @@
 //! memory and flushed in batches, quota headers, usage shapes, and Stripe (signed webhooks, and
 //! Checkout/portal against a local stand-in for Stripe's API).
 
-mod common;
-
-use common::{Db, TestServer};
+use crate::common::{self, Db, TestServer};
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -1,9 +1,7 @@
 //! Password reset and email verification through a real SMTP server (Python aiosmtpd), and the
 //! outbox file when no SMTP server is configured.
 
-mod common;
-
-use common::{Db, TestServer, PASSWORD};
+use crate::common::{Db, TestServer, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::Path;

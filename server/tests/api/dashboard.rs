@@ -1,9 +1,7 @@
 //! The dashboard's server functions over HTTP, as the browser calls them: sessions in the
 //! database, the same-origin check, and the same core behind them as behind `/v1`.
 
-mod common;
-
-use common::{Db, TestServer, PASSWORD};
+use crate::common::{Db, TestServer, PASSWORD};
 use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::Value;

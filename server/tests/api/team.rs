@@ -1,8 +1,6 @@
 //! Org roles and team management; org isolation across resource types.
 
-mod common;
-
-use common::{Db, TestServer, PASSWORD};
+use crate::common::{self, Db, TestServer, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

@@ -1,8 +1,6 @@
 //! Sharing secrets: links with passphrase, expiry and view limits; targeted shares; revocation.
 
-mod common;
-
-use common::{Db, TestServer};
+use crate::common::{Db, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

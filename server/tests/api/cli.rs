@@ -1,8 +1,6 @@
 //! The `talon` client commands run as a process against a real server.
 
-mod common;
-
-use common::{Db, TestServer, PASSWORD};
+use crate::common::{Db, TestServer, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};

@@ -1,8 +1,6 @@
 //! Versions, disabling, server-side rotation, and read limits (expiry, access count).
 
-mod common;
-
-use common::{Db, TestServer};
+use crate::common::{Db, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

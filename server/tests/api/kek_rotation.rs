@@ -1,9 +1,7 @@
 //! Vault KEK rotation: new writes use the new KEK at once, a background job re-wraps every old
 //! DEK in batches, then the old KEK is destroyed in the HSM; every version stays readable.
 
-mod common;
-
-use common::{Db, TestServer};
+use crate::common::{Db, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::process::Command;

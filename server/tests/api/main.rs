@@ -1,0 +1,23 @@
+//! The server's integration tests, one test binary: the real `talon` binary, a real SoftHSM
+//! token, SQLite and PostgreSQL. Each module is one area; run one with `cargo test -p server
+//! --test api MODULE::`.
+
+#[macro_use]
+mod common;
+
+mod account;
+mod agents_and_policies;
+mod api;
+mod audit_export;
+mod billing;
+mod cli;
+mod dashboard;
+mod email;
+mod google;
+mod kek_rotation;
+mod limits;
+mod mcp;
+mod mfa;
+mod sharing;
+mod team;
+mod versions;
