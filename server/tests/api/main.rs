@@ -13,6 +13,7 @@ mod billing;
 mod cli;
 mod dashboard;
 mod email;
+mod gate;
 mod google;
 mod kek_rotation;
 mod limits;

@@ -3,9 +3,7 @@
 //! alike; stored authorization rows that do not parse refuse the request instead of being
 //! skipped.
 
-mod common;
-
-use common::{Db, Human, TestServer, PASSWORD};
+use crate::common::{Db, Human, TestServer, PASSWORD};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
 use reqwest::StatusCode;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
