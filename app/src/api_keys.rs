@@ -3,25 +3,10 @@
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
+use talon_api::Scope;
 
 use crate::session::SessionError;
 use crate::ui::*;
-
-/// The scopes a key can carry (API.md); none checked means everything the user may do.
-pub const SCOPES: [&str; 12] = [
-    "vaults:read",
-    "vaults:write",
-    "secrets:read",
-    "secrets:write",
-    "policies:write",
-    "agents:read",
-    "agents:write",
-    "shares:write",
-    "audit:read",
-    "billing:read",
-    "org:read",
-    "org:write",
-];
 
 /// A key as listed (never the key itself).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,7 +66,7 @@ pub async fn create_api_key(
         let scopes: Vec<String> = scopes
             .unwrap_or_default()
             .into_keys()
-            .filter(|s| SCOPES.contains(&s.as_str()))
+            .filter(|s| Scope::parse(s).is_ok())
             .collect();
         let expires = crate::vaults::parse_time("Expires", &expires_at)?;
         let created = core
@@ -143,8 +128,9 @@ pub fn ApiKeysPage() -> impl IntoView {
                     <fieldset class="sm:col-span-2">
                         <legend class=LABEL>"Scopes (none = everything you may do)"</legend>
                         <div class="mt-2 grid grid-cols-2 gap-2 text-sm sm:grid-cols-4">
-                            {SCOPES
-                                .into_iter()
+                            {Scope::ALL
+                                .iter()
+                                .map(|scope| scope.as_str())
                                 .map(|scope| {
                                     view! {
                                         <label class="flex items-center gap-2 font-mono text-xs">

@@ -145,16 +145,15 @@ pub async fn delete_ip_rule(rule_id: String) -> Result<(), SessionError> {
 /// Changes the password (the current one is checked).
 #[server(prefix = "/ui", endpoint = "security/password")]
 pub async fn change_password(
-    current_password: crate::session::Password,
-    new_password: crate::session::Password,
+    current_password: talon_api::PasswordInput,
+    new_password: talon_api::PasswordInput,
 ) -> Result<(), SessionError> {
     use crate::session::backend::*;
-    use talon_core::material::Password;
     form_action::<ChangePassword, _, _>("/security", |core, p, ctx| async move {
         core.change_password(
             &p,
-            Password::new(current_password.expose_secret().to_owned()),
-            Password::new(new_password.expose_secret().to_owned()),
+            current_password.into_password(),
+            new_password.into_password(),
             &ctx,
         )
         .await

@@ -12,6 +12,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
+use talon_api::PasswordInput;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "talon_session";
@@ -28,24 +29,6 @@ pub const MFA_COOKIE: &str = "talon_mfa";
 pub struct SignedInUser {
     /// The email address the user signs in with.
     pub email: String,
-}
-
-/// A password as typed into the sign-in form. `Debug` never shows it.
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Password(String);
-
-impl Password {
-    /// The typed password, for the one call that checks it.
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Password {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
 }
 
 /// Why a session server function failed. Every variant's `Display` is safe
@@ -99,7 +82,7 @@ impl FromServerFnError for SessionError {
 /// redirect (to `/login?step=code` for the code), and an error comes back to
 /// `/login` in the query string (where the `ActionForm` on the page picks it up).
 #[server(prefix = "/ui", endpoint = "login")]
-pub async fn login(email: String, password: Password) -> Result<bool, SessionError> {
+pub async fn login(email: String, password: PasswordInput) -> Result<bool, SessionError> {
     let result = sign_in(email, password).await;
     if let Err(error) = &result {
         backend::return_form_error_to::<Login>("/login", error);
@@ -108,13 +91,13 @@ pub async fn login(email: String, password: Password) -> Result<bool, SessionErr
 }
 
 #[cfg(feature = "ssr")]
-async fn sign_in(email: String, password: Password) -> Result<bool, SessionError> {
+async fn sign_in(email: String, password: PasswordInput) -> Result<bool, SessionError> {
     use backend::*;
 
     let core = core()?;
     let ctx = request_context().await;
     let outcome = core
-        .login(email.trim(), password.expose_secret(), &ctx)
+        .login(email.trim(), password.into_password().expose_secret(), &ctx)
         .await
         .map_err(|error| match error {
             talon_core::Error::Unauthorized(_) => SessionError::InvalidCredentials,
@@ -501,7 +484,7 @@ pub(crate) mod backend {
 
         #[test]
         fn password_debug_is_redacted() {
-            let password: super::super::Password =
+            let password: talon_api::PasswordInput =
                 serde_json::from_str("\"Correct-Horse-9!\"").unwrap();
             assert_eq!(format!("{password:?}"), "[redacted]");
         }

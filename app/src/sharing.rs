@@ -92,7 +92,7 @@ pub async fn create_share(
     secret_id: String,
     recipient_type: String,
     email: String,
-    passphrase: crate::session::Password,
+    passphrase: talon_api::PasswordInput,
     expires_in_hours: String,
     max_access_count: String,
     ip_allowlist: String,
@@ -100,9 +100,8 @@ pub async fn create_share(
     use crate::session::backend::*;
     form_action::<CreateShare, _, _>("/sharing", |core, p, ctx| async move {
         let hours = crate::vaults::parse_count("Expires in", &expires_in_hours)?.unwrap_or(24);
-        let passphrase = Some(passphrase.expose_secret().to_owned())
-            .filter(|s| !s.is_empty())
-            .map(talon_core::material::Password::new);
+        let passphrase =
+            Some(passphrase.into_password()).filter(|given| !given.expose_secret().is_empty());
         let input = talon_core::service::CreateShare {
             recipient_type,
             recipient_id: None,

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
+use talon_api::Role;
 
 use crate::session::SessionError;
 use crate::ui::*;
@@ -202,8 +203,13 @@ fn MemberTable(
                     {members
                         .into_iter()
                         .map(|m| {
-                            let manage = can_manage && m.id != me && m.role != "owner";
-                            let next = if m.role == "admin" { "member" } else { "admin" };
+                            let manage = can_manage && m.id != me && m.role != Role::Owner.as_str();
+                            let next = if m.role == Role::Admin.as_str() {
+                                Role::Member
+                            } else {
+                                Role::Admin
+                            }
+                            .as_str();
                             let (id_role, id_remove) = (m.id.clone(), m.id.clone());
                             view! {
                                 <tr data-testid="member-row">

@@ -234,7 +234,7 @@ pub async fn put_secret(
     vault_id: String,
     path: String,
     secret_type: String,
-    value: crate::session::Password,
+    value: talon_api::SecretValueInput,
     metadata: String,
     expires_at: String,
     max_access_count: String,
@@ -250,7 +250,7 @@ pub async fn put_secret(
             })?),
         };
         let input = talon_core::PutSecret {
-            value: talon_core::material::SecretValue::new(value.expose_secret().to_owned()),
+            value: value.into_secret_value(),
             secret_type: Some(secret_type).filter(|t| !t.is_empty()),
             metadata,
             expires_at: parse_time("Expires", &expires_at)?,
@@ -587,19 +587,6 @@ pub fn VaultPage() -> impl IntoView {
     }
 }
 
-/// The types a secret can have (API.md), `generic` first as the default.
-const SECRET_TYPES: [&str; 9] = [
-    "generic",
-    "api_key",
-    "password",
-    "private_key",
-    "certificate",
-    "file",
-    "note",
-    "ssh_key",
-    "env_bundle",
-];
-
 #[component]
 fn SecretForm(vault_id: String, action: ServerAction<PutSecret>) -> impl IntoView {
     view! {
@@ -618,9 +605,9 @@ fn SecretForm(vault_id: String, action: ServerAction<PutSecret>) -> impl IntoVie
                         "Type"
                     </label>
                     <select id="field-secret_type" name="secret_type" class=INPUT>
-                        {SECRET_TYPES
-                            .into_iter()
-                            .map(|t| view! { <option value=t>{t}</option> })
+                        {talon_api::SecretType::ALL
+                            .iter()
+                            .map(|t| view! { <option value=t.as_str()>{t.as_str()}</option> })
                             .collect_view()}
                     </select>
                 </div>
@@ -969,8 +956,9 @@ fn PolicySection(
                 <fieldset class="sm:col-span-2">
                     <legend class=LABEL>"Permissions"</legend>
                     <div class="mt-2 flex flex-wrap gap-4 text-sm">
-                        {["read", "write", "delete", "rotate"]
-                            .into_iter()
+                        {talon_api::Permission::ALL
+                            .iter()
+                            .map(|perm| perm.as_str())
                             .map(|perm| {
                                 view! {
                                     <label class="flex items-center gap-2">

@@ -1,28 +1,12 @@
 //! Types for secret material. None of them implements `Display` or `Serialize`; `Debug` prints
-//! `[redacted]`; the bytes are zeroized on drop.
+//! `[redacted]`; the bytes are zeroized on drop. The text-shaped ones live in `talon-api` (the
+//! browser build needs them too) and are re-exported here; [`Dek`] and [`random_bytes`] need the
+//! OS random source and stay in the core.
 
 use std::fmt;
 use zeroize::{Zeroize, Zeroizing};
 
-/// A secret's plaintext value.
-pub struct SecretValue(Zeroizing<String>);
-
-impl SecretValue {
-    /// Takes ownership of the string; it is zeroized when the value drops.
-    pub fn new(s: String) -> Self {
-        SecretValue(Zeroizing::new(s))
-    }
-    /// The plaintext. Call on the last line that needs it.
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use talon_api::{BearerSecret, Password, SecretValue};
 
 /// A 256-bit data encryption key.
 pub struct Dek(Zeroizing<[u8; 32]>);
@@ -58,24 +42,6 @@ impl fmt::Debug for Dek {
     }
 }
 
-/// A password as typed by a human.
-pub struct Password(Zeroizing<String>);
-
-impl Password {
-    pub fn new(s: String) -> Self {
-        Password(Zeroizing::new(s))
-    }
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
 /// Random bytes from the OS CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
@@ -88,11 +54,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_never_prints_material() {
-        let v = SecretValue::new("sk-live-123".into());
-        assert_eq!(format!("{v:?}"), "[redacted]");
+    fn dek_debug_never_prints_material() {
         assert_eq!(format!("{:?}", Dek::generate()), "[redacted]");
-        assert_eq!(format!("{:?}", Password::new("pw".into())), "[redacted]");
     }
 
     #[test]

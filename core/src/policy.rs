@@ -6,60 +6,22 @@ use crate::secret_path::PathPattern;
 use serde_json::Value;
 use std::net::IpAddr;
 
-/// What a request wants to do with a secret path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    Read,
-    Write,
-    Delete,
-    Rotate,
+pub use talon_api::{Effect, Permission};
+
+/// Parses a permission named in a request or a stored policy; otherwise a 400 naming
+/// `permissions` that lists the accepted names.
+pub fn parse_permission(s: &str) -> Result<Permission, Error> {
+    Permission::parse(s).map_err(|_| {
+        Error::invalid(
+            "permissions",
+            format!("Unknown permission '{s}' (expected read, write, delete or rotate)"),
+        )
+    })
 }
 
-impl Permission {
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        match s {
-            "read" => Ok(Permission::Read),
-            "write" => Ok(Permission::Write),
-            "delete" => Ok(Permission::Delete),
-            "rotate" => Ok(Permission::Rotate),
-            other => Err(Error::invalid(
-                "permissions",
-                format!("Unknown permission '{other}' (expected read, write, delete or rotate)"),
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::Read => "read",
-            Permission::Write => "write",
-            Permission::Delete => "delete",
-            Permission::Rotate => "rotate",
-        }
-    }
-}
-
-/// Whether a policy grants or withholds its permissions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effect {
-    Allow,
-    Deny,
-}
-
-impl Effect {
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        match s {
-            "allow" => Ok(Effect::Allow),
-            "deny" => Ok(Effect::Deny),
-            _ => Err(Error::invalid("effect", "effect must be 'allow' or 'deny'")),
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Effect::Allow => "allow",
-            Effect::Deny => "deny",
-        }
-    }
+/// Parses a policy effect; otherwise a 400 naming `effect`.
+pub fn parse_effect(s: &str) -> Result<Effect, Error> {
+    Effect::parse(s).map_err(|_| Error::invalid("effect", "effect must be 'allow' or 'deny'"))
 }
 
 /// An IPv4 or IPv6 network.

@@ -8,22 +8,7 @@ use crate::error::{Error, Result};
 use crate::material::Password;
 use crate::store::{api_keys, api_keys::ApiKeyRow, users, users::UserRow};
 use serde_json::json;
-
-/// The scope names a personal API key may carry.
-pub const KEY_SCOPES: [&str; 12] = [
-    "vaults:read",
-    "vaults:write",
-    "secrets:read",
-    "secrets:write",
-    "policies:write",
-    "agents:read",
-    "agents:write",
-    "shares:write",
-    "audit:read",
-    "billing:read",
-    "org:read",
-    "org:write",
-];
+use talon_api::Scope;
 
 /// A freshly created key, shown once.
 #[derive(Debug)]
@@ -86,7 +71,7 @@ impl Core {
             return Err(Error::invalid("name", "name must be 1 to 100 characters"));
         }
         for s in &scopes {
-            if s != "*" && !KEY_SCOPES.contains(&s.as_str()) {
+            if s != "*" && Scope::parse(s).is_err() {
                 return Err(Error::invalid("scopes", format!("Unknown scope '{s}'")));
             }
         }

@@ -7,6 +7,7 @@ use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
 use crate::store::{agents, agents::AgentRow, vaults};
 use serde_json::json;
+use talon_api::Scope;
 
 /// Input of `POST /v1/agents`.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +37,7 @@ impl Core {
         p: &Principal,
         input: CreateAgent,
     ) -> Result<(AgentRow, String, String)> {
-        p.require_scope("agents:write")?;
+        p.require_scope(Scope::AgentsWrite)?;
         let (user_id, _) = p.require_human()?;
         let name = input.name.trim();
         if name.is_empty() || name.chars().count() > 255 {
@@ -135,7 +136,7 @@ impl Core {
 
     /// The org's agents (active and inactive). Humans only.
     pub async fn list_agents(&self, p: &Principal) -> Result<Vec<AgentRow>> {
-        p.require_scope("agents:read")?;
+        p.require_scope(Scope::AgentsRead)?;
         p.require_human()?;
         agents::list(self.store().pool(), p.org_id()).await
     }
@@ -186,7 +187,7 @@ impl Core {
 
     /// One agent of the org (never its key).
     pub async fn get_agent(&self, p: &Principal, agent_id: &str) -> Result<AgentRow> {
-        p.require_scope("agents:read")?;
+        p.require_scope(Scope::AgentsRead)?;
         self.managed_agent(p, agent_id, false).await
     }
 
@@ -199,7 +200,7 @@ impl Core {
         patch: PatchAgent,
         ctx: &RequestContext,
     ) -> Result<AgentRow> {
-        p.require_scope("agents:write")?;
+        p.require_scope(Scope::AgentsWrite)?;
         let mut a = self.managed_agent(p, agent_id, true).await?;
         let was_active = a.is_active;
         if let Some(name) = patch.name {
@@ -278,7 +279,7 @@ impl Core {
         agent_id: &str,
         ctx: &RequestContext,
     ) -> Result<()> {
-        p.require_scope("agents:write")?;
+        p.require_scope(Scope::AgentsWrite)?;
         let a = self.managed_agent(p, agent_id, true).await?;
         let mut tx = self.store().begin().await?;
         self.append_audit(
@@ -306,7 +307,7 @@ impl Core {
         agent_id: &str,
         ctx: &RequestContext,
     ) -> Result<AgentCreated> {
-        p.require_scope("agents:write")?;
+        p.require_scope(Scope::AgentsWrite)?;
         let mut a = self.managed_agent(p, agent_id, true).await?;
         let api_key = new_bearer_secret("ocv_");
         let hash = self.credential_hash(&api_key).await?;

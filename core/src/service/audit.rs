@@ -9,6 +9,7 @@ use crate::keystore::MacKey;
 use crate::store::audit::{self as audit_store, ChainHead, EventFilter, EventRow};
 use crate::store::Tx;
 use serde_json::Value;
+use talon_api::Scope;
 
 /// An event to record.
 #[derive(Debug, Clone)]
@@ -177,7 +178,7 @@ impl Core {
     }
 
     fn audit_filter(&self, p: &Principal, q: AuditQuery) -> Result<(EventFilter, i64, i64)> {
-        p.require_scope("audit:read")?;
+        p.require_scope(Scope::AuditRead)?;
         let time = |field: &'static str, v: &Option<String>| -> Result<Option<i64>> {
             v.as_deref()
                 .map(|s| {
@@ -241,7 +242,7 @@ impl Core {
         limit: Option<i64>,
     ) -> Result<ChainReport> {
         p.require_human()?;
-        p.require_scope("audit:read")?;
+        p.require_scope(Scope::AuditRead)?;
         let time = |field: &'static str, v: Option<&str>| -> Result<Option<i64>> {
             v.map(|s| {
                 parse_rfc3339(s).ok_or_else(|| {

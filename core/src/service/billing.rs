@@ -431,7 +431,7 @@ impl Core {
     /// `GET /v1/billing/usage`: the tier, this month's requests and cost, limits and counts.
     /// Humans only.
     pub async fn billing_usage(&self, p: &Principal) -> Result<Value> {
-        p.require_scope("billing:read")?;
+        p.require_scope(talon_api::Scope::BillingRead)?;
         p.require_human()?;
         let org = p.org_id();
         let (tier, requests, cost) = self.month_totals(org).await?;
@@ -458,7 +458,7 @@ impl Core {
 
     /// `GET /v1/billing/history`: the org's billable requests, newest first. Humans only.
     pub async fn billing_history(&self, p: &Principal, limit: Option<i64>) -> Result<Value> {
-        p.require_scope("billing:read")?;
+        p.require_scope(talon_api::Scope::BillingRead)?;
         p.require_human()?;
         let limit = limit.unwrap_or(50);
         if !(1..=500).contains(&limit) {
@@ -478,7 +478,7 @@ impl Core {
 
     /// `GET /v1/billing/subscription`: tier, Stripe state and every limit with its use.
     pub async fn billing_subscription(&self, p: &Principal) -> Result<Value> {
-        p.require_scope("billing:read")?;
+        p.require_scope(talon_api::Scope::BillingRead)?;
         p.require_human()?;
         let org = p.org_id();
         let b = store::org(self.store().pool(), org)

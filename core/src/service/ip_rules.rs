@@ -7,6 +7,7 @@ use crate::policy::Cidr;
 use crate::store::{ip_rules, ip_rules::IpRuleRow};
 use serde_json::json;
 use std::net::IpAddr;
+use talon_api::Scope;
 
 /// Input of `POST /v1/security/ip-rules`.
 #[derive(Debug, Clone)]
@@ -103,7 +104,7 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<IpRuleRow> {
         Self::require_org_admin(p)?;
-        p.require_scope("org:write")?;
+        p.require_scope(Scope::OrgWrite)?;
         let rule_type = match input.rule_type.as_str() {
             "allow" => "allow",
             "deny" | "block" => "deny",
@@ -159,7 +160,7 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<()> {
         Self::require_org_admin(p)?;
-        p.require_scope("org:write")?;
+        p.require_scope(Scope::OrgWrite)?;
         let mut tx = self.store().begin().await?;
         self.append_audit(
             &mut tx,

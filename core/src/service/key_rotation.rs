@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::keystore::KeyStoreError;
 use crate::store::key_rotation::{self as store, RetiredKek};
 use serde_json::json;
+use talon_api::Scope;
 
 /// Pause between the last re-wrap batch and the old KEK's destruction.
 const DESTROY_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -63,7 +64,7 @@ impl Core {
         vault_id: &str,
         ctx: &RequestContext,
     ) -> Result<KeyStatus> {
-        p.require_scope("vaults:write")?;
+        p.require_scope(Scope::VaultsWrite)?;
         let (_, role) = p.require_human()?;
         if !role.is_org_admin() {
             return Err(Error::Forbidden(

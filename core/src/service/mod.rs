@@ -25,7 +25,7 @@ mod throttle;
 mod vaults;
 mod versions;
 
-pub use account::{ApiKeyCreated, ProfilePatch, Tokens, KEY_SCOPES};
+pub use account::{ApiKeyCreated, ProfilePatch, Tokens};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
 pub use audit::{AuditEvent, AuditQuery, ChainReport};
 pub use billing::{BillableOp, PlanLimits, Plans, QuotaView};
@@ -106,35 +106,7 @@ impl Default for CoreConfig {
     }
 }
 
-/// A human's role in their org.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Owner,
-    Admin,
-    Member,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "owner" => Some(Role::Owner),
-            "admin" => Some(Role::Admin),
-            "member" => Some(Role::Member),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
-    }
-    /// Owners and admins administer every vault of the org.
-    pub fn is_org_admin(self) -> bool {
-        matches!(self, Role::Owner | Role::Admin)
-    }
-}
+pub use talon_api::{PrincipalKind, Role, Scope};
 
 /// Who is calling, established from a verified token.
 #[derive(Debug, Clone)]
@@ -167,12 +139,16 @@ impl Principal {
             Principal::User { org_id, .. } | Principal::Agent { org_id, .. } => org_id,
         }
     }
-    /// `user` or `agent`.
-    pub fn kind(&self) -> &'static str {
+    /// Whether the caller is a human user or an agent.
+    pub fn principal_kind(&self) -> PrincipalKind {
         match self {
-            Principal::User { .. } => "user",
-            Principal::Agent { .. } => "agent",
+            Principal::User { .. } => PrincipalKind::User,
+            Principal::Agent { .. } => PrincipalKind::Agent,
         }
+    }
+    /// `user` or `agent` (the wire string of [`Principal::principal_kind`]).
+    pub fn kind(&self) -> &'static str {
+        self.principal_kind().as_str()
     }
     pub fn id(&self) -> &str {
         match self {
@@ -185,7 +161,8 @@ impl Principal {
         format!("{}:{}", self.kind(), self.id())
     }
     /// Refuses a personal-API-key caller whose key scopes do not include `scope`.
-    pub fn require_scope(&self, scope: &str) -> Result<()> {
+    pub fn require_scope(&self, scope: Scope) -> Result<()> {
+        let scope = scope.as_str();
         match self {
             Principal::User {
                 key_scopes: Some(scopes),

@@ -6,6 +6,7 @@ use super::{Core, Principal, RequestContext, Role};
 use crate::error::{Error, Result};
 use crate::store::{org, users, users::UserRow};
 use serde_json::json;
+use talon_api::Scope;
 
 const INVITE_TTL_MS: i64 = 7 * 86_400_000;
 
@@ -32,7 +33,7 @@ impl Core {
     /// The org's members. Humans only.
     pub async fn members(&self, p: &Principal) -> Result<Vec<UserRow>> {
         p.require_human()?;
-        p.require_scope("org:read")?;
+        p.require_scope(Scope::OrgRead)?;
         org::members(self.store().pool(), p.org_id()).await
     }
 
@@ -45,10 +46,10 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<Invite> {
         let (user_id, my_role) = Self::org_admin(p)?;
-        p.require_scope("org:write")?;
+        p.require_scope(Scope::OrgWrite)?;
         let email = normalize_email(email)?;
         let role = Role::parse(role.unwrap_or("member"))
-            .ok_or_else(|| Error::invalid("role", "role must be owner, admin or member"))?;
+            .map_err(|_| Error::invalid("role", "role must be owner, admin or member"))?;
         if role == Role::Owner && my_role != Role::Owner {
             return Err(Error::Forbidden("Only an owner can invite an owner".into()));
         }
@@ -96,7 +97,7 @@ impl Core {
 
     async fn member_for_change(&self, p: &Principal, member_id: &str) -> Result<(Role, UserRow)> {
         let (_, my_role) = Self::org_admin(p)?;
-        p.require_scope("org:write")?;
+        p.require_scope(Scope::OrgWrite)?;
         let member = users::by_id(self.store().pool(), member_id)
             .await?
             .filter(|u| u.org_id == p.org_id())
@@ -119,7 +120,7 @@ impl Core {
     ) -> Result<UserRow> {
         let (my_role, mut member) = self.member_for_change(p, member_id).await?;
         let role = Role::parse(role)
-            .ok_or_else(|| Error::invalid("role", "role must be owner, admin or member"))?;
+            .map_err(|_| Error::invalid("role", "role must be owner, admin or member"))?;
         if role == Role::Owner && my_role != Role::Owner {
             return Err(Error::Forbidden(
                 "Only an owner can grant the owner role".into(),

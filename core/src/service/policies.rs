@@ -3,10 +3,11 @@
 use super::audit::AuditEvent;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
-use crate::policy::{Conditions, Effect, Permission};
+use crate::policy::{self, Conditions};
 use crate::secret_path::PathPattern;
 use crate::store::{agents, policies, policies::PolicyRow, users};
 use serde_json::{json, Value};
+use talon_api::{PrincipalKind, Scope};
 
 /// Input of `POST /v1/vaults/{id}/policies`.
 #[derive(Debug, Clone)]
@@ -41,7 +42,7 @@ fn permissions(names: &[String]) -> Result<Vec<String>> {
     }
     let mut perms: Vec<String> = Vec::new();
     for name in names {
-        let perm = Permission::parse(name)?;
+        let perm = policy::parse_permission(name)?;
         if !perms.iter().any(|p| p == perm.as_str()) {
             perms.push(perm.as_str().to_owned());
         }
@@ -74,20 +75,22 @@ impl Core {
         input: CreatePolicy,
         ctx: &RequestContext,
     ) -> Result<PolicyRow> {
-        p.require_scope("policies:write")?;
+        p.require_scope(Scope::PoliciesWrite)?;
         let v = self.require_vault_admin(p, vault_id).await?;
         let pattern = PathPattern::parse(&input.secret_path_pattern)?;
         let perms = permissions(&input.permissions)?;
         let conditions_json = conditions(input.conditions.as_ref())?;
-        let effect = Effect::parse(input.effect.as_deref().unwrap_or("allow"))?;
+        let effect = policy::parse_effect(input.effect.as_deref().unwrap_or("allow"))?;
         let priority = priority(input.priority.unwrap_or(0))?;
         let principal_id = input.principal_id.trim().to_lowercase();
-        let in_org = match input.principal_type.as_str() {
-            "agent" => agents::get(self.store().pool(), &v.org_id, &principal_id)
+        let in_org = match PrincipalKind::parse(&input.principal_type) {
+            Ok(PrincipalKind::Agent) => agents::get(self.store().pool(), &v.org_id, &principal_id)
                 .await?
                 .is_some(),
-            "user" => users::is_member(self.store().pool(), &principal_id, &v.org_id).await?,
-            _ => {
+            Ok(PrincipalKind::User) => {
+                users::is_member(self.store().pool(), &principal_id, &v.org_id).await?
+            }
+            Err(_) => {
                 return Err(Error::invalid(
                     "principal_type",
                     "principal_type must be 'user' or 'agent'",
@@ -139,7 +142,7 @@ impl Core {
 
     /// Every policy of the vault, including expired ones, oldest first.
     pub async fn list_policies(&self, p: &Principal, vault_id: &str) -> Result<Vec<PolicyRow>> {
-        p.require_scope("vaults:read")?;
+        p.require_scope(Scope::VaultsRead)?;
         let v = self.require_vault_admin(p, vault_id).await?;
         policies::for_vault(self.store().pool(), &v.id).await
     }
@@ -155,7 +158,7 @@ impl Core {
         input: UpdatePolicy,
         ctx: &RequestContext,
     ) -> Result<PolicyRow> {
-        p.require_scope("policies:write")?;
+        p.require_scope(Scope::PoliciesWrite)?;
         let v = self.require_vault_admin(p, vault_id).await?;
         let mut row = policies::get(self.store().pool(), &v.id, policy_id)
             .await?
@@ -170,7 +173,7 @@ impl Core {
             row.expires_at = e;
         }
         if let Some(e) = &input.effect {
-            row.effect = Effect::parse(e)?.as_str().to_owned();
+            row.effect = policy::parse_effect(e)?.as_str().to_owned();
         }
         if let Some(pr) = input.priority {
             row.priority = priority(pr)?;
@@ -202,7 +205,7 @@ impl Core {
         policy_id: &str,
         ctx: &RequestContext,
     ) -> Result<()> {
-        p.require_scope("policies:write")?;
+        p.require_scope(Scope::PoliciesWrite)?;
         let v = self.require_vault_admin(p, vault_id).await?;
         let row = policies::get(self.store().pool(), &v.id, policy_id)
             .await?

@@ -14,7 +14,7 @@ pub(crate) fn user_principal(
         user_id: u.id.clone(),
         org_id: u.org_id.clone(),
         email: u.email.clone(),
-        role: Role::parse(&u.role).ok_or_else(|| Error::corrupt_rule("users", &u.id, "role"))?,
+        role: Role::parse(&u.role).map_err(|_| Error::corrupt_rule("users", &u.id, "role"))?,
         key_scopes,
     })
 }

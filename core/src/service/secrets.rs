@@ -14,19 +14,7 @@ use crate::store::policies;
 use crate::store::secrets::{self as secret_store, SealedVersion, VersionRow};
 use crate::store::vaults::VaultRow;
 use serde_json::{json, Value};
-
-/// The secret types Talon accepts.
-pub const SECRET_TYPES: [&str; 9] = [
-    "generic",
-    "password",
-    "api_key",
-    "private_key",
-    "certificate",
-    "file",
-    "note",
-    "ssh_key",
-    "env_bundle",
-];
+use talon_api::{Scope, SecretType};
 
 const MAX_VALUE_BYTES: usize = 256 * 1024;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
@@ -102,15 +90,15 @@ impl Core {
         input: PutSecret,
         ctx: &RequestContext,
     ) -> Result<VersionRow> {
-        p.require_scope("secrets:write")?;
+        p.require_scope(Scope::SecretsWrite)?;
         let v = self.vault_in_org(p, vault_id).await?;
         let secret_type = input.secret_type.unwrap_or_else(|| "generic".into());
-        if !SECRET_TYPES.contains(&secret_type.as_str()) {
+        if SecretType::parse(&secret_type).is_err() {
             return Err(Error::invalid(
                 "type",
                 format!(
                     "Unknown secret type '{secret_type}' (expected one of {})",
-                    SECRET_TYPES.join(", ")
+                    SecretType::joined(", ")
                 ),
             ));
         }
@@ -252,7 +240,7 @@ impl Core {
         path: &SecretPath,
         ctx: &RequestContext,
     ) -> Result<SecretRead> {
-        p.require_scope("secrets:read")?;
+        p.require_scope(Scope::SecretsRead)?;
         let v = self.vault_in_org(p, vault_id).await?;
         self.authorize_path(p, &v, path.as_str(), Permission::Read, ctx)
             .await?;
@@ -359,7 +347,7 @@ impl Core {
         prefix: &str,
         ctx: &RequestContext,
     ) -> Result<Vec<VersionRow>> {
-        p.require_scope("secrets:read")?;
+        p.require_scope(Scope::SecretsRead)?;
         let v = self.vault_in_org(p, vault_id).await?;
         let admin = is_vault_admin(p, &v);
         let rows = policies::for_principal(self.store().pool(), &v.id, p.kind(), p.id()).await?;
@@ -400,7 +388,7 @@ impl Core {
         path: &SecretPath,
         ctx: &RequestContext,
     ) -> Result<()> {
-        p.require_scope("secrets:write")?;
+        p.require_scope(Scope::SecretsWrite)?;
         let v = self.vault_in_org(p, vault_id).await?;
         self.authorize_path(p, &v, path.as_str(), Permission::Delete, ctx)
             .await?;

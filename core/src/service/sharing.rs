@@ -12,6 +12,7 @@ use crate::policy::{Cidr, Permission};
 use crate::store::shares::{self as share_store, ShareRow};
 use crate::store::{agents, secrets as secret_store, users};
 use serde_json::json;
+use talon_api::Scope;
 
 /// Input of `POST /v1/secrets/{id}/share`.
 #[derive(Debug)]
@@ -36,7 +37,7 @@ impl Core {
         input: CreateShare,
         ctx: &RequestContext,
     ) -> Result<ShareRow> {
-        p.require_scope("shares:write")?;
+        p.require_scope(Scope::SharesWrite)?;
         let (vault_id, path) =
             share_store::secret_in_org(self.store().pool(), p.org_id(), secret_id)
                 .await?

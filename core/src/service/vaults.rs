@@ -9,6 +9,7 @@ use crate::secret_path::{glob_match, PathPattern};
 use crate::store::billing::Counted;
 use crate::store::{policies, vaults, vaults::VaultRow};
 use serde_json::json;
+use talon_api::Scope;
 
 /// Whether `p` administers `v`: its creating user, its creating agent and that agent's creator,
 /// and every org owner or admin.
@@ -58,7 +59,7 @@ pub(crate) fn rules_from(rows: &[policies::PolicyRow]) -> Result<Vec<Rule>> {
                     .permissions
                     .iter()
                     .map(|p| Permission::parse(p))
-                    .collect::<Result<_>>()
+                    .collect::<Result<_, _>>()
                     .map_err(|_| bad("permissions"))?,
                 effect: Effect::parse(&r.effect).map_err(|_| bad("effect"))?,
                 expires_at_ms: r.expires_at,
@@ -159,7 +160,7 @@ impl Core {
         description: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<VaultRow> {
-        p.require_scope("vaults:write")?;
+        p.require_scope(Scope::VaultsWrite)?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 255 {
             return Err(Error::invalid("name", "name must be 1 to 255 characters"));
@@ -237,7 +238,7 @@ impl Core {
 
     /// Vaults the caller administers or holds an allow policy on, oldest first.
     pub async fn list_vaults(&self, p: &Principal) -> Result<Vec<VaultRow>> {
-        p.require_scope("vaults:read")?;
+        p.require_scope(Scope::VaultsRead)?;
         let all = vaults::list(self.store().pool(), p.org_id()).await?;
         let granted =
             policies::granted_vaults(self.store().pool(), p.kind(), p.id(), self.now()).await?;
@@ -255,7 +256,7 @@ impl Core {
 
     /// One vault: 404 outside the org, 403 without any access.
     pub async fn get_vault(&self, p: &Principal, vault_id: &str) -> Result<VaultRow> {
-        p.require_scope("vaults:read")?;
+        p.require_scope(Scope::VaultsRead)?;
         let v = self.vault_in_org(p, vault_id).await?;
         if !self.can_see(p, &v).await? {
             return Err(Error::Forbidden("You have no access to this vault".into()));
@@ -271,7 +272,7 @@ impl Core {
         vault_id: &str,
         ctx: &RequestContext,
     ) -> Result<()> {
-        p.require_scope("vaults:write")?;
+        p.require_scope(Scope::VaultsWrite)?;
         let v = self.vault_in_org(p, vault_id).await?;
         if !is_vault_admin(p, &v) {
             return Err(Error::Forbidden(

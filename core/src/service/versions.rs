@@ -8,6 +8,7 @@ use crate::policy::Permission;
 use crate::secret_path::SecretPath;
 use crate::store::secrets::{self as secret_store, VersionRow};
 use serde_json::json;
+use talon_api::Scope;
 use zeroize::Zeroize;
 
 /// Alphabets for generated values.
@@ -96,7 +97,7 @@ impl Core {
         path: &SecretPath,
         ctx: &RequestContext,
     ) -> Result<Vec<VersionRow>> {
-        p.require_scope("secrets:read")?;
+        p.require_scope(Scope::SecretsRead)?;
         let v = self.vault_in_org(p, vault_id).await?;
         self.authorize_path(p, &v, path.as_str(), Permission::Read, ctx)
             .await?;
@@ -113,7 +114,7 @@ impl Core {
         version: i64,
         ctx: &RequestContext,
     ) -> Result<SecretRead> {
-        p.require_scope("secrets:read")?;
+        p.require_scope(Scope::SecretsRead)?;
         let v = self.vault_in_org(p, vault_id).await?;
         self.authorize_path(p, &v, path.as_str(), Permission::Read, ctx)
             .await?;
@@ -134,7 +135,7 @@ impl Core {
         version: i64,
         ctx: &RequestContext,
     ) -> Result<()> {
-        p.require_scope("secrets:write")?;
+        p.require_scope(Scope::SecretsWrite)?;
         let v = self.vault_in_org(p, vault_id).await?;
         self.authorize_path(p, &v, path.as_str(), Permission::Write, ctx)
             .await?;
@@ -175,7 +176,7 @@ impl Core {
             charset,
             secret_type,
         } = input;
-        p.require_scope("secrets:write")?;
+        p.require_scope(Scope::SecretsWrite)?;
         let length = length.unwrap_or(32);
         if !(8..=1024).contains(&length) {
             return Err(Error::invalid(
@@ -185,7 +186,7 @@ impl Core {
         }
         let charset = Charset::parse(charset.as_deref().unwrap_or("alphanumeric"))?;
         if let Some(t) = &secret_type {
-            if !super::secrets::SECRET_TYPES.contains(&t.as_str()) {
+            if talon_api::SecretType::parse(t).is_err() {
                 return Err(Error::invalid("type", format!("Unknown secret type '{t}'")));
             }
         }

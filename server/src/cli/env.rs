@@ -2,13 +2,12 @@
 //! variable named after its last path segment; `env_bundle` secrets expand into their lines.
 
 use super::{EnvCmd, Exit, Res, Session};
-use crate::mcp::parse_env_bundle;
 use reqwest::Method;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
+use talon_api::env_bundle;
 use talon_core::material::SecretValue;
 
 /// `api-keys/openai` → `OPENAI`; `db/prod-url` → `PROD_URL`.
@@ -70,16 +69,7 @@ async fn collect(s: &mut Session, prefix: &str) -> Res<BTreeMap<String, SecretVa
         };
         let value = SecretValue::new(read["value"].as_str().unwrap_or_default().to_owned());
         let pairs: Vec<(String, SecretValue)> = if read["type"] == "env_bundle" {
-            parse_env_bundle(value.expose_secret())
-                .into_iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        Value::String(s) => s,
-                        _ => String::new(),
-                    };
-                    (k, SecretValue::new(v))
-                })
-                .collect()
+            env_bundle::parse(value.expose_secret())
         } else {
             vec![(var_name(&path), value)]
         };
@@ -170,13 +160,16 @@ pub async fn run(s: &mut Session, c: EnvCmd) -> Res<i32> {
                     .map_err(|e| Exit::usage(format!("cannot read {}: {e}", file.display())))?,
             );
             let vault = s.vault()?;
-            let pairs = parse_env_bundle(text.expose_secret());
+            // Pushed in key order, one `PUT` per line.
+            let pairs: BTreeMap<String, SecretValue> = env_bundle::parse(text.expose_secret())
+                .into_iter()
+                .collect();
             for (key, value) in &pairs {
                 let path = match prefix.as_deref().map(|p| p.trim_matches('/')) {
                     Some(p) if !p.is_empty() => format!("{p}/{key}"),
                     _ => key.clone(),
                 };
-                let mut body = serde_json::json!({ "value": value });
+                let mut body = serde_json::json!({ "value": value.expose_secret() });
                 if let Some(t) = &secret_type {
                     body["type"] = serde_json::json!(t);
                 }

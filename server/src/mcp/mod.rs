@@ -184,19 +184,13 @@ fn str_field<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or("")
 }
 
-/// Parses an env bundle: `KEY=value` lines; blank lines, `#` comments and lines without `=`
-/// are skipped; later duplicates win. No quote stripping, no `export`.
+/// An env bundle (the grammar of [`talon_api::env_bundle`]) as the JSON object
+/// `get_env_bundle` returns.
 pub fn parse_env_bundle(text: &str) -> Map<String, Value> {
-    let mut out = Map::new();
-    for line in text.split('\n').map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            out.insert(k.to_owned(), Value::String(v.to_owned()));
-        }
-    }
-    out
+    talon_api::env_bundle::parse(text)
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v.expose_secret().to_owned())))
+        .collect()
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -950,26 +944,6 @@ impl ServerHandler for Mcp {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_bundle_parsing_follows_the_one_claw_rules() {
-        let cases: &[(&str, &[(&str, &str)])] = &[
-            ("A=1\nB=2", &[("A", "1"), ("B", "2")]),
-            ("  # comment\n\nA=x=y\nnoequals\n", &[("A", "x=y")]),
-            (
-                "A=\"quoted\"\nexport B=1",
-                &[("A", "\"quoted\""), ("export B", "1")],
-            ),
-            ("A=1\nA=2", &[("A", "2")]),
-        ];
-        for (input, want) in cases {
-            let got = parse_env_bundle(input);
-            assert_eq!(got.len(), want.len(), "{input:?}");
-            for (k, v) in *want {
-                assert_eq!(got[*k], Value::String((*v).to_owned()), "{input:?}");
-            }
-        }
-    }
 
     #[test]
     fn argument_problems_never_quote_values() {

@@ -10,8 +10,9 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use talon_api::ApiKeyId;
 use talon_core::clock::rfc3339;
-use talon_core::material::Password;
+use talon_core::material::{BearerSecret, Password};
 use talon_core::service::{ProfilePatch, Tokens};
 use talon_core::store::{api_keys::ApiKeyRow, users::UserRow};
 
@@ -101,14 +102,14 @@ async fn revoke_key(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .revoke_api_key(&p, &uuid_param("key_id", &id)?, &ctx)
+        .revoke_api_key(&p, &uuid_param::<ApiKeyId>("key_id", &id)?, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
 struct KeyBody {
-    api_key: String,
+    api_key: BearerSecret,
 }
 
 async fn api_key_token(
@@ -116,16 +117,17 @@ async fn api_key_token(
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<KeyBody>,
 ) -> ApiResult<Json<Value>> {
-    let key = Password::new(b.api_key);
     Ok(tokens(
-        s.core.api_key_token(key.expose_secret(), &ctx).await?,
+        s.core
+            .api_key_token(b.api_key.expose_secret(), &ctx)
+            .await?,
     ))
 }
 
 #[derive(Deserialize)]
 struct RefreshBody {
     #[serde(default)]
-    refresh_token: Option<String>,
+    refresh_token: Option<BearerSecret>,
 }
 
 /// Body `{refresh_token}` rotates the refresh token; no body with a valid human Bearer issues a
@@ -137,7 +139,6 @@ async fn refresh(
     ApiJson(b): ApiJson<RefreshBody>,
 ) -> ApiResult<Json<Value>> {
     if let Some(rt) = b.refresh_token {
-        let rt = Password::new(rt);
         return Ok(tokens(s.core.refresh(rt.expose_secret(), &ctx).await?));
     }
     let p = caller.ok_or_else(|| {
@@ -204,8 +205,8 @@ async fn update_me(
 
 #[derive(Deserialize)]
 struct ChangePassword {
-    current_password: String,
-    new_password: String,
+    current_password: Password,
+    new_password: Password,
 }
 
 async fn change_password(
@@ -215,12 +216,7 @@ async fn change_password(
     ApiJson(b): ApiJson<ChangePassword>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .change_password(
-            &p,
-            Password::new(b.current_password),
-            Password::new(b.new_password),
-            &ctx,
-        )
+        .change_password(&p, b.current_password, b.new_password, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -257,7 +253,7 @@ async fn mfa_verify_setup(
 
 #[derive(Deserialize)]
 struct MfaVerifyBody {
-    mfa_token: String,
+    mfa_token: BearerSecret,
     code: String,
 }
 
@@ -268,7 +264,7 @@ async fn mfa_verify(
 ) -> ApiResult<Json<Value>> {
     let t = s
         .core
-        .mfa_verify(&b.mfa_token, &b.code, &ctx)
+        .mfa_verify(b.mfa_token.expose_secret(), &b.code, &ctx)
         .await
         .map_err(|e| {
             let mut p = Problem::from(e);
@@ -285,7 +281,7 @@ struct DisableBody {
     #[serde(default)]
     code: Option<String>,
     #[serde(default)]
-    password: Option<String>,
+    password: Option<Password>,
 }
 
 async fn mfa_disable(
@@ -295,7 +291,7 @@ async fn mfa_disable(
     ApiJson(b): ApiJson<DisableBody>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .mfa_disable(&p, b.code.as_deref(), b.password.map(Password::new), &ctx)
+        .mfa_disable(&p, b.code.as_deref(), b.password, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -319,8 +315,8 @@ async fn forgot_password(
 
 #[derive(Deserialize)]
 struct ResetBody {
-    token: String,
-    new_password: String,
+    token: BearerSecret,
+    new_password: Password,
 }
 
 async fn reset_password(
@@ -328,9 +324,8 @@ async fn reset_password(
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<ResetBody>,
 ) -> ApiResult<Json<Value>> {
-    let token = Password::new(b.token);
     s.core
-        .reset_password(token.expose_secret(), Password::new(b.new_password), &ctx)
+        .reset_password(b.token.expose_secret(), b.new_password, &ctx)
         .await?;
     Ok(Json(
         json!({"message": "Password updated. Sign in with the new password."}),
@@ -339,7 +334,7 @@ async fn reset_password(
 
 #[derive(Deserialize)]
 struct VerifyBody {
-    token: String,
+    token: BearerSecret,
 }
 
 async fn verify_email(
@@ -347,8 +342,7 @@ async fn verify_email(
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<VerifyBody>,
 ) -> ApiResult<Json<Value>> {
-    let token = Password::new(b.token);
     Ok(tokens(
-        s.core.verify_email(token.expose_secret(), &ctx).await?,
+        s.core.verify_email(b.token.expose_secret(), &ctx).await?,
     ))
 }

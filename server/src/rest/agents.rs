@@ -11,7 +11,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use talon_api::{AgentId, VaultId};
 use talon_core::{CreateAgent, PatchAgent};
+use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -76,8 +78,12 @@ async fn create(
 
 /// Parses an optional list of vault ids, each a UUID.
 fn vault_id_list(ids: Option<Vec<String>>) -> ApiResult<Option<Vec<String>>> {
-    ids.map(|ids| ids.iter().map(|id| uuid_param("vault_ids", id)).collect())
-        .transpose()
+    ids.map(|ids| {
+        ids.iter()
+            .map(|id| uuid_param::<VaultId>("vault_ids", id))
+            .collect()
+    })
+    .transpose()
 }
 
 async fn list(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
@@ -96,7 +102,10 @@ async fn one(
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let a = s.core.get_agent(&p, &uuid_param("agent_id", &id)?).await?;
+    let a = s
+        .core
+        .get_agent(&p, &uuid_param::<AgentId>("agent_id", &id)?)
+        .await?;
     Ok(Json(views::agent(&a)))
 }
 
@@ -140,7 +149,7 @@ async fn update(
     };
     let a = s
         .core
-        .update_agent(&p, &uuid_param("agent_id", &id)?, patch, &ctx)
+        .update_agent(&p, &uuid_param::<AgentId>("agent_id", &id)?, patch, &ctx)
         .await?;
     Ok(Json(views::agent(&a)))
 }
@@ -152,7 +161,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .delete_agent(&p, &uuid_param("agent_id", &id)?, &ctx)
+        .delete_agent(&p, &uuid_param::<AgentId>("agent_id", &id)?, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -165,7 +174,7 @@ async fn rotate_key(
 ) -> ApiResult<Json<Value>> {
     let out = s
         .core
-        .rotate_agent_key(&p, &uuid_param("agent_id", &id)?, &ctx)
+        .rotate_agent_key(&p, &uuid_param::<AgentId>("agent_id", &id)?, &ctx)
         .await?;
     Ok(Json(
         json!({"agent": views::agent(&out.agent), "api_key": out.api_key}),
@@ -221,7 +230,7 @@ async fn enroll_status(
 ) -> ApiResult<Json<Value>> {
     let st = s
         .core
-        .enrollment_status(&uuid_param("pairing_id", &id)?, &q.poll)
+        .enrollment_status(&uuid_param::<Uuid>("pairing_id", &id)?, &q.poll)
         .await?;
     Ok(enroll_view(st))
 }
@@ -234,7 +243,7 @@ async fn enroll_approve(
 ) -> ApiResult<Json<Value>> {
     Ok(enroll_view(
         s.core
-            .decide_enrollment(&p, &uuid_param("pairing_id", &id)?, true, &ctx)
+            .decide_enrollment(&p, &uuid_param::<Uuid>("pairing_id", &id)?, true, &ctx)
             .await?,
     ))
 }
@@ -247,7 +256,7 @@ async fn enroll_deny(
 ) -> ApiResult<Json<Value>> {
     Ok(enroll_view(
         s.core
-            .decide_enrollment(&p, &uuid_param("pairing_id", &id)?, false, &ctx)
+            .decide_enrollment(&p, &uuid_param::<Uuid>("pairing_id", &id)?, false, &ctx)
             .await?,
     ))
 }

@@ -8,7 +8,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use talon_core::material::Password;
+use talon_core::material::{BearerSecret, Password};
 use talon_core::Signup;
 
 pub fn router() -> Router<AppState> {
@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 struct SignupBody {
     email: String,
-    password: String,
+    password: Password,
     #[serde(default)]
     display_name: Option<String>,
 }
@@ -37,7 +37,7 @@ async fn signup(
         .signup(
             Signup {
                 email: b.email,
-                password: Password::new(b.password),
+                password: b.password,
                 display_name: b.display_name,
             },
             &ctx,
@@ -54,7 +54,7 @@ async fn signup(
 #[derive(Deserialize)]
 struct LoginBody {
     email: String,
-    password: String,
+    password: Password,
 }
 
 async fn login(
@@ -62,10 +62,9 @@ async fn login(
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<Json<Value>> {
-    let password = Password::new(b.password);
     let out = s
         .core
-        .login(&b.email, password.expose_secret(), &ctx)
+        .login(&b.email, b.password.expose_secret(), &ctx)
         .await?;
     Ok(login_response(out))
 }
@@ -101,7 +100,7 @@ fn login_response(out: talon_core::LoginOutcome) -> Json<Value> {
 
 #[derive(Deserialize)]
 struct AgentTokenBody {
-    api_key: String,
+    api_key: BearerSecret,
     #[serde(default)]
     agent_id: Option<String>,
 }
@@ -111,10 +110,9 @@ async fn agent_token(
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<AgentTokenBody>,
 ) -> ApiResult<Json<Value>> {
-    let api_key = Password::new(b.api_key);
     let out = s
         .core
-        .agent_token(api_key.expose_secret(), b.agent_id.as_deref(), &ctx)
+        .agent_token(b.api_key.expose_secret(), b.agent_id.as_deref(), &ctx)
         .await?;
     Ok(Json(json!({
         "access_token": out.access_token, "token_type": "Bearer", "expires_in": out.expires_in,

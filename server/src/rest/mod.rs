@@ -46,16 +46,20 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// Parses an id from the path: a UUID, normalised to lowercase.
-pub(crate) fn uuid_param(field: &'static str, s: &str) -> ApiResult<String> {
-    uuid::Uuid::parse_str(s)
-        .map(|u| u.to_string())
-        .map_err(|_| {
-            Problem::from(talon_core::Error::invalid(
-                field,
-                format!("{field} must be a UUID"),
-            ))
-        })
+/// Parses an id from the path or body as the id newtype `I` (`talon_api::VaultId` and the
+/// others; `uuid::Uuid` for ids without one), so one parser decides what an id is, and hands it
+/// on in the lower-case canonical form the core and the database use. Anything else is a 400
+/// problem naming `field` that does not echo the input.
+pub(crate) fn uuid_param<I>(field: &'static str, s: &str) -> ApiResult<String>
+where
+    I: std::str::FromStr + std::fmt::Display,
+{
+    s.parse::<I>().map(|id| id.to_string()).map_err(|_| {
+        Problem::from(talon_core::Error::invalid(
+            field,
+            format!("{field} must be a UUID"),
+        ))
+    })
 }
 
 /// Parses an optional RFC 3339 time field.

@@ -10,6 +10,7 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use talon_api::UserId;
 use talon_core::clock::rfc3339;
 use talon_core::store::users::UserRow;
 
@@ -72,7 +73,7 @@ async fn change_role(
 ) -> ApiResult<Json<Value>> {
     let u = s
         .core
-        .change_role(&p, &uuid_param("user_id", &id)?, &b.role, &ctx)
+        .change_role(&p, &uuid_param::<UserId>("user_id", &id)?, &b.role, &ctx)
         .await?;
     Ok(Json(member(&u)))
 }
@@ -84,7 +85,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .remove_member(&p, &uuid_param("user_id", &id)?, &ctx)
+        .remove_member(&p, &uuid_param::<UserId>("user_id", &id)?, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

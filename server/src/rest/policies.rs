@@ -10,7 +10,9 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use talon_api::{PolicyId, VaultId};
 use talon_core::{CreatePolicy, UpdatePolicy};
+use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -44,11 +46,11 @@ async fn create(
     Path(vault_id): Path<String>,
     ApiJson(b): ApiJson<CreateBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let vault_id = uuid_param("vault_id", &vault_id)?;
+    let vault_id = uuid_param::<VaultId>("vault_id", &vault_id)?;
     let input = CreatePolicy {
         secret_path_pattern: b.secret_path_pattern,
         principal_type: b.principal_type,
-        principal_id: uuid_param("principal_id", &b.principal_id)?,
+        principal_id: uuid_param::<Uuid>("principal_id", &b.principal_id)?,
         permissions: b.permissions,
         conditions: b.conditions,
         expires_at: time_field("expires_at", &b.expires_at)?,
@@ -66,7 +68,7 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let rows = s
         .core
-        .list_policies(&p, &uuid_param("vault_id", &vault_id)?)
+        .list_policies(&p, &uuid_param::<VaultId>("vault_id", &vault_id)?)
         .await?;
     Ok(Json(
         json!({"policies": rows.iter().map(views::policy).collect::<Vec<_>>()}),
@@ -105,8 +107,8 @@ async fn update(
         .core
         .update_policy(
             &p,
-            &uuid_param("vault_id", &vault_id)?,
-            &uuid_param("policy_id", &policy_id)?,
+            &uuid_param::<VaultId>("vault_id", &vault_id)?,
+            &uuid_param::<PolicyId>("policy_id", &policy_id)?,
             input,
             &ctx,
         )
@@ -123,8 +125,8 @@ async fn remove(
     s.core
         .delete_policy(
             &p,
-            &uuid_param("vault_id", &vault_id)?,
-            &uuid_param("policy_id", &policy_id)?,
+            &uuid_param::<VaultId>("vault_id", &vault_id)?,
+            &uuid_param::<PolicyId>("policy_id", &policy_id)?,
             &ctx,
         )
         .await?;

@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use talon_api::VaultId;
 use talon_core::material::SecretValue;
 use talon_core::secret_path::SecretPath;
 use talon_core::service::RotateSecret;
@@ -38,12 +39,15 @@ pub fn router() -> Router<AppState> {
 }
 
 fn params(vault_id: &str, path: &str) -> ApiResult<(String, SecretPath)> {
-    Ok((uuid_param("vault_id", vault_id)?, SecretPath::parse(path)?))
+    Ok((
+        uuid_param::<VaultId>("vault_id", vault_id)?,
+        SecretPath::parse(path)?,
+    ))
 }
 
 #[derive(Deserialize)]
 struct PutBody {
-    value: String,
+    value: SecretValue,
     #[serde(default, rename = "type")]
     secret_type: Option<String>,
     #[serde(default)]
@@ -61,10 +65,9 @@ async fn write(
     Path((vault_id, path)): Path<(String, String)>,
     ApiJson(b): ApiJson<PutBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let value = SecretValue::new(b.value);
     let (vault_id, path) = params(&vault_id, &path)?;
     let input = PutSecret {
-        value,
+        value: b.value,
         secret_type: b.secret_type,
         metadata: b.metadata,
         expires_at: time_field("expires_at", &b.expires_at)?,
@@ -100,7 +103,7 @@ async fn list(
     Path(vault_id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let vault_id = uuid_param("vault_id", &vault_id)?;
+    let vault_id = uuid_param::<VaultId>("vault_id", &vault_id)?;
     let rows = s
         .core
         .list_secrets(&p, &vault_id, q.prefix.as_deref().unwrap_or(""), &ctx)

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use talon_core::clock::rfc3339;
 use talon_core::service::NewIpRule;
 use talon_core::store::ip_rules::IpRuleRow;
+use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -75,7 +76,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .delete_ip_rule(&p, &uuid_param("rule_id", &id)?, &ctx)
+        .delete_ip_rule(&p, &uuid_param::<Uuid>("rule_id", &id)?, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,10 +10,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use talon_api::{SecretId, ShareId};
 use talon_core::clock::rfc3339;
 use talon_core::material::Password;
 use talon_core::service::CreateShare;
 use talon_core::store::shares::ShareRow;
+use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -61,7 +63,7 @@ struct CreateBody {
     #[serde(default)]
     max_access_count: Option<i64>,
     #[serde(default)]
-    passphrase: Option<String>,
+    passphrase: Option<Password>,
     #[serde(default)]
     ip_allowlist: Option<Vec<String>>,
 }
@@ -76,7 +78,7 @@ async fn create(
     let expires_at = time_field("expires_at", &Some(b.expires_at))?.unwrap_or_default();
     let recipient_id = b
         .recipient_id
-        .map(|id| uuid_param("recipient_id", &id))
+        .map(|id| uuid_param::<Uuid>("recipient_id", &id))
         .transpose()?;
     let input = CreateShare {
         recipient_type: b.recipient_type,
@@ -84,12 +86,17 @@ async fn create(
         email: b.email,
         expires_at,
         max_access_count: b.max_access_count,
-        passphrase: b.passphrase.map(Password::new),
+        passphrase: b.passphrase,
         ip_allowlist: b.ip_allowlist.unwrap_or_default(),
     };
     let row = s
         .core
-        .create_share(&p, &uuid_param("secret_id", &secret_id)?, input, &ctx)
+        .create_share(
+            &p,
+            &uuid_param::<SecretId>("secret_id", &secret_id)?,
+            input,
+            &ctx,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -100,7 +107,7 @@ async fn create(
 #[derive(Deserialize, Default)]
 struct OpenBody {
     #[serde(default)]
-    passphrase: Option<String>,
+    passphrase: Option<Password>,
 }
 
 /// Public for link shares; a valid Bearer, when sent, identifies a targeted share's recipient.
@@ -113,7 +120,7 @@ async fn open(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<OpenBody>,
 ) -> ApiResult<Json<Value>> {
-    let passphrase = b.passphrase.map(Password::new).or_else(|| {
+    let passphrase = b.passphrase.or_else(|| {
         headers
             .get("x-share-passphrase")
             .and_then(|v| v.to_str().ok())
@@ -122,7 +129,7 @@ async fn open(
     let (share, read) = s
         .core
         .access_share(
-            &uuid_param("share_id", &id)?,
+            &uuid_param::<ShareId>("share_id", &id)?,
             caller.as_ref(),
             passphrase.as_ref().map(|p| p.expose_secret()),
             &ctx,
@@ -143,7 +150,7 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .revoke_share(&p, &uuid_param("share_id", &id)?, &ctx)
+        .revoke_share(&p, &uuid_param::<ShareId>("share_id", &id)?, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -171,7 +178,7 @@ async fn accept(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .answer_share(&p, &uuid_param("share_id", &id)?, true, &ctx)
+        .answer_share(&p, &uuid_param::<ShareId>("share_id", &id)?, true, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -183,7 +190,7 @@ async fn decline(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .answer_share(&p, &uuid_param("share_id", &id)?, false, &ctx)
+        .answer_share(&p, &uuid_param::<ShareId>("share_id", &id)?, false, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

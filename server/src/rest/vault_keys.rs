@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use talon_api::VaultId;
 use talon_core::clock::rfc3339;
 use talon_core::service::KeyStatus;
 
@@ -41,7 +42,7 @@ async fn rotate(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let k = s
         .core
-        .rotate_vault_key(&p, &uuid_param("vault_id", &id)?, &ctx)
+        .rotate_vault_key(&p, &uuid_param::<VaultId>("vault_id", &id)?, &ctx)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(view(&k))))
 }
@@ -53,7 +54,7 @@ async fn status(
 ) -> ApiResult<Json<Value>> {
     let k = s
         .core
-        .vault_key_status(&p, &uuid_param("vault_id", &id)?)
+        .vault_key_status(&p, &uuid_param::<VaultId>("vault_id", &id)?)
         .await?;
     Ok(Json(view(&k)))
 }

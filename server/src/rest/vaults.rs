@@ -10,6 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use talon_api::VaultId;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -49,7 +50,10 @@ async fn one(
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let v = s.core.get_vault(&p, &uuid_param("vault_id", &id)?).await?;
+    let v = s
+        .core
+        .get_vault(&p, &uuid_param::<VaultId>("vault_id", &id)?)
+        .await?;
     Ok(Json(views::vault(&v)))
 }
 
@@ -60,7 +64,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.core
-        .delete_vault(&p, &uuid_param("vault_id", &id)?, &ctx)
+        .delete_vault(&p, &uuid_param::<VaultId>("vault_id", &id)?, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,20 @@
+//! What every door of Talon (REST, the dashboard's server functions, MCP, the CLI) and the
+//! browser build must agree on: secret material types ([`SecretValue`], [`Password`],
+//! [`BearerSecret`]), the vocabulary enums whose wire strings are part of the API contract
+//! ([`SecretType`], [`Scope`], [`Permission`], [`Effect`], [`Role`], [`PrincipalKind`]), id
+//! newtypes ([`VaultId`], [`SecretId`], ...) and the env-bundle grammar ([`env_bundle`]).
+//!
+//! The crate depends on serde, uuid and zeroize only, so it builds for
+//! `wasm32-unknown-unknown`; it holds no rule that needs a database, a key or the clock.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod env_bundle;
+mod ids;
+mod material;
+mod vocabulary;
+
+pub use ids::{AgentId, ApiKeyId, IdError, OrgId, PolicyId, SecretId, ShareId, UserId, VaultId};
+pub use material::{BearerSecret, Password, PasswordInput, SecretValue, SecretValueInput};
+pub use vocabulary::{Effect, Permission, PrincipalKind, Role, Scope, SecretType, UnknownName};
