@@ -15,7 +15,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     #[command(flatten)]
-    pub global: crate::cli::GlobalArgs,
+    pub global: crate::cli::args::GlobalArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -27,7 +27,7 @@ pub enum Command {
     /// Administration on the server host, with the server's own settings.
     Admin(AdminArgs),
     #[command(flatten)]
-    Client(crate::cli::ClientCommand),
+    Client(crate::cli::args::ClientCommand),
 }
 
 #[derive(Args, Debug, Clone)]

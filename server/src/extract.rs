@@ -125,6 +125,10 @@ impl FromRequestParts<AppState> for MaybeAuth {
     }
 }
 
+/// The product token of the user agent `talon mcp` sends (`talon-mcp/<version>`): calls that
+/// carry it are recorded as made over MCP.
+pub const MCP_USER_AGENT_NAME: &str = "talon-mcp/";
+
 /// Marks a request the MCP door sends through the router in-process, so the audit log
 /// records the call as made over MCP.
 #[derive(Clone, Copy)]
@@ -143,7 +147,7 @@ pub fn context(parts: &Parts) -> RequestContext {
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
     let via_mcp = parts.extensions.get::<ViaMcp>().is_some()
-        || user_agent.is_some_and(|ua| ua.starts_with(crate::mcp::stdio::MCP_USER_AGENT_NAME));
+        || user_agent.is_some_and(|ua| ua.starts_with(MCP_USER_AGENT_NAME));
     let mut ctx = RequestContext::new(ip, user_agent);
     if via_mcp {
         ctx.via = Some("mcp");

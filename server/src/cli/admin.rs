@@ -1,64 +1,9 @@
 //! Account and organization commands: personal API keys, members, IP rules, MFA status.
 
+use super::args::{ApikeyCmd, IpRuleCmd, MemberCmd, MfaCmd};
 use super::{Res, Session};
-use clap::Subcommand;
 use reqwest::Method;
 use serde_json::json;
-
-#[derive(Subcommand, Debug)]
-pub enum ApikeyCmd {
-    List,
-    /// Create a `1ck_` key; printed once.
-    Create {
-        name: String,
-        #[arg(long, value_delimiter = ',')]
-        scopes: Vec<String>,
-        #[arg(long)]
-        expires_at: Option<String>,
-    },
-    Revoke {
-        id: String,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum MemberCmd {
-    List,
-    Invite {
-        email: String,
-        #[arg(long)]
-        role: Option<String>,
-    },
-    Role {
-        user_id: String,
-        role: String,
-    },
-    Remove {
-        user_id: String,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum IpRuleCmd {
-    List,
-    Add {
-        cidr: String,
-        #[arg(long = "type")]
-        rule_type: String,
-        #[arg(long)]
-        label: Option<String>,
-        #[arg(long)]
-        applies_to: Option<String>,
-    },
-    Delete {
-        id: String,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum MfaCmd {
-    Status,
-}
 
 pub async fn apikey(s: &mut Session, c: ApikeyCmd) -> Res {
     match c {

@@ -8,9 +8,6 @@ use std::sync::Arc;
 
 /// How `talon mcp` calls identify themselves in the audit log (`user_agent`).
 pub const MCP_USER_AGENT: &str = concat!("talon-mcp/", env!("CARGO_PKG_VERSION"));
-/// The product token of [`MCP_USER_AGENT`]: the server records calls that carry it as made
-/// over MCP.
-pub const MCP_USER_AGENT_NAME: &str = "talon-mcp/";
 
 /// Talon's default listen address.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
@@ -97,4 +94,12 @@ pub async fn run(config: StdioConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("MCP server stopped: {e}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_mcp_user_agent_is_recognised_as_mcp() {
+        assert!(super::MCP_USER_AGENT.starts_with(crate::extract::MCP_USER_AGENT_NAME));
+    }
 }

@@ -1,0 +1,431 @@
+//! The client commands' command line (CLI.md): the clap definitions, apart from the code that
+//! runs them, so the server's command line (`crate::config`) can embed them without the two
+//! importing each other.
+
+use clap::{Args, Subcommand};
+
+/// Flags every client command accepts.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Talon server URL (default: ONECLAW_BASE_URL / TALON_URL, then the `api-url` setting).
+    #[arg(long, global = true)]
+    pub api_url: Option<String>,
+    /// Vault for vault-scoped commands (default: ONECLAW_VAULT_ID / TALON_VAULT_ID, then
+    /// `default-vault`).
+    #[arg(long, global = true)]
+    pub vault: Option<String>,
+    /// Same as `--output json`.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// `table`, `json` or `plain`.
+    #[arg(long, global = true)]
+    pub output: Option<String>,
+    /// Request ids and HTTP statuses on stderr.
+    #[arg(long, global = true)]
+    pub verbose: bool,
+    /// Skip confirmations.
+    #[arg(long, global = true)]
+    pub yes: bool,
+    /// A bearer token to use instead of the stored login.
+    #[arg(long, global = true, hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Sign in and store the credentials.
+    Login(LoginArgs),
+    /// Revoke the stored token and delete the stored credentials.
+    Logout,
+    /// Who the current credentials name.
+    Whoami,
+    /// CLI settings: api-url, output-format, default-vault.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Vaults.
+    #[command(subcommand)]
+    Vault(VaultCmd),
+    /// Secrets of the selected vault.
+    #[command(subcommand)]
+    Secret(SecretCmd),
+    /// Environment injection: `env run -- CMD`, `env pull`.
+    #[command(subcommand)]
+    Env(EnvCmd),
+    /// Agents.
+    #[command(subcommand)]
+    Agent(AgentCmd),
+    /// Access policies of the selected vault.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Secret sharing.
+    #[command(subcommand)]
+    Share(ShareCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Personal API keys (`1ck_`).
+    #[command(subcommand)]
+    Apikey(ApikeyCmd),
+    /// Organization members.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Organization IP allow/deny rules.
+    #[command(subcommand)]
+    IpRule(IpRuleCmd),
+    /// Two-factor authentication.
+    #[command(subcommand)]
+    Mfa(MfaCmd),
+    /// Print a shell completion script: `talon completions bash > /etc/bash_completion.d/talon`.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Log in with email and password (prompted, or `--password-stdin`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    pub email: Option<String>,
+    /// Read the password from stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Read a `1ck_` personal API key from stdin and store it.
+    #[arg(long)]
+    pub api_key: bool,
+    /// Device flow: only print the verification link, do not open a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Device flow: the account expected to approve.
+    #[arg(long)]
+    pub email_hint: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    List,
+    Get { key: String },
+    Set { key: String, value: String },
+    Unset { key: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VaultCmd {
+    List,
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    Get {
+        id: String,
+    },
+    /// Make a vault (id or unique name) the default vault.
+    Link {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCmd {
+    List {
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Print a secret's value (bare when stdout is not a terminal or with `--output plain`).
+    Get {
+        path: String,
+        #[arg(long)]
+        version: Option<i64>,
+        /// `value` (default) or `json`.
+        #[arg(long)]
+        field: Option<String>,
+    },
+    /// Store a new version; the value comes from stdin or `--file`, never from an argument.
+    Set {
+        path: String,
+        /// Refused: values on the command line land in shell history.
+        value: Option<String>,
+        #[arg(long = "type")]
+        secret_type: Option<String>,
+        #[arg(long)]
+        metadata: Option<String>,
+        #[arg(long)]
+        expires_at: Option<String>,
+        #[arg(long)]
+        max_access_count: Option<i64>,
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    Delete {
+        path: String,
+    },
+    /// Metadata of the latest version, never the value.
+    Describe {
+        path: String,
+    },
+    /// Server-side rotation to a fresh random value.
+    Rotate {
+        path: String,
+        #[arg(long)]
+        length: Option<i64>,
+        #[arg(long)]
+        charset: Option<String>,
+        /// Read the new value back and print it.
+        #[arg(long)]
+        print: bool,
+    },
+    Versions {
+        path: String,
+    },
+    DisableVersion {
+        path: String,
+        version: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EnvCmd {
+    /// Run CMD with the vault's secrets added to its environment; exits with CMD's status.
+    Run {
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Keep variables already set in the environment.
+        #[arg(long)]
+        no_override: bool,
+        #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Store each `KEY=VALUE` line of FILE as a secret at `<prefix>/<KEY>`.
+    Push {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        prefix: Option<String>,
+        #[arg(long = "type")]
+        secret_type: Option<String>,
+    },
+    /// Write the vault's secrets as a `.env` (mode 0600), or to stdout without `-o`.
+    Pull {
+        /// File to write (`-o`; the global `--output` is the format).
+        #[arg(short = 'o', id = "out_file", value_name = "FILE")]
+        out_file: Option<std::path::PathBuf>,
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCmd {
+    List,
+    /// Create an agent; prints its `ocv_` key once.
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        vault_ids: Vec<String>,
+        #[arg(long)]
+        token_ttl: Option<i64>,
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    Get {
+        id: String,
+    },
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        #[arg(long, value_delimiter = ',')]
+        vault_ids: Option<Vec<String>>,
+        #[arg(long)]
+        token_ttl: Option<i64>,
+        #[arg(long)]
+        active: Option<bool>,
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    Delete {
+        id: String,
+    },
+    /// Prints a new key once.
+    RotateKey {
+        id: String,
+    },
+    /// Exchange ONECLAW_AGENT_API_KEY for a JWT and print it.
+    Token,
+    /// Ask to join an organization; prints the URL where a human approves.
+    Enroll {
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    Me,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCmd {
+    List,
+    Create {
+        #[arg(long)]
+        principal_type: String,
+        #[arg(long)]
+        principal_id: String,
+        #[arg(long)]
+        pattern: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        permissions: Vec<String>,
+        #[arg(long)]
+        conditions: Option<String>,
+        #[arg(long)]
+        expires_at: Option<String>,
+        #[arg(long)]
+        effect: Option<String>,
+    },
+    Update {
+        id: String,
+        #[arg(long, value_delimiter = ',')]
+        permissions: Option<Vec<String>>,
+        #[arg(long)]
+        conditions: Option<String>,
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShareCmd {
+    /// Share a secret (by id or `--path`); prints the share URL.
+    Create {
+        secret_id: Option<String>,
+        #[arg(long)]
+        path: Option<String>,
+        #[arg(long = "type")]
+        recipient_type: String,
+        #[arg(long)]
+        recipient: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// Like `24h`, `30m`, `7d`.
+        #[arg(long)]
+        expires_in: Option<String>,
+        #[arg(long)]
+        max_access_count: Option<i64>,
+    },
+    List {
+        #[arg(long)]
+        inbound: bool,
+    },
+    /// Read a shared secret.
+    Open {
+        id: String,
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
+    Accept {
+        id: String,
+    },
+    Decline {
+        id: String,
+    },
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    List {
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long)]
+        actor_type: Option<String>,
+        #[arg(long)]
+        actor_id: Option<String>,
+        #[arg(long)]
+        resource_id: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        limit: Option<String>,
+        #[arg(long)]
+        offset: Option<String>,
+    },
+    /// Exit 0 when the hash chain is intact, 7 otherwise.
+    Verify {
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApikeyCmd {
+    List,
+    /// Create a `1ck_` key; printed once.
+    Create {
+        name: String,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MemberCmd {
+    List,
+    Invite {
+        email: String,
+        #[arg(long)]
+        role: Option<String>,
+    },
+    Role {
+        user_id: String,
+        role: String,
+    },
+    Remove {
+        user_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IpRuleCmd {
+    List,
+    Add {
+        cidr: String,
+        #[arg(long = "type")]
+        rule_type: String,
+        #[arg(long)]
+        label: Option<String>,
+        #[arg(long)]
+        applies_to: Option<String>,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MfaCmd {
+    Status,
+}
