@@ -1,8 +1,7 @@
 //! The dashboard's server functions over HTTP, as the browser calls them: sessions in the
 //! database, the same-origin check, and the same core behind them as behind `/v1`.
 
-use crate::common::{Db, TestServer, PASSWORD};
-use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
+use crate::common::{Browser, Db, TestServer};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -12,75 +11,6 @@ on_both_databases!(
     sign_out_everywhere_ends_every_session_of_the_user,
     cross_origin_dashboard_calls_are_refused
 );
-
-/// A browser-like caller of `/ui/*` server functions with one session cookie.
-struct Browser<'a> {
-    srv: &'a TestServer,
-    http: reqwest::Client,
-    cookie: Option<String>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(srv: &'a TestServer) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Browser {
-            srv,
-            http,
-            cookie: None,
-        }
-    }
-
-    /// Posts a form to a server function from the dashboard's own origin.
-    async fn post(&mut self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-        self.post_from(&self.srv.base.clone(), endpoint, form).await
-    }
-
-    async fn post_from(
-        &mut self,
-        origin: &str,
-        endpoint: &str,
-        form: &[(&str, &str)],
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .post(self.srv.url(&format!("/ui/{endpoint}")))
-            .header(ORIGIN, origin)
-            .form(form);
-        if let Some(c) = &self.cookie {
-            req = req.header(COOKIE, c);
-        }
-        let res = req.send().await.expect("server function call");
-        let status = res.status();
-        for value in res.headers().get_all(SET_COOKIE) {
-            let pair = value
-                .to_str()
-                .unwrap()
-                .split(';')
-                .next()
-                .unwrap()
-                .to_owned();
-            if pair.starts_with("talon_session=") {
-                self.cookie = Some(pair);
-            }
-        }
-        let text = res.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn sign_in(&mut self, email: &str) {
-        let (s, v) = self
-            .post("login", &[("email", email), ("password", PASSWORD)])
-            .await;
-        assert!(s.is_success() || s.is_redirection(), "login: {s} {v}");
-        assert!(self.cookie.is_some(), "login sets the session cookie");
-    }
-}
 
 async fn a_dashboard_session_is_a_database_record_that_names_only_the_user(db: Db) {
     let srv = TestServer::start(db).await;

@@ -3,8 +3,8 @@
 //! alike; stored authorization rows that do not parse refuse the request instead of being
 //! skipped.
 
-use crate::common::{Db, Human, TestServer, PASSWORD};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
+use crate::common::{Browser, Db, Human, TestServer};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
@@ -100,68 +100,6 @@ async fn mcp_initialize(
         .send()
         .await
         .expect("POST /mcp")
-}
-
-/// A browser-like dashboard caller with one session cookie, connecting from `source`.
-struct Browser<'a> {
-    srv: &'a TestServer,
-    http: reqwest::Client,
-    cookie: Option<String>,
-}
-
-impl<'a> Browser<'a> {
-    fn from(srv: &'a TestServer, source: IpAddr) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .local_address(source)
-            .build()
-            .unwrap();
-        Browser {
-            srv,
-            http,
-            cookie: None,
-        }
-    }
-
-    async fn post(&mut self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .post(self.srv.url(&format!("/ui/{endpoint}")))
-            .header(ORIGIN, &self.srv.base)
-            .form(form);
-        if let Some(c) = &self.cookie {
-            req = req.header(COOKIE, c);
-        }
-        let res = req.send().await.expect("server function call");
-        let status = res.status();
-        for value in res.headers().get_all(SET_COOKIE) {
-            let pair = value.to_str().unwrap().split(';').next().unwrap();
-            if pair.starts_with("talon_session=") {
-                self.cookie = Some(pair.to_owned());
-            }
-        }
-        let text = res.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get_page(&self, path: &str) -> StatusCode {
-        let mut req = self.http.get(self.srv.url(path));
-        if let Some(c) = &self.cookie {
-            req = req.header(COOKIE, c);
-        }
-        req.send().await.expect("page load").status()
-    }
-
-    async fn sign_in(&mut self, email: &str) {
-        let (s, v) = self
-            .post("login", &[("email", email), ("password", PASSWORD)])
-            .await;
-        assert!(s.is_success() || s.is_redirection(), "login: {s} {v}");
-        assert!(self.cookie.is_some(), "login sets the session cookie");
-    }
 }
 
 fn loopback(last: u8) -> IpAddr {

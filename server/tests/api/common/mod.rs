@@ -1,6 +1,9 @@
 //! Test harness: runs the real `talon` binary on a random port with a real SoftHSM token in a
 //! temp data dir, on a fresh SQLite file or a fresh PostgreSQL database.
 
+mod browser;
+
+pub use browser::Browser;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
