@@ -95,18 +95,19 @@ impl GateSlot {
     }
 }
 
-/// Admits through `slot` when the route layer provided one (every `/v1` route), else with
-/// [`Operation::Other`] (a handler reached without the layer, which settles nothing).
+/// Admits through the slot the route layer put on every `/v1` request. A handler reached
+/// without it would not know its operation (nor be billed for it), so that is refused.
 pub async fn admit(
     core: &Core,
     slot: Option<&GateSlot>,
     credential: Credential<'_>,
     ctx: &RequestContext,
 ) -> Result<Admitted, Problem> {
-    match slot {
-        Some(slot) => slot.admit(core, credential, ctx).await,
-        None => Ok(core.admit(credential, ctx, Operation::Other).await?),
-    }
+    let slot = slot.ok_or_else(|| {
+        tracing::error!("an authenticated route is missing the gate layer");
+        Problem::from(Error::Internal("gate layer missing".into()))
+    })?;
+    slot.admit(core, credential, ctx).await
 }
 
 /// Sets the quota headers of API.md 5.3.

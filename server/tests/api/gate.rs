@@ -3,16 +3,15 @@
 //! alike; stored authorization rows that do not parse refuse the request instead of being
 //! skipped.
 
+use crate::common::mcp_client::{
+    call_tool as call, http_client_config, stdio_client as stdio_mcp, tool_text as text, McpClient,
+};
 use crate::common::{Browser, Db, Human, TestServer};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::RunningService;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::ServiceExt;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 on_both_databases!(
@@ -24,8 +23,6 @@ on_both_databases!(
 );
 
 const VALUE: &str = "gate-secret-value-31c9e2";
-
-type McpClient = RunningService<RoleClient, ()>;
 
 /// A human, a vault with `app/key`, and an agent allowed to read `app/**`. Returns
 /// `(human, vault, agent id, agent key)`.
@@ -39,46 +36,11 @@ async fn setup(srv: &TestServer) -> (Human, String, String, String) {
     (h, vault, agent, key)
 }
 
-async fn call(client: &McpClient, tool: &str, args: Value) -> CallToolResult {
-    let params = CallToolRequestParams::new(tool.to_owned())
-        .with_arguments(args.as_object().cloned().unwrap_or_default());
-    client.call_tool(params).await.expect("tools/call")
-}
-
-fn text(r: &CallToolResult) -> String {
-    r.content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 async fn http_mcp(srv: &TestServer, bearer: &str, vault: &str) -> McpClient {
-    let mut headers = HashMap::new();
-    headers.insert(
-        reqwest::header::HeaderName::from_static("x-vault-id"),
-        reqwest::header::HeaderValue::from_str(vault).unwrap(),
-    );
-    let config = StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", srv.base))
-        .auth_header(bearer.to_owned())
-        .custom_headers(headers);
+    let config = http_client_config(&srv.base, bearer, vault);
     ().serve(StreamableHttpClientTransport::from_config(config))
         .await
         .expect("initialize over HTTP")
-}
-
-async fn stdio_mcp(srv: &TestServer, vault: &str, key: &str) -> McpClient {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_talon"));
-    cmd.arg("mcp")
-        .env_clear()
-        .env("TALON_URL", &srv.base)
-        .env("TALON_AGENT_API_KEY", key)
-        .env("TALON_VAULT_ID", vault);
-    let (transport, _) = TokioChildProcess::builder(cmd)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn talon mcp");
-    ().serve(transport).await.expect("initialize over stdio")
 }
 
 /// A raw MCP `initialize` POST, for status and headers.

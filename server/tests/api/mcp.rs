@@ -1,18 +1,16 @@
 //! The MCP door with a real MCP client (rmcp): `talon mcp` over stdio as an agent, and
 //! `/mcp` on `talon server` over streamable HTTP.
 
-use crate::common::{contains, Db, Human, TestServer};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::StatusCode;
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ReadResourceRequestParams, ResourceContents,
+use crate::common::mcp_client::{
+    call_tool as call, http_client_config, stdio_client, tool_text as text, McpClient as Client,
 };
-use rmcp::service::RunningService;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use crate::common::{contains, Db, Human, TestServer};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::StatusCode;
+use rmcp::model::{CallToolResult, ReadResourceRequestParams, ResourceContents};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::ServiceExt;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 on_both_databases!(
@@ -38,22 +36,6 @@ const TOOLS: [&str; 12] = [
     "share_secret",
     "inspect_content",
 ];
-
-type Client = RunningService<RoleClient, ()>;
-
-async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
-    let params = CallToolRequestParams::new(tool.to_owned())
-        .with_arguments(args.as_object().cloned().unwrap_or_default());
-    client.call_tool(params).await.expect("tools/call")
-}
-
-fn text(r: &CallToolResult) -> String {
-    r.content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 fn is_error(r: &CallToolResult) -> bool {
     r.is_error == Some(true)
@@ -407,17 +389,6 @@ async fn read_user_agents(srv: &TestServer, human: &str, agent: &str) -> Vec<Str
     agents
 }
 
-fn http_client_config(base: &str, token: &str, vault: &str) -> StreamableHttpClientTransportConfig {
-    let mut headers = HashMap::new();
-    headers.insert(
-        HeaderName::from_static("x-vault-id"),
-        HeaderValue::from_str(vault).unwrap(),
-    );
-    StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp"))
-        .auth_header(token.to_owned())
-        .custom_headers(headers)
-}
-
 async fn raw_post(srv: &TestServer, headers: HeaderMap, body: Value) -> reqwest::Response {
     srv.http
         .post(srv.url("/mcp"))
@@ -587,20 +558,6 @@ async fn standalone_http_mcp_passes_each_bearer_to_the_server(db: Db) {
 
     assert_never_logged(&mcp_log);
     assert_never_logged(&server_log);
-}
-
-async fn stdio_client(srv: &TestServer, vault: &str, key: &str) -> Client {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_talon"));
-    cmd.arg("mcp")
-        .env_clear()
-        .env("TALON_URL", &srv.base)
-        .env("TALON_AGENT_API_KEY", key)
-        .env("TALON_VAULT_ID", vault);
-    let (transport, _) = TokioChildProcess::builder(cmd)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn talon mcp");
-    ().serve(transport).await.expect("initialize over stdio")
 }
 
 /// Successful key exchanges of `agent`, from the audit log.

@@ -2,6 +2,7 @@
 //! temp data dir, on a fresh SQLite file or a fresh PostgreSQL database.
 
 mod browser;
+pub mod mcp_client;
 
 pub use browser::Browser;
 use reqwest::{Client, Method, StatusCode};
