@@ -203,31 +203,7 @@ pub fn AgentsPage() -> impl IntoView {
                 title="Agents".to_owned()
                 description="An agent exchanges its ocv_ key for a short-lived token and reads only what its policies allow."
             />
-            {move || {
-                fresh_key()
-                    .map(|key| {
-                        let config = mcp_config(&key);
-                        view! {
-                            <div class="mb-6 space-y-3">
-                                <ShowOnce
-                                    title=format!("API key for {}", key.agent_name)
-                                    value=key.api_key.clone()
-                                />
-                                <div class="rounded-lg bg-white p-4 ring-1 ring-slate-200">
-                                    <p class="text-sm font-semibold text-slate-900">
-                                        "MCP configuration (Claude Desktop, Cursor)"
-                                    </p>
-                                    <pre
-                                        data-testid="mcp-config"
-                                        class="mt-2 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100"
-                                    >
-                                        {config}
-                                    </pre>
-                                </div>
-                            </div>
-                        }
-                    })
-            }}
+            {move || fresh_key().map(|key| view! { <FreshKey key /> })}
             <Card title="Register an agent">
                 <ActionForm action=register attr:class="grid gap-4 sm:grid-cols-2">
                     <Field label="Agent name" name="name" required=true placeholder="deploy-bot" />
@@ -285,6 +261,30 @@ pub fn AgentsPage() -> impl IntoView {
             </Card>
         </div>
     }
+}
+
+/// The key of the latest registration or rotation, with the MCP
+/// configuration that uses it.
+#[component]
+fn FreshKey(key: IssuedKey) -> impl IntoView {
+    let config = mcp_config(&key);
+    view! {
+        <div class="mb-6 space-y-3">
+            <ShowOnce title=format!("API key for {}", key.agent_name) value=key.api_key.clone() />
+            <div class="rounded-lg bg-white p-4 ring-1 ring-slate-200">
+                <p class="text-sm font-semibold text-slate-900">
+                    "MCP configuration (Claude Desktop, Cursor)"
+                </p>
+                <pre
+                    data-testid="mcp-config"
+                    class="mt-2 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100"
+                >
+                    {config}
+                </pre>
+            </div>
+        </div>
+    }
+    .into_any()
 }
 
 #[component]

@@ -1,4 +1,3 @@
-#![recursion_limit = "256"]
 //! Talon's dashboard: the Leptos application rendered by the server (`ssr`)
 //! and hydrated in the browser (`hydrate`, see the `frontend` crate).
 //!

@@ -210,6 +210,7 @@ pub fn ShowOnce(#[prop(into)] title: String, #[prop(into)] value: String) -> imp
             </div>
         </div>
     }
+    .into_any()
 }
 
 /// Puts `text` on the clipboard (in the browser; a no-op on the server).

@@ -1,4 +1,3 @@
-#![recursion_limit = "256"]
 //! Browser entry point: hydrates the server-rendered dashboard (`app::App`).
 
 use wasm_bindgen::prelude::wasm_bindgen;
