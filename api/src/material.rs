@@ -1,7 +1,8 @@
 //! Secret material. Every type here holds its text in a [`Zeroizing`] box (wiped on drop),
 //! prints `[redacted]` under `Debug`, and has no `Display`. [`SecretValue`], [`Password`] and
 //! [`BearerSecret`] have no `Serialize` either: the one way to the text is `expose_secret()`,
-//! called on the last line that needs it. They implement `Deserialize`, so a request body can
+//! called on the last line that needs it (a response field that must carry one is written with
+//! [`expose_value`] or [`expose_bearer`], which call it). They implement `Deserialize`, so a request body can
 //! be parsed straight into them without an unwrapped `String` in between.
 //!
 //! The two `*Input` types exist only because a Leptos server function's arguments must be
@@ -148,6 +149,32 @@ form_input! {
     SecretValueInput => SecretValue,
     /// The typed value, moved (not copied) into a [`SecretValue`].
     into_secret_value
+}
+
+/// Writes a [`SecretValue`] into a response body being serialised (`#[serde(serialize_with)]`
+/// on the one field of a read response that carries the plaintext). The value goes through
+/// `expose_secret()` straight into the serialiser; nothing else is copied.
+pub fn expose_value<S: Serializer>(v: &SecretValue, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.expose_secret())
+}
+
+/// Writes a [`BearerSecret`] into a response body being serialised (`#[serde(serialize_with)]`
+/// on the field of a sign-in or key-creation response that hands the credential over once).
+pub fn expose_bearer<S: Serializer>(v: &BearerSecret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.expose_secret())
+}
+
+/// Writes a [`Password`] into a request body being serialised (a client's sign-in call).
+pub fn expose_password<S: Serializer>(v: &Password, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.expose_secret())
+}
+
+/// [`expose_bearer`] for an optional credential (`null` when absent).
+pub fn expose_bearer_opt<S: Serializer>(v: &Option<BearerSecret>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(v.expose_secret()),
+        None => s.serialize_none(),
+    }
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ fn issued(core: &talon_core::Core, created: talon_core::AgentCreated) -> IssuedK
     IssuedKey {
         agent_id: created.agent.id.clone(),
         agent_name: created.agent.name.clone(),
-        api_key: created.api_key,
+        api_key: created.api_key.expose_secret().to_owned(),
         base_url: core.config().public_url.clone(),
     }
 }

@@ -75,7 +75,7 @@ pub async fn create_api_key(
             .map_err(rejected)?;
         Ok(NewApiKey {
             name: created.key.name,
-            api_key: created.api_key,
+            api_key: created.api_key.expose_secret().to_owned(),
         })
     })
     .await

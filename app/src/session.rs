@@ -105,9 +105,9 @@ async fn sign_in(email: String, password: PasswordInput) -> Result<bool, Session
         })?;
     if let Some(challenge) = outcome
         .mfa_token
-        .filter(|_| outcome.access_token.is_empty())
+        .filter(|_| outcome.access_token.expose_secret().is_empty())
     {
-        set_cookie(&cookie(MFA_COOKIE, &challenge, 300));
+        set_cookie(&cookie(MFA_COOKIE, challenge.expose_secret(), 300));
         if plain_form_post() {
             leptos_axum::redirect("/login?step=code");
         }

@@ -95,7 +95,7 @@ async fn exercise(core: &Core) -> Vec<String> {
         .unwrap();
     let p = core
         .admit(
-            talon_core::Credential::Bearer(&out.access_token),
+            talon_core::Credential::Bearer(out.access_token.expose_secret()),
             &ctx,
             talon_core::Operation::Other,
         )

@@ -1,4 +1,3 @@
-#![recursion_limit = "256"]
 //! `talon`: the server, REST API and dashboard in one binary.
 
 mod cli;

@@ -191,12 +191,16 @@ async fn callback(
     let mut cookies = vec![flow_cookie("", 0)];
     let location = match outcome
         .mfa_token
-        .filter(|_| outcome.access_token.is_empty())
+        .filter(|_| outcome.access_token.expose_secret().is_empty())
     {
         Some(challenge) => {
             cookies.push(secure(
                 &core,
-                app::session::cookie_header(app::session::MFA_COOKIE, &challenge, 300),
+                app::session::cookie_header(
+                    app::session::MFA_COOKIE,
+                    challenge.expose_secret(),
+                    300,
+                ),
             ));
             "/login?step=code"
         }

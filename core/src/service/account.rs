@@ -5,6 +5,7 @@ use super::identity::{check_password_rules, hash_password, new_bearer_secret, ve
 use super::principal::user_principal;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
+use crate::material::BearerSecret;
 use crate::material::Password;
 use crate::store::{api_keys, api_keys::ApiKeyRow, users, users::UserRow};
 use serde_json::json;
@@ -14,16 +15,16 @@ use talon_api::Scope;
 #[derive(Debug)]
 pub struct ApiKeyCreated {
     pub key: ApiKeyRow,
-    pub api_key: String,
+    pub api_key: BearerSecret,
 }
 
 /// A new access token (and a new refresh token when one was presented).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Tokens {
     pub user_id: String,
-    pub access_token: String,
+    pub access_token: BearerSecret,
     pub expires_in: i64,
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<BearerSecret>,
 }
 
 /// A profile change; absent fields stay.
@@ -119,7 +120,10 @@ impl Core {
         .await?;
         api_keys::insert(&mut tx, &row, &hash).await?;
         tx.commit().await?;
-        Ok(ApiKeyCreated { key: row, api_key })
+        Ok(ApiKeyCreated {
+            key: row,
+            api_key: BearerSecret::new(api_key),
+        })
     }
 
     /// The caller's own keys, revoked ones included.
@@ -182,7 +186,7 @@ impl Core {
         .await?;
         Ok(Tokens {
             user_id: user.id,
-            access_token,
+            access_token: BearerSecret::new(access_token),
             expires_in: self.config().user_token_ttl_s,
             refresh_token: None,
         })
@@ -230,9 +234,9 @@ impl Core {
         tx.commit().await?;
         Ok(Tokens {
             user_id: user.id,
-            access_token,
+            access_token: BearerSecret::new(access_token),
             expires_in: self.config().user_token_ttl_s,
-            refresh_token: Some(new_refresh),
+            refresh_token: Some(BearerSecret::new(new_refresh)),
         })
     }
 
@@ -258,7 +262,7 @@ impl Core {
         let access_token = self.sign(self.user_claims(&user, "refresh")).await?;
         Ok(Tokens {
             user_id: user.id,
-            access_token,
+            access_token: BearerSecret::new(access_token),
             expires_in: self.config().user_token_ttl_s,
             refresh_token: None,
         })

@@ -5,6 +5,7 @@ use super::audit::AuditEvent;
 use super::identity::new_bearer_secret;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
+use crate::material::BearerSecret;
 use crate::store::{agents, agents::AgentRow, vaults};
 use serde_json::json;
 use talon_api::Scope;
@@ -26,7 +27,7 @@ pub struct CreateAgent {
 #[derive(Debug)]
 pub struct AgentCreated {
     pub agent: AgentRow,
-    pub api_key: String,
+    pub api_key: BearerSecret,
 }
 
 impl Core {
@@ -105,7 +106,10 @@ impl Core {
         let mut tx = self.store().begin().await?;
         self.insert_agent(&mut tx, p, ctx, &agent, &hash).await?;
         tx.commit().await?;
-        Ok(AgentCreated { agent, api_key })
+        Ok(AgentCreated {
+            agent,
+            api_key: BearerSecret::new(api_key),
+        })
     }
 
     /// Records a prepared agent and its `agent.register` event inside `tx`.
@@ -328,6 +332,64 @@ impl Core {
         .await?;
         agents::set_key(&mut tx, &a.id, &hash, &a.api_key_prefix).await?;
         tx.commit().await?;
-        Ok(AgentCreated { agent: a, api_key })
+        Ok(AgentCreated {
+            agent: a,
+            api_key: BearerSecret::new(api_key),
+        })
+    }
+}
+
+impl From<&AgentRow> for talon_api::agents::AgentResponse {
+    fn from(a: &AgentRow) -> Self {
+        use crate::clock::rfc3339;
+        talon_api::agents::AgentResponse {
+            id: a.id.clone(),
+            org_id: a.org_id.clone(),
+            name: a.name.clone(),
+            description: a.description.clone(),
+            auth_method: "api_key".to_owned(),
+            scopes: a.scopes.clone(),
+            is_active: a.is_active,
+            vault_ids: a.vault_ids.clone(),
+            token_ttl_seconds: a.token_ttl_seconds,
+            expires_at: a.expires_at.map(rfc3339),
+            api_key_prefix: a.api_key_prefix.clone(),
+            api_key_expires_at: a.api_key_expires_at.map(rfc3339),
+            created_by: a.created_by.clone(),
+            created_at: rfc3339(a.created_at),
+            last_active_at: a.last_active_at.map(rfc3339),
+            intents_api_enabled: false,
+            shroud_enabled: false,
+        }
+    }
+}
+
+impl From<&AgentRow> for talon_api::agents::AgentSelfResponse {
+    fn from(a: &AgentRow) -> Self {
+        use crate::clock::rfc3339;
+        talon_api::agents::AgentSelfResponse {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            description: a.description.clone(),
+            org_id: a.org_id.clone(),
+            scopes: a.scopes.clone(),
+            vault_ids: a.vault_ids.clone(),
+            is_active: a.is_active,
+            token_ttl_seconds: a.token_ttl_seconds,
+            created_by: a.created_by.clone(),
+            created_at: rfc3339(a.created_at),
+            expires_at: a.expires_at.map(rfc3339),
+            last_active_at: a.last_active_at.map(rfc3339),
+            intents_api_enabled: false,
+        }
+    }
+}
+
+impl From<AgentCreated> for talon_api::agents::AgentCreatedResponse {
+    fn from(out: AgentCreated) -> Self {
+        talon_api::agents::AgentCreatedResponse {
+            agent: (&out.agent).into(),
+            api_key: out.api_key,
+        }
     }
 }

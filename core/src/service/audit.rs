@@ -301,3 +301,27 @@ impl Core {
         })
     }
 }
+
+impl From<&EventRow> for talon_api::audit::AuditEventResponse {
+    fn from(e: &EventRow) -> Self {
+        let at = crate::clock::rfc3339(e.created_at);
+        talon_api::audit::AuditEventResponse {
+            id: e.id.clone(),
+            org_id: e.org_id.clone(),
+            seq: e.seq,
+            actor_type: e.actor_type.clone(),
+            actor_id: e.actor_id.clone(),
+            action: e.action.clone(),
+            resource_type: e.resource_type.clone(),
+            resource_id: e.resource_id.clone(),
+            outcome: e.outcome.clone(),
+            details: serde_json::from_str(&e.details).unwrap_or_else(|_| serde_json::json!({})),
+            ip_address: e.ip_address.clone(),
+            user_agent: e.user_agent.clone(),
+            created_at: at.clone(),
+            timestamp: at,
+            prev_event_id: e.prev_event_id.clone(),
+            integrity_hash: e.integrity_hash.clone(),
+        }
+    }
+}

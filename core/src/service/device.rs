@@ -7,6 +7,7 @@ use super::principal::user_principal;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
 use crate::material::random_bytes;
+use crate::material::BearerSecret;
 use crate::store::device_codes::{self, DeviceRow};
 use crate::store::users;
 use serde_json::json;
@@ -34,7 +35,7 @@ pub struct DeviceStarted {
 /// A device token issued on an approved poll.
 #[derive(Debug)]
 pub struct DeviceToken {
-    pub access_token: String,
+    pub access_token: BearerSecret,
     pub expires_in: i64,
     pub email: String,
     pub user_id: String,
@@ -193,7 +194,7 @@ impl Core {
                 let access_token = self.sign(claims).await?;
                 tx.commit().await?;
                 Ok(DevicePoll::Approved(DeviceToken {
-                    access_token,
+                    access_token: BearerSecret::new(access_token),
                     expires_in: DEVICE_TOKEN_TTL_S,
                     email: user.email,
                     user_id: user.id,

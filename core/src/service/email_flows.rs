@@ -5,6 +5,7 @@ use super::identity::{check_password_rules, hash_password, new_bearer_secret};
 use super::principal::user_principal;
 use super::{Core, RequestContext, Tokens};
 use crate::error::{Error, Result};
+use crate::material::BearerSecret;
 use crate::material::Password;
 use crate::store::users;
 use serde_json::json;
@@ -147,9 +148,9 @@ impl Core {
         tx.commit().await?;
         Ok(Tokens {
             user_id: user.id,
-            access_token,
+            access_token: BearerSecret::new(access_token),
             expires_in: self.config().user_token_ttl_s,
-            refresh_token: Some(refresh),
+            refresh_token: Some(BearerSecret::new(refresh)),
         })
     }
 }

@@ -8,6 +8,7 @@ use super::mfa::TOTP_KEK;
 use super::{Core, Principal, RequestContext};
 use crate::envelope::{self, Binding};
 use crate::error::{Error, Result};
+use crate::material::BearerSecret;
 use crate::material::SecretValue;
 use crate::store::{enrollments, enrollments::EnrollmentRow};
 use serde_json::json;
@@ -18,7 +19,7 @@ const ENROLL_TTL_MS: i64 = 24 * 3_600_000;
 #[derive(Debug)]
 pub struct EnrollStarted {
     pub pairing_id: String,
-    pub poll_token: String,
+    pub poll_token: BearerSecret,
     pub approval_url: String,
 }
 
@@ -87,7 +88,7 @@ impl Core {
         }
         Ok(EnrollStarted {
             pairing_id: row.id,
-            poll_token,
+            poll_token: BearerSecret::new(poll_token),
             approval_url,
         })
     }

@@ -7,6 +7,7 @@ use super::{Core, RequestContext, Role};
 use crate::audit_chain::hex;
 use crate::error::{Error, Result};
 use crate::keystore::MacKey;
+use crate::material::BearerSecret;
 use crate::material::{random_bytes, Password};
 use crate::store::{agents, org, policies, users};
 use crate::token::Claims;
@@ -26,33 +27,33 @@ pub struct Signup {
 }
 
 /// Result of a signup: the new user, logged in.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SignupOutcome {
     pub user_id: String,
     pub org_id: String,
     pub email: String,
-    pub access_token: String,
+    pub access_token: BearerSecret,
     pub expires_in: i64,
-    pub refresh_token: String,
+    pub refresh_token: BearerSecret,
 }
 
 /// Result of a password login. With MFA on, `mfa_token` is set, `access_token` and
 /// `refresh_token` are empty and `expires_in` is the challenge's lifetime.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LoginOutcome {
     pub user_id: String,
     pub org_id: String,
     pub email: String,
-    pub access_token: String,
+    pub access_token: BearerSecret,
     pub expires_in: i64,
-    pub refresh_token: String,
-    pub mfa_token: Option<String>,
+    pub refresh_token: BearerSecret,
+    pub mfa_token: Option<BearerSecret>,
 }
 
 /// Result of an agent key exchange.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AgentToken {
-    pub access_token: String,
+    pub access_token: BearerSecret,
     pub expires_in: i64,
     pub agent_id: String,
     pub org_id: String,
@@ -289,9 +290,9 @@ impl Core {
             user_id: user.id,
             org_id: user.org_id,
             email,
-            access_token,
+            access_token: BearerSecret::new(access_token),
             expires_in: self.config().user_token_ttl_s,
-            refresh_token,
+            refresh_token: BearerSecret::new(refresh_token),
         })
     }
 
@@ -353,13 +354,13 @@ impl Core {
     ) -> Result<LoginOutcome> {
         if self.mfa_required(&user.id).await? {
             return Ok(LoginOutcome {
-                mfa_token: Some(self.mfa_challenge(&user, method).await?),
+                mfa_token: Some(BearerSecret::new(self.mfa_challenge(&user, method).await?)),
                 user_id: user.id,
                 org_id: user.org_id,
                 email: user.email,
-                access_token: String::new(),
+                access_token: BearerSecret::new(String::new()),
                 expires_in: 300,
-                refresh_token: String::new(),
+                refresh_token: BearerSecret::new(String::new()),
             });
         }
         let principal = user_principal(&user, None)?;
@@ -385,9 +386,9 @@ impl Core {
             user_id: user.id,
             org_id: user.org_id,
             email: user.email,
-            access_token,
+            access_token: BearerSecret::new(access_token),
             expires_in: self.config().user_token_ttl_s,
-            refresh_token,
+            refresh_token: BearerSecret::new(refresh_token),
             mfa_token: None,
         })
     }
@@ -464,7 +465,7 @@ impl Core {
         agents::touch(&mut tx, &agent.id, now).await?;
         tx.commit().await?;
         Ok(AgentToken {
-            access_token,
+            access_token: BearerSecret::new(access_token),
             expires_in: ttl,
             agent_id: agent.id,
             org_id: agent.org_id,

@@ -6,6 +6,7 @@ use super::principal::user_principal;
 use super::{Core, Principal, RequestContext};
 use crate::envelope::{self, Binding};
 use crate::error::{Error, Result};
+use crate::material::BearerSecret;
 use crate::material::{random_bytes, Password, SecretValue};
 use crate::store::{api_keys, mfa, rate_limits, users, users::UserRow};
 use crate::totp;
@@ -286,9 +287,9 @@ impl Core {
         tx.commit().await?;
         Ok(super::Tokens {
             user_id: user.id,
-            access_token,
+            access_token: BearerSecret::new(access_token),
             expires_in: self.config().user_token_ttl_s,
-            refresh_token: Some(refresh),
+            refresh_token: Some(BearerSecret::new(refresh)),
         })
     }
 }

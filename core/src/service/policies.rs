@@ -228,3 +228,25 @@ impl Core {
         Ok(())
     }
 }
+
+impl From<&PolicyRow> for talon_api::policies::PolicyResponse {
+    fn from(p: &PolicyRow) -> Self {
+        use crate::clock::rfc3339;
+        talon_api::policies::PolicyResponse {
+            id: p.id.clone(),
+            vault_id: p.vault_id.clone(),
+            secret_path_pattern: p.secret_path_pattern.clone(),
+            principal_type: p.principal_type.clone(),
+            principal_id: p.principal_id.clone(),
+            permissions: p.permissions.clone(),
+            conditions: serde_json::from_str(&p.conditions).unwrap_or_else(|_| json!({})),
+            expires_at: p.expires_at.map(rfc3339),
+            effect: p.effect.clone(),
+            priority: p.priority,
+            created_by: p.created_by.clone(),
+            created_by_type: p.created_by_type.clone(),
+            created_at: rfc3339(p.created_at),
+            updated_at: rfc3339(p.updated_at),
+        }
+    }
+}

@@ -423,3 +423,44 @@ fn envelope_error(e: EnvelopeError) -> Error {
         }
     }
 }
+
+/// A stored JSON object column as a value (`{}` when it does not parse).
+fn json_object(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| json!({}))
+}
+
+impl From<&VersionRow> for talon_api::secrets::SecretVersionResponse {
+    fn from(s: &VersionRow) -> Self {
+        talon_api::secrets::SecretVersionResponse {
+            id: s.secret_id.clone(),
+            vault_id: s.vault_id.clone(),
+            path: s.path.clone(),
+            secret_type: s.secret_type.clone(),
+            version: s.version,
+            metadata: json_object(&s.metadata),
+            created_at: crate::clock::rfc3339(s.created_at),
+            expires_at: s.expires_at.map(crate::clock::rfc3339),
+            max_access_count: s.max_access_count,
+        }
+    }
+}
+
+impl From<&VersionRow> for talon_api::secrets::SecretMetadataResponse {
+    fn from(s: &VersionRow) -> Self {
+        talon_api::secrets::SecretMetadataResponse {
+            version: s.into(),
+            access_count: s.access_count,
+            is_disabled: s.is_disabled,
+            created_by: s.created_by.clone(),
+        }
+    }
+}
+
+impl From<SecretRead> for talon_api::secrets::SecretResponse {
+    fn from(read: SecretRead) -> Self {
+        talon_api::secrets::SecretResponse {
+            meta: (&read.meta).into(),
+            value: read.value,
+        }
+    }
+}

@@ -10,6 +10,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use talon_api::auth::TokenResponse;
 use talon_api::ApiKeyId;
 use talon_core::clock::rfc3339;
 use talon_core::material::{BearerSecret, Password};
@@ -51,15 +52,16 @@ pub fn profile(u: &UserRow) -> Value {
     })
 }
 
-fn tokens(t: Tokens) -> Json<Value> {
-    let mut v = json!({
-        "access_token": t.access_token, "token_type": "Bearer", "expires_in": t.expires_in,
-        "user_id": t.user_id,
-    });
-    if let Some(r) = t.refresh_token {
-        v["refresh_token"] = json!(r);
-    }
-    Json(v)
+fn tokens(t: Tokens) -> Json<TokenResponse> {
+    Json(TokenResponse {
+        access_token: t.access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: t.expires_in,
+        refresh_token: t.refresh_token,
+        user_id: Some(t.user_id),
+        mfa_required: None,
+        mfa_token: None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -84,7 +86,7 @@ async fn create_key(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"key": key_view(&out.key), "api_key": out.api_key})),
+        Json(json!({"key": key_view(&out.key), "api_key": out.api_key.expose_secret()})),
     ))
 }
 
@@ -116,7 +118,7 @@ async fn api_key_token(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<KeyBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenResponse>> {
     Ok(tokens(
         s.core
             .api_key_token(b.api_key.expose_secret(), &ctx)
@@ -137,7 +139,7 @@ async fn refresh(
     Ctx(ctx): Ctx,
     MaybeAuth(caller): MaybeAuth,
     ApiJson(b): ApiJson<RefreshBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenResponse>> {
     if let Some(rt) = b.refresh_token {
         return Ok(tokens(s.core.refresh(rt.expose_secret(), &ctx).await?));
     }
@@ -261,7 +263,7 @@ async fn mfa_verify(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<MfaVerifyBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenResponse>> {
     let t = s
         .core
         .mfa_verify(b.mfa_token.expose_secret(), &b.code, &ctx)
@@ -341,7 +343,7 @@ async fn verify_email(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<VerifyBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenResponse>> {
     Ok(tokens(
         s.core.verify_email(b.token.expose_secret(), &ctx).await?,
     ))

@@ -1,6 +1,6 @@
 //! Agents.
 
-use super::{nullable, nullable_time, time_field, uuid_param, views};
+use super::{nullable, nullable_time, time_field, uuid_param};
 use crate::extract::{ApiJson, Auth, Ctx};
 use crate::problem::ApiResult;
 use crate::AppState;
@@ -11,6 +11,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use talon_api::agents::{
+    AgentCreatedResponse, AgentListResponse, AgentResponse, AgentSelfResponse, CreateAgentRequest,
+};
 use talon_api::{AgentId, VaultId};
 use talon_core::{CreateAgent, PatchAgent};
 use uuid::Uuid;
@@ -33,31 +36,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/agents/{agent_id}/rotate-key", post(rotate_key))
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    auth_method: Option<String>,
-    #[serde(default)]
-    scopes: Option<Vec<String>>,
-    #[serde(default)]
-    vault_ids: Option<Vec<String>>,
-    #[serde(default)]
-    token_ttl_seconds: Option<i64>,
-    #[serde(default)]
-    expires_at: Option<String>,
-    #[serde(default)]
-    api_key_expires_at: Option<String>,
-}
-
 async fn create(
     State(s): State<AppState>,
     Auth(p): Auth,
     Ctx(ctx): Ctx,
-    ApiJson(b): ApiJson<CreateBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiJson(b): ApiJson<CreateAgentRequest>,
+) -> ApiResult<(StatusCode, Json<AgentCreatedResponse>)> {
     let vault_ids = vault_id_list(b.vault_ids)?;
     let input = CreateAgent {
         name: b.name,
@@ -70,10 +54,7 @@ async fn create(
         api_key_expires_at: time_field("api_key_expires_at", &b.api_key_expires_at)?,
     };
     let out = s.core.create_agent(&p, input, &ctx).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"agent": views::agent(&out.agent), "api_key": out.api_key})),
-    ))
+    Ok((StatusCode::CREATED, Json(out.into())))
 }
 
 /// Parses an optional list of vault ids, each a UUID.
@@ -86,27 +67,27 @@ fn vault_id_list(ids: Option<Vec<String>>) -> ApiResult<Option<Vec<String>>> {
     .transpose()
 }
 
-async fn list(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
+async fn list(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<AgentListResponse>> {
     let agents = s.core.list_agents(&p).await?;
-    Ok(Json(
-        json!({"agents": agents.iter().map(views::agent).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(AgentListResponse {
+        agents: agents.iter().map(Into::into).collect(),
+    }))
 }
 
-async fn me(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
-    Ok(Json(views::agent_self(&s.core.agent_self(&p).await?)))
+async fn me(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<AgentSelfResponse>> {
+    Ok(Json((&s.core.agent_self(&p).await?).into()))
 }
 
 async fn one(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AgentResponse>> {
     let a = s
         .core
         .get_agent(&p, &uuid_param::<AgentId>("agent_id", &id)?)
         .await?;
-    Ok(Json(views::agent(&a)))
+    Ok(Json((&a).into()))
 }
 
 #[derive(Deserialize)]
@@ -135,7 +116,7 @@ async fn update(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PatchBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AgentResponse>> {
     let vault_ids = vault_id_list(b.vault_ids)?;
     let patch = PatchAgent {
         name: b.name,
@@ -151,7 +132,7 @@ async fn update(
         .core
         .update_agent(&p, &uuid_param::<AgentId>("agent_id", &id)?, patch, &ctx)
         .await?;
-    Ok(Json(views::agent(&a)))
+    Ok(Json((&a).into()))
 }
 
 async fn remove(
@@ -171,14 +152,12 @@ async fn rotate_key(
     Auth(p): Auth,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AgentCreatedResponse>> {
     let out = s
         .core
         .rotate_agent_key(&p, &uuid_param::<AgentId>("agent_id", &id)?, &ctx)
         .await?;
-    Ok(Json(
-        json!({"agent": views::agent(&out.agent), "api_key": out.api_key}),
-    ))
+    Ok(Json(out.into()))
 }
 
 #[derive(Deserialize)]
@@ -205,7 +184,7 @@ async fn enroll(
         Json(json!({
             "agent_id": "00000000-0000-0000-0000-000000000000",
             "message": "Enrollment requested. A human must approve it at approval_url.",
-            "approval_url": out.approval_url, "pairing_id": out.pairing_id, "poll_token": out.poll_token,
+            "approval_url": out.approval_url, "pairing_id": out.pairing_id, "poll_token": out.poll_token.expose_secret(),
         })),
     ))
 }

@@ -1,6 +1,5 @@
 //! Audit events.
 
-use super::views;
 use crate::extract::Auth;
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;
@@ -9,6 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use talon_api::audit::AuditEventResponse;
 use talon_core::service::AuditQuery;
 
 pub fn router() -> Router<AppState> {
@@ -59,7 +59,7 @@ pub(crate) async fn export_response(
         let page = page.filter(|rows| !rows.is_empty())?;
         let mut chunk = Vec::new();
         for e in &page {
-            serde_json::to_writer(&mut chunk, &views::audit_event(e)).ok()?;
+            serde_json::to_writer(&mut chunk, &AuditEventResponse::from(e)).ok()?;
             chunk.push(b'\n');
         }
         let next = if (page.len() as i64) < EXPORT_PAGE {
@@ -132,7 +132,7 @@ async fn events(
     };
     let (events, total, limit, offset) = s.core.audit_events(&p, query).await?;
     Ok(Json(json!({
-        "events": events.iter().map(views::audit_event).collect::<Vec<_>>(),
+        "events": events.iter().map(AuditEventResponse::from).collect::<Vec<_>>(),
         "count": events.len(), "total": total, "limit": limit, "offset": offset,
     })))
 }

@@ -7,8 +7,11 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use talon_core::material::{BearerSecret, Password};
+use talon_api::auth::{
+    AgentTokenRequest, AgentTokenResponse, LoginRequest, SignupRequest, SignupResponse,
+    TokenResponse,
+};
+use talon_api::BearerSecret;
 use talon_core::Signup;
 
 pub fn router() -> Router<AppState> {
@@ -19,19 +22,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/google", post(google))
 }
 
-#[derive(Deserialize)]
-struct SignupBody {
-    email: String,
-    password: Password,
-    #[serde(default)]
-    display_name: Option<String>,
-}
-
 async fn signup(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiJson(b): ApiJson<SignupBody>,
-) -> ApiResult<Json<Value>> {
+    ApiJson(b): ApiJson<SignupRequest>,
+) -> ApiResult<Json<SignupResponse>> {
     let out = s
         .core
         .signup(
@@ -43,25 +38,23 @@ async fn signup(
             &ctx,
         )
         .await?;
-    Ok(Json(json!({
-        "message": "Account created",
-        "email": out.email, "user_id": out.user_id, "org_id": out.org_id,
-        "access_token": out.access_token, "token_type": "Bearer", "expires_in": out.expires_in,
-        "refresh_token": out.refresh_token,
-    })))
-}
-
-#[derive(Deserialize)]
-struct LoginBody {
-    email: String,
-    password: Password,
+    Ok(Json(SignupResponse {
+        message: "Account created".to_owned(),
+        email: out.email,
+        user_id: out.user_id,
+        org_id: out.org_id,
+        access_token: out.access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: out.expires_in,
+        refresh_token: out.refresh_token,
+    }))
 }
 
 async fn login(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiJson(b): ApiJson<LoginBody>,
-) -> ApiResult<Json<Value>> {
+    ApiJson(b): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
     let out = s
         .core
         .login(&b.email, b.password.expose_secret(), &ctx)
@@ -78,45 +71,46 @@ async fn google(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<GoogleBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenResponse>> {
     Ok(login_response(
         s.core.google_login(&b.id_token, &ctx).await?,
     ))
 }
 
 /// A **TokenResponse** with `user_id`, or the MFA challenge.
-fn login_response(out: talon_core::LoginOutcome) -> Json<Value> {
-    if let Some(mfa_token) = out.mfa_token {
-        return Json(json!({
-            "mfa_required": true, "mfa_token": mfa_token, "access_token": "",
-            "token_type": "Bearer", "expires_in": out.expires_in, "user_id": out.user_id,
-        }));
-    }
-    Json(json!({
-        "access_token": out.access_token, "token_type": "Bearer", "expires_in": out.expires_in,
-        "refresh_token": out.refresh_token, "user_id": out.user_id,
-    }))
-}
-
-#[derive(Deserialize)]
-struct AgentTokenBody {
-    api_key: BearerSecret,
-    #[serde(default)]
-    agent_id: Option<String>,
+fn login_response(out: talon_core::LoginOutcome) -> Json<TokenResponse> {
+    let challenge = out.mfa_token.is_some();
+    Json(TokenResponse {
+        access_token: if challenge {
+            BearerSecret::new(String::new())
+        } else {
+            out.access_token
+        },
+        token_type: "Bearer".to_owned(),
+        expires_in: out.expires_in,
+        refresh_token: (!challenge).then_some(out.refresh_token),
+        user_id: Some(out.user_id),
+        mfa_required: challenge.then_some(true),
+        mfa_token: out.mfa_token,
+    })
 }
 
 async fn agent_token(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiJson(b): ApiJson<AgentTokenBody>,
-) -> ApiResult<Json<Value>> {
+    ApiJson(b): ApiJson<AgentTokenRequest>,
+) -> ApiResult<Json<AgentTokenResponse>> {
     let out = s
         .core
         .agent_token(b.api_key.expose_secret(), b.agent_id.as_deref(), &ctx)
         .await?;
-    Ok(Json(json!({
-        "access_token": out.access_token, "token_type": "Bearer", "expires_in": out.expires_in,
-        "agent_id": out.agent_id, "org_id": out.org_id, "vault_ids": out.vault_ids,
-        "scopes": out.scopes,
-    })))
+    Ok(Json(AgentTokenResponse {
+        access_token: out.access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: out.expires_in,
+        agent_id: out.agent_id,
+        org_id: out.org_id,
+        vault_ids: out.vault_ids,
+        scopes: out.scopes,
+    }))
 }

@@ -67,7 +67,7 @@ async fn token(
         DevicePoll::Denied => error("access_denied"),
         DevicePoll::Expired => error("expired_token"),
         DevicePoll::Approved(t) => Ok(Json(json!({
-            "access_token": t.access_token, "token_type": "Bearer", "expires_in": t.expires_in,
+            "access_token": t.access_token.expose_secret(), "token_type": "Bearer", "expires_in": t.expires_in,
             "email": t.email, "user_id": t.user_id, "org_id": t.org_id,
         }))),
     }

@@ -14,7 +14,6 @@ mod security;
 pub(crate) mod shares;
 mod vault_keys;
 mod vaults;
-pub(crate) mod views;
 
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;

@@ -1,6 +1,6 @@
 //! Policies on a vault.
 
-use super::{nullable, nullable_time, time_field, uuid_param, views};
+use super::{nullable, nullable_time, time_field, uuid_param};
 use crate::extract::{ApiJson, Auth, Ctx};
 use crate::problem::ApiResult;
 use crate::AppState;
@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use talon_api::policies::{PolicyListResponse, PolicyResponse};
 use talon_api::{PolicyId, VaultId};
 use talon_core::{CreatePolicy, UpdatePolicy};
 use uuid::Uuid;
@@ -45,7 +46,7 @@ async fn create(
     Ctx(ctx): Ctx,
     Path(vault_id): Path<String>,
     ApiJson(b): ApiJson<CreateBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<PolicyResponse>)> {
     let vault_id = uuid_param::<VaultId>("vault_id", &vault_id)?;
     let input = CreatePolicy {
         secret_path_pattern: b.secret_path_pattern,
@@ -58,21 +59,21 @@ async fn create(
         priority: b.priority,
     };
     let row = s.core.create_policy(&p, &vault_id, input, &ctx).await?;
-    Ok((StatusCode::CREATED, Json(views::policy(&row))))
+    Ok((StatusCode::CREATED, Json((&row).into())))
 }
 
 async fn list(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(vault_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PolicyListResponse>> {
     let rows = s
         .core
         .list_policies(&p, &uuid_param::<VaultId>("vault_id", &vault_id)?)
         .await?;
-    Ok(Json(
-        json!({"policies": rows.iter().map(views::policy).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(PolicyListResponse {
+        policies: rows.iter().map(Into::into).collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -95,7 +96,7 @@ async fn update(
     Ctx(ctx): Ctx,
     Path((vault_id, policy_id)): Path<(String, String)>,
     ApiJson(b): ApiJson<UpdateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PolicyResponse>> {
     let input = UpdatePolicy {
         permissions: b.permissions,
         conditions: b.conditions,
@@ -113,7 +114,7 @@ async fn update(
             &ctx,
         )
         .await?;
-    Ok(Json(views::policy(&row)))
+    Ok(Json((&row).into()))
 }
 
 async fn remove(

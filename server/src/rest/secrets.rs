@@ -1,6 +1,6 @@
 //! Secrets: `{path}` is the rest of the URL, percent-decoded and validated before anything else.
 
-use super::{time_field, uuid_param, views};
+use super::{time_field, uuid_param};
 use crate::extract::{ApiJson, Auth, Ctx};
 use crate::problem::ApiResult;
 use crate::AppState;
@@ -9,9 +9,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use talon_api::secrets::{
+    PutSecretRequest, RotateSecretRequest, SecretListResponse, SecretResponse,
+    SecretVersionListResponse, SecretVersionResponse,
+};
 use talon_api::VaultId;
-use talon_core::material::SecretValue;
 use talon_core::secret_path::SecretPath;
 use talon_core::service::RotateSecret;
 use talon_core::PutSecret;
@@ -45,26 +47,13 @@ fn params(vault_id: &str, path: &str) -> ApiResult<(String, SecretPath)> {
     ))
 }
 
-#[derive(Deserialize)]
-struct PutBody {
-    value: SecretValue,
-    #[serde(default, rename = "type")]
-    secret_type: Option<String>,
-    #[serde(default)]
-    metadata: Option<Value>,
-    #[serde(default)]
-    expires_at: Option<String>,
-    #[serde(default)]
-    max_access_count: Option<i64>,
-}
-
 async fn write(
     State(s): State<AppState>,
     Auth(p): Auth,
     Ctx(ctx): Ctx,
     Path((vault_id, path)): Path<(String, String)>,
-    ApiJson(b): ApiJson<PutBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiJson(b): ApiJson<PutSecretRequest>,
+) -> ApiResult<(StatusCode, Json<SecretVersionResponse>)> {
     let (vault_id, path) = params(&vault_id, &path)?;
     let input = PutSecret {
         value: b.value,
@@ -74,7 +63,7 @@ async fn write(
         max_access_count: b.max_access_count,
     };
     let row = s.core.put_secret(&p, &vault_id, &path, input, &ctx).await?;
-    Ok((StatusCode::CREATED, Json(views::secret_created(&row))))
+    Ok((StatusCode::CREATED, Json((&row).into())))
 }
 
 async fn read(
@@ -82,12 +71,10 @@ async fn read(
     Auth(p): Auth,
     Ctx(ctx): Ctx,
     Path((vault_id, path)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretResponse>> {
     let (vault_id, path) = params(&vault_id, &path)?;
     let read = s.core.get_secret(&p, &vault_id, &path, &ctx).await?;
-    let mut body = views::secret_metadata(&read.meta);
-    body["value"] = Value::String(read.value.expose_secret().to_owned());
-    Ok(Json(body))
+    Ok(Json(read.into()))
 }
 
 #[derive(Deserialize)]
@@ -102,15 +89,15 @@ async fn list(
     Ctx(ctx): Ctx,
     Path(vault_id): Path<String>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretListResponse>> {
     let vault_id = uuid_param::<VaultId>("vault_id", &vault_id)?;
     let rows = s
         .core
         .list_secrets(&p, &vault_id, q.prefix.as_deref().unwrap_or(""), &ctx)
         .await?;
-    Ok(Json(
-        json!({"secrets": rows.iter().map(views::secret_metadata).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(SecretListResponse {
+        secrets: rows.iter().map(Into::into).collect(),
+    }))
 }
 
 async fn remove(
@@ -145,12 +132,12 @@ async fn versions(
     Auth(p): Auth,
     Ctx(ctx): Ctx,
     Path((vault_id, path)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretVersionListResponse>> {
     let (vault_id, path) = params(&vault_id, &path)?;
     let rows = s.core.list_versions(&p, &vault_id, &path, &ctx).await?;
-    Ok(Json(
-        json!({"versions": rows.iter().map(views::secret_metadata).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(SecretVersionListResponse {
+        versions: rows.iter().map(Into::into).collect(),
+    }))
 }
 
 async fn read_version(
@@ -158,15 +145,13 @@ async fn read_version(
     Auth(p): Auth,
     Ctx(ctx): Ctx,
     Path((vault_id, rest)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretResponse>> {
     let (vault_id, path, version) = versioned_params(&vault_id, &rest)?;
     let read = s
         .core
         .get_version(&p, &vault_id, &path, version, &ctx)
         .await?;
-    let mut body = views::secret_metadata(&read.meta);
-    body["value"] = Value::String(read.value.expose_secret().to_owned());
-    Ok(Json(body))
+    Ok(Json(read.into()))
 }
 
 async fn disable_version(
@@ -182,23 +167,13 @@ async fn disable_version(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct RotateBody {
-    #[serde(default)]
-    length: Option<i64>,
-    #[serde(default)]
-    charset: Option<String>,
-    #[serde(default, rename = "type")]
-    secret_type: Option<String>,
-}
-
 async fn rotate(
     State(s): State<AppState>,
     Auth(p): Auth,
     Ctx(ctx): Ctx,
     Path((vault_id, path)): Path<(String, String)>,
-    ApiJson(b): ApiJson<RotateBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiJson(b): ApiJson<RotateSecretRequest>,
+) -> ApiResult<(StatusCode, Json<SecretVersionResponse>)> {
     let (vault_id, path) = params(&vault_id, &path)?;
     let row = s
         .core
@@ -214,5 +189,5 @@ async fn rotate(
             &ctx,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(views::secret_created(&row))))
+    Ok((StatusCode::CREATED, Json((&row).into())))
 }

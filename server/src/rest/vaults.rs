@@ -1,6 +1,6 @@
 //! Vaults.
 
-use super::{uuid_param, views};
+use super::uuid_param;
 use crate::extract::{ApiJson, Auth, Ctx};
 use crate::problem::ApiResult;
 use crate::AppState;
@@ -8,8 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use talon_api::vaults::{CreateVaultRequest, VaultListResponse, VaultResponse};
 use talon_api::VaultId;
 
 pub fn router() -> Router<AppState> {
@@ -18,43 +17,36 @@ pub fn router() -> Router<AppState> {
         .route("/v1/vaults/{vault_id}", get(one).delete(remove))
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-}
-
 async fn create(
     State(s): State<AppState>,
     Auth(p): Auth,
     Ctx(ctx): Ctx,
-    ApiJson(b): ApiJson<CreateBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiJson(b): ApiJson<CreateVaultRequest>,
+) -> ApiResult<(StatusCode, Json<VaultResponse>)> {
     let v = s
         .core
         .create_vault(&p, &b.name, b.description.as_deref(), &ctx)
         .await?;
-    Ok((StatusCode::CREATED, Json(views::vault(&v))))
+    Ok((StatusCode::CREATED, Json((&v).into())))
 }
 
-async fn list(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Value>> {
+async fn list(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<VaultListResponse>> {
     let vaults = s.core.list_vaults(&p).await?;
-    Ok(Json(
-        json!({"vaults": vaults.iter().map(views::vault).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(VaultListResponse {
+        vaults: vaults.iter().map(Into::into).collect(),
+    }))
 }
 
 async fn one(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<VaultResponse>> {
     let v = s
         .core
         .get_vault(&p, &uuid_param::<VaultId>("vault_id", &id)?)
         .await?;
-    Ok(Json(views::vault(&v)))
+    Ok(Json((&v).into()))
 }
 
 async fn remove(

@@ -1,0 +1,51 @@
+//! Access policies: the bodies of `/v1/vaults/{vault_id}/policies…` (API.md §8.7).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A policy as every policy route returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyResponse {
+    /// The policy's id.
+    pub id: String,
+    /// The vault it governs.
+    pub vault_id: String,
+    /// Glob over secret paths.
+    pub secret_path_pattern: String,
+    /// `user` or `agent`.
+    pub principal_type: String,
+    /// The principal's id.
+    pub principal_id: String,
+    /// Permission names.
+    pub permissions: Vec<String>,
+    /// The conditions object (`{}` when none).
+    #[serde(default)]
+    pub conditions: Value,
+    /// RFC 3339, or null.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// `allow` or `deny`.
+    #[serde(default)]
+    pub effect: String,
+    /// Higher wins among equals.
+    #[serde(default)]
+    pub priority: i64,
+    /// Id of the creator.
+    #[serde(default)]
+    pub created_by: String,
+    /// `user` or `agent`.
+    #[serde(default)]
+    pub created_by_type: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    #[serde(default)]
+    pub updated_at: String,
+}
+
+/// `GET /v1/vaults/{vault_id}/policies`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyListResponse {
+    /// The vault's policies.
+    pub policies: Vec<PolicyResponse>,
+}
