@@ -4,7 +4,7 @@
 //! ([`SecretType`], [`Scope`], [`Permission`], [`Effect`], [`Role`], [`PrincipalKind`]), id
 //! newtypes ([`VaultId`], [`SecretId`], ...), the env-bundle grammar ([`env_bundle`]) and the
 //! request and response bodies of the REST contract, one module per noun ([`vaults`],
-//! [`secrets`], [`agents`], [`policies`], [`audit`], [`auth`]).
+//! [`secrets`], [`shares`], [`agents`], [`policies`], [`audit`], [`auth`]).
 //!
 //! The crate depends on serde, serde_json, uuid and zeroize only, so it builds for
 //! `wasm32-unknown-unknown`; it holds no rule that needs a database, a key or the clock.
@@ -20,6 +20,7 @@ mod ids;
 mod material;
 pub mod policies;
 pub mod secrets;
+pub mod shares;
 pub mod vaults;
 mod vocabulary;
 

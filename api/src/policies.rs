@@ -49,3 +49,28 @@ pub struct PolicyListResponse {
     /// The vault's policies.
     pub policies: Vec<PolicyResponse>,
 }
+
+/// `POST /v1/vaults/{vault_id}/policies`: a grant (or deny) on a path pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatePolicyRequest {
+    /// Glob over secret paths (`**`, `api-keys/*`, …).
+    pub secret_path_pattern: String,
+    /// `user` or `agent`.
+    pub principal_type: String,
+    /// The user's or agent's id.
+    pub principal_id: String,
+    /// Any of `read`, `write`, `delete`.
+    pub permissions: Vec<String>,
+    /// Conditions (IP ranges, time windows) as a JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Value>,
+    /// RFC 3339 expiry of the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// `allow` (default) or `deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+    /// Higher wins among matching policies of the same effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+}

@@ -261,6 +261,7 @@ pub fn AgentsPage() -> impl IntoView {
             </Card>
         </div>
     }
+    .into_any()
 }
 
 /// The key of the latest registration or rotation, with the MCP
@@ -374,4 +375,5 @@ fn AgentTable(
             </table>
         </div>
     }
+    .into_any()
 }

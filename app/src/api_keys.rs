@@ -174,6 +174,7 @@ pub fn ApiKeysPage() -> impl IntoView {
             </Card>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -230,4 +231,5 @@ fn KeyTable(keys: Vec<ApiKeyView>, revoke: ServerAction<RevokeApiKey>) -> impl I
             </table>
         </div>
     }
+    .into_any()
 }

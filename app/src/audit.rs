@@ -215,6 +215,7 @@ pub fn AuditPage() -> impl IntoView {
             </Suspense>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -252,6 +253,7 @@ fn Pager(filter: AuditFilter, total: i64) -> impl IntoView {
             </div>
         </nav>
     }
+    .into_any()
 }
 
 /// The events table, shared with the dashboard's recent activity.

@@ -45,6 +45,7 @@ pub fn DashboardLayout() -> impl IntoView {
             </div>
         </div>
     }
+    .into_any()
 }
 
 /// The brand and the "Main" navigation landmark listing every [`Area`]. The
@@ -84,6 +85,7 @@ fn Sidebar() -> impl IntoView {
             </nav>
         </aside>
     }
+    .into_any()
 }
 
 /// The signed-in user's email and the "Sign out" button (a form, so it works

@@ -114,4 +114,5 @@ pub fn DeviceVerifyPage() -> impl IntoView {
             </Card>
         </div>
     }
+    .into_any()
 }

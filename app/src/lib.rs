@@ -91,6 +91,7 @@ pub fn App() -> impl IntoView {
             </Routes>
         </Router>
     }
+    .into_any()
 }
 
 /// Shown for any path the dashboard does not know (status 404).

@@ -200,6 +200,7 @@ pub fn DashboardPage() -> impl IntoView {
             </Suspense>
         </div>
     }
+    .into_any()
 }
 
 fn stat(label: String, value: i64) -> impl IntoView {
@@ -266,6 +267,7 @@ pub fn BillingPage() -> impl IntoView {
             </Suspense>
         </div>
     }
+    .into_any()
 }
 
 fn meter_bar(m: Meter) -> impl IntoView {

@@ -285,6 +285,7 @@ pub fn SecurityPage() -> impl IntoView {
             </Card>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -351,6 +352,7 @@ fn MfaEnrol(setup: ServerAction<MfaSetup>, confirm: ServerAction<MfaConfirm>) ->
             }
         }}
     }
+    .into_any()
 }
 
 #[component]
@@ -428,4 +430,5 @@ fn IpRules(
             <div class="mt-3 space-y-2">{action_error(add_rule)} {action_error(delete_rule)}</div>
         </Card>
     }
+    .into_any()
 }

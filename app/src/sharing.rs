@@ -204,6 +204,7 @@ pub fn SharingPage() -> impl IntoView {
             </Suspense>
         </div>
     }
+    .into_any()
 }
 
 #[component]

@@ -174,6 +174,7 @@ pub fn TeamPage() -> impl IntoView {
             </Card>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -250,4 +251,5 @@ fn MemberTable(
             </table>
         </div>
     }
+    .into_any()
 }

@@ -4,10 +4,15 @@
 
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use talon_api::auth::{AgentTokenRequest, AgentTokenResponse};
+use talon_api::BearerSecret;
 use tokio::sync::Mutex;
+use zeroize::Zeroizing;
 
 /// A failed call: the problem document's fields, or status 0 when the server was unreachable.
 #[derive(Debug, Clone)]
@@ -18,11 +23,65 @@ pub struct Failure {
     pub kind: String,
     /// The problem `detail`, safe to show.
     pub detail: String,
+    /// Seconds to wait before retrying (`Retry-After`), for rate limits.
     pub retry_after: Option<u64>,
+    /// The server's `X-Request-Id`, to quote when reporting.
     pub request_id: Option<String>,
 }
 
+/// What a [`Failure`] means to a caller, read from the problem `type`; a problem of type
+/// `about:blank` means what its status means (RFC 7807 §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// No answer arrived (connection refused, timeout).
+    Unreachable,
+    /// `ip_denied`: the organization's IP rules refuse the caller's address.
+    IpDenied,
+    /// `resource_limit_exceeded`: the plan's limit on vaults, agents, … is reached.
+    ResourceLimit,
+    /// `quota_exceeded`: the month's request quota is spent.
+    QuotaExceeded,
+    /// `rate_limited`: too many requests; retry after `retry_after`.
+    RateLimited,
+    /// `unavailable` or any 5xx: a dependency (database, keystore, audit, …) is down.
+    Unavailable,
+    /// 401: no valid credential.
+    Unauthenticated,
+    /// 403: the credential may not do this.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 410: expired or used up.
+    Gone,
+    /// Any other 4xx: the request itself is wrong.
+    Invalid,
+}
+
 impl Failure {
+    /// The problem's meaning, from its `type` first and its status second.
+    pub fn problem(&self) -> Problem {
+        match self.kind.as_str() {
+            "ip_denied" => return Problem::IpDenied,
+            "resource_limit_exceeded" => return Problem::ResourceLimit,
+            "quota_exceeded" => return Problem::QuotaExceeded,
+            "rate_limited" => return Problem::RateLimited,
+            "unavailable" => return Problem::Unavailable,
+            _ => {}
+        }
+        match self.status {
+            0 => Problem::Unreachable,
+            401 => Problem::Unauthenticated,
+            402 => Problem::QuotaExceeded,
+            403 => Problem::Forbidden,
+            404 => Problem::NotFound,
+            410 => Problem::Gone,
+            429 => Problem::RateLimited,
+            s if s >= 500 => Problem::Unavailable,
+            _ => Problem::Invalid,
+        }
+    }
+
+    /// A failure made on this side (status 0 when nothing was sent).
     pub fn new(status: u16, detail: impl Into<String>) -> Self {
         Failure {
             status,
@@ -60,7 +119,18 @@ struct Answer {
     status: StatusCode,
     retry_after: Option<u64>,
     request_id: Option<String>,
-    text: String,
+    text: Zeroizing<String>,
+}
+
+/// `text` as the contract type `T`. A body that does not decode is a 502 naming the type
+/// only: serde's message may quote part of the body, which can be a secret.
+pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
+    let text = if text.trim().is_empty() { "null" } else { text };
+    serde_json::from_str(text).map_err(|_| {
+        let name = std::any::type_name::<T>();
+        let short = name.rsplit("::").next().unwrap_or(name);
+        Failure::new(502, format!("the server's answer is not a valid {short}"))
+    })
 }
 
 /// The largest response body read from the in-process router.
@@ -117,6 +187,48 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, Failure> {
+        let text = self.exchange(method, path, bearer, query, body).await?;
+        Ok(if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        })
+    }
+
+    /// Sends one request with a typed body and decodes a 2xx answer as `T`, the response type
+    /// of the contract; anything else is a [`Failure`]. The answer's text is zeroized once
+    /// decoded, since it may hold a secret value.
+    pub async fn fetch<T, B>(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        query: &[(&str, &str)],
+        body: Option<&B>,
+    ) -> Result<T, Failure>
+    where
+        T: DeserializeOwned,
+        B: Serialize + ?Sized,
+    {
+        let text = self.exchange(method, path, bearer, query, body).await?;
+        decode(&text)
+    }
+
+    /// One round trip; the body text of a 2xx answer, or the [`Failure`].
+    async fn exchange<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        query: &[(&str, &str)],
+        body: Option<&B>,
+    ) -> Result<Zeroizing<String>, Failure> {
+        let body = match body {
+            Some(b) => Some(Zeroizing::new(serde_json::to_vec(b).map_err(|_| {
+                Failure::new(400, "the request body could not be encoded")
+            })?)),
+            None => None,
+        };
         let answer = match &self.transport {
             Transport::Http(http) => {
                 self.send_http(http, method, path, bearer, query, body)
@@ -137,23 +249,19 @@ impl Client {
             request_id,
             text,
         } = answer;
-        let v: Value = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::Null)
-        };
         if status.is_success() {
-            return Ok(v);
+            return Ok(text);
         }
+        let problem: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         Err(Failure {
             status: status.as_u16(),
-            kind: v["type"].as_str().unwrap_or("about:blank").to_owned(),
-            detail: v["detail"]
+            kind: problem["type"].as_str().unwrap_or("about:blank").to_owned(),
+            detail: problem["detail"]
                 .as_str()
                 .map(str::to_owned)
                 .unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").to_owned()),
-            retry_after: retry_after.or_else(|| v["retry_after"].as_u64()),
-            request_id: request_id.or_else(|| v["request_id"].as_str().map(str::to_owned)),
+            retry_after: retry_after.or_else(|| problem["retry_after"].as_u64()),
+            request_id: request_id.or_else(|| problem["request_id"].as_str().map(str::to_owned)),
         })
     }
 
@@ -164,7 +272,7 @@ impl Client {
         path: &str,
         bearer: Option<&str>,
         query: &[(&str, &str)],
-        body: Option<&Value>,
+        body: Option<Zeroizing<Vec<u8>>>,
     ) -> Result<Answer, Failure> {
         let mut req = http
             .request(method, format!("{}{path}", self.base))
@@ -173,7 +281,9 @@ impl Client {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
-            req = req.json(b);
+            req = req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(b.to_vec());
         }
         let res = req.send().await.map_err(|e| {
             let why = if e.is_timeout() {
@@ -190,7 +300,7 @@ impl Client {
             status: res.status(),
             retry_after,
             request_id,
-            text: res.text().await.unwrap_or_default(),
+            text: Zeroizing::new(res.text().await.unwrap_or_default()),
         })
     }
 }
@@ -216,7 +326,7 @@ async fn send_in_process(
     path: &str,
     bearer: Option<&str>,
     query: &[(&str, &str)],
-    body: Option<&Value>,
+    body: Option<Zeroizing<Vec<u8>>>,
 ) -> Result<Answer, Failure> {
     use tower::ServiceExt;
     let mut uri = path.to_owned();
@@ -236,7 +346,7 @@ async fn send_in_process(
     let body = match body {
         Some(b) => {
             req = req.header(header::CONTENT_TYPE, "application/json");
-            axum::body::Body::from(serde_json::to_vec(b).expect("JSON serialises"))
+            axum::body::Body::from(b.to_vec())
         }
         None => axum::body::Body::empty(),
     };
@@ -261,7 +371,7 @@ async fn send_in_process(
         status,
         retry_after,
         request_id,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
+        text: Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()),
     })
 }
 
@@ -313,19 +423,16 @@ impl AgentSession {
                 return Ok(t.clone());
             }
         }
-        let mut body = json!({ "api_key": api_key });
-        if let Some(id) = agent_id {
-            body["agent_id"] = json!(id);
-        }
-        let v = self
+        let body = AgentTokenRequest {
+            api_key: BearerSecret::new(api_key.clone()),
+            agent_id: agent_id.clone(),
+        };
+        let answer: AgentTokenResponse = self
             .client
-            .call(Method::POST, "/v1/auth/agent-token", None, &[], Some(&body))
+            .fetch(Method::POST, "/v1/auth/agent-token", None, &[], Some(&body))
             .await?;
-        let token = v["access_token"]
-            .as_str()
-            .ok_or_else(|| Failure::new(502, "the server sent no access_token"))?
-            .to_owned();
-        let ttl = v["expires_in"].as_u64().unwrap_or(3600);
+        let token = answer.access_token.expose_secret().to_owned();
+        let ttl = u64::try_from(answer.expires_in).unwrap_or(0);
         *cached = Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
         Ok(token)
     }
@@ -341,6 +448,24 @@ impl AgentSession {
         let bearer = self.bearer().await?;
         self.client
             .call(method, path, Some(&bearer), query, body)
+            .await
+    }
+
+    /// One authenticated call as the agent, with a typed body and a typed answer.
+    pub async fn fetch<T, B>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&B>,
+    ) -> Result<T, Failure>
+    where
+        T: DeserializeOwned,
+        B: Serialize + ?Sized,
+    {
+        let bearer = self.bearer().await?;
+        self.client
+            .fetch(method, path, Some(&bearer), query, body)
             .await
     }
 }

@@ -222,6 +222,7 @@ pub fn VaultsPage() -> impl IntoView {
             </Card>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -262,6 +263,7 @@ fn VaultTable(vaults: Vec<VaultView>) -> impl IntoView {
             </table>
         </div>
     }
+    .into_any()
 }
 
 /// `/vaults/{id}`: a vault's secrets and policies.
@@ -341,6 +343,7 @@ pub fn VaultPage() -> impl IntoView {
             </Suspense>
         </div>
     }
+    .into_any()
 }
 
 /// The card at the foot of a vault's page that deletes the vault.

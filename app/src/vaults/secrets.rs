@@ -339,6 +339,7 @@ fn SecretRow(
             </td>
         </tr>
     }
+    .into_any()
 }
 
 /// The "Reveal" button of one secret: fetches the value only when clicked.
@@ -382,4 +383,5 @@ fn Reveal(vault_id: String, path: String) -> impl IntoView {
             }
         }}
     }
+    .into_any()
 }

@@ -1,6 +1,7 @@
 //! Agent commands.
 
 use super::*;
+use talon_api::agents::{AgentCreatedResponse, CreateAgentRequest};
 
 pub(super) async fn run(s: &mut Session, c: AgentCmd) -> Res {
     match c {
@@ -20,21 +21,19 @@ pub(super) async fn run(s: &mut Session, c: AgentCmd) -> Res {
             token_ttl,
             expires_at,
         } => {
-            let mut body = json!({"name": name, "description": description});
-            if !scopes.is_empty() {
-                body["scopes"] = json!(scopes);
-            }
-            if !vault_ids.is_empty() {
-                body["vault_ids"] = json!(vault_ids);
-            }
-            if let Some(t) = token_ttl {
-                body["token_ttl_seconds"] = json!(t);
-            }
-            if let Some(e) = expires_at {
-                body["expires_at"] = json!(e);
-            }
-            let v = s.call(Method::POST, "/v1/agents", &[], Some(&body)).await?;
-            print_key(s, &v);
+            let body = CreateAgentRequest {
+                name,
+                description,
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                vault_ids: (!vault_ids.is_empty()).then_some(vault_ids),
+                token_ttl_seconds: token_ttl,
+                expires_at,
+                ..CreateAgentRequest::default()
+            };
+            let created: AgentCreatedResponse = s
+                .fetch(Method::POST, "/v1/agents", &[], Some(&body))
+                .await?;
+            print_key(s, &created);
         }
         AgentCmd::Get { id } => {
             let v = s.get(&format!("/v1/agents/{id}")).await?;
@@ -80,15 +79,15 @@ pub(super) async fn run(s: &mut Session, c: AgentCmd) -> Res {
             println!("Agent {id} deleted.");
         }
         AgentCmd::RotateKey { id } => {
-            let v = s
-                .call(
+            let created: AgentCreatedResponse = s
+                .fetch(
                     Method::POST,
                     &format!("/v1/agents/{id}/rotate-key"),
                     &[],
-                    None,
+                    NO_BODY,
                 )
                 .await?;
-            print_key(s, &v);
+            print_key(s, &created);
         }
         AgentCmd::Token => {
             let key = env_any(&["ONECLAW_AGENT_API_KEY", "TALON_AGENT_API_KEY"])
@@ -131,11 +130,8 @@ pub(super) async fn run(s: &mut Session, c: AgentCmd) -> Res {
 }
 
 /// Prints a new agent key once.
-fn print_key(s: &Session, v: &Value) {
-    let what = format!(
-        "Agent {} ({})",
-        scalar(&v["agent"]["name"]),
-        scalar(&v["agent"]["id"])
-    );
-    s.print_once(v, "api_key", &what);
+fn print_key(s: &Session, created: &AgentCreatedResponse) {
+    let what = format!("Agent {} ({})", created.agent.name, created.agent.id);
+    let doc = serde_json::to_value(created).unwrap_or_default();
+    s.print_once(&doc, "api_key", &what);
 }

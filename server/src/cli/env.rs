@@ -1,14 +1,15 @@
 //! `env run` and `env pull` (CLI.md section 4): every readable secret of the vault becomes a
 //! variable named after its last path segment; `env_bundle` secrets expand into their lines.
 
-use super::{EnvCmd, Exit, Res, Session};
+use super::{EnvCmd, Exit, Res, Session, NO_BODY};
 use reqwest::Method;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use talon_api::env_bundle;
-use talon_core::material::SecretValue;
+use talon_api::secrets::{PutSecretRequest, SecretResponse, SecretVersionResponse};
+use talon_api::SecretValue;
 
 /// `api-keys/openai` → `OPENAI`; `db/prod-url` → `PROD_URL`.
 pub fn var_name(path: &str) -> String {
@@ -31,32 +32,22 @@ pub fn var_name(path: &str) -> String {
 /// stderr, values never printed.
 async fn collect(s: &mut Session, prefix: &str) -> Res<BTreeMap<String, SecretValue>> {
     let vault = s.vault()?;
-    let list = s
-        .call(
-            Method::GET,
-            &format!("/v1/vaults/{vault}/secrets"),
-            &[("prefix", prefix)],
-            None,
-        )
-        .await?;
-    let mut paths: Vec<String> = list["secrets"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x["path"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut paths: Vec<String> = s
+        .list_secrets(&vault, prefix)
+        .await?
+        .into_iter()
+        .map(|x| x.version.path)
+        .collect();
     paths.sort();
     let mut out: BTreeMap<String, SecretValue> = BTreeMap::new();
     let mut from: BTreeMap<String, String> = BTreeMap::new();
     for path in paths {
-        let read = match s
-            .call(
+        let read: SecretResponse = match s
+            .fetch(
                 Method::GET,
                 &format!("/v1/vaults/{vault}/secrets/{path}"),
                 &[],
-                None,
+                NO_BODY,
             )
             .await
         {
@@ -67,11 +58,10 @@ async fn collect(s: &mut Session, prefix: &str) -> Res<BTreeMap<String, SecretVa
             }
             Err(e) => return Err(e),
         };
-        let value = SecretValue::new(read["value"].as_str().unwrap_or_default().to_owned());
-        let pairs: Vec<(String, SecretValue)> = if read["type"] == "env_bundle" {
-            env_bundle::parse(value.expose_secret())
+        let pairs: Vec<(String, SecretValue)> = if read.meta.version.secret_type == "env_bundle" {
+            env_bundle::parse(read.value.expose_secret())
         } else {
-            vec![(var_name(&path), value)]
+            vec![(var_name(&path), read.value)]
         };
         for (name, v) in pairs {
             if let Some(prev) = from.insert(name.clone(), path.clone()) {
@@ -164,25 +154,30 @@ pub async fn run(s: &mut Session, c: EnvCmd) -> Res<i32> {
             let pairs: BTreeMap<String, SecretValue> = env_bundle::parse(text.expose_secret())
                 .into_iter()
                 .collect();
-            for (key, value) in &pairs {
+            let count = pairs.len();
+            for (key, value) in pairs {
                 let path = match prefix.as_deref().map(|p| p.trim_matches('/')) {
                     Some(p) if !p.is_empty() => format!("{p}/{key}"),
                     _ => key.clone(),
                 };
-                let mut body = serde_json::json!({ "value": value.expose_secret() });
-                if let Some(t) = &secret_type {
-                    body["type"] = serde_json::json!(t);
-                }
-                s.call(
-                    Method::PUT,
-                    &format!("/v1/vaults/{vault}/secrets/{path}"),
-                    &[],
-                    Some(&body),
-                )
-                .await?;
+                let body = PutSecretRequest {
+                    value,
+                    secret_type: secret_type.clone(),
+                    metadata: None,
+                    expires_at: None,
+                    max_access_count: None,
+                };
+                let _: SecretVersionResponse = s
+                    .fetch(
+                        Method::PUT,
+                        &format!("/v1/vaults/{vault}/secrets/{path}"),
+                        &[],
+                        Some(&body),
+                    )
+                    .await?;
                 eprintln!("stored {path}");
             }
-            println!("Pushed {} secret(s).", pairs.len());
+            println!("Pushed {count} secret(s).");
             Ok(0)
         }
         EnvCmd::Pull { out_file, prefix } => {

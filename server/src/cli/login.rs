@@ -1,6 +1,8 @@
 //! Logging in: password (with the second factor), personal API key, or the browser device flow.
 
 use super::*;
+use talon_api::auth::LoginRequest;
+use talon_api::Password;
 
 pub(super) async fn run(s: &mut Session, a: LoginArgs) -> Res {
     if a.api_key {
@@ -44,34 +46,28 @@ pub(super) async fn run(s: &mut Session, a: LoginArgs) -> Res {
         }
         Ok(line.trim_end_matches(['\n', '\r']).to_owned())
     };
-    let password = talon_core::material::Password::new(next_line("Password", true)?);
-    let v = s
+    let password = Password::new(next_line("Password", true)?);
+    let body = LoginRequest {
+        email: email.clone(),
+        password,
+    };
+    let tokens: TokenResponse = s
         .client
-        .call(
-            Method::POST,
-            "/v1/auth/token",
-            None,
-            &[],
-            Some(&json!({"email": email, "password": password.expose_secret()})),
-        )
+        .fetch(Method::POST, "/v1/auth/token", None, &[], Some(&body))
         .await
         .map_err(|f| failure_exit(f, s.g.verbose))?;
-    let v = if v["mfa_required"].as_bool() == Some(true) {
-        let code = next_line("Authentication code (or a recovery code)", false)?;
-        s.client
-            .call(
-                Method::POST,
-                "/v1/auth/mfa/verify",
-                None,
-                &[],
-                Some(&json!({"mfa_token": v["mfa_token"], "code": code.trim()})),
-            )
-            .await
-            .map_err(|f| failure_exit(f, s.g.verbose))?
-    } else {
-        v
+    let tokens = match &tokens.mfa_token {
+        Some(mfa_token) if tokens.mfa_required == Some(true) => {
+            let code = next_line("Authentication code (or a recovery code)", false)?;
+            let body = json!({"mfa_token": mfa_token.expose_secret(), "code": code.trim()});
+            s.client
+                .fetch(Method::POST, "/v1/auth/mfa/verify", None, &[], Some(&body))
+                .await
+                .map_err(|f| failure_exit(f, s.g.verbose))?
+        }
+        _ => tokens,
     };
-    s.store_tokens(&v)?;
+    s.store_tokens(&tokens)?;
     println!("Logged in as {email}.");
     Ok(())
 }
@@ -149,8 +145,11 @@ async fn device_login(s: &mut Session, email_hint: Option<String>, no_browser: b
             Some("access_denied") => return Err(Exit(2, "login denied".into())),
             Some(_) => return Err(Exit(2, "code expired, run talon login again".into())),
             None => {
-                s.store_tokens(&v)?;
-                println!("Logged in as {}.", scalar(&v["email"]));
+                let email = scalar(&v["email"]);
+                let tokens: TokenResponse = crate::client::decode(&v.to_string())
+                    .map_err(|f| failure_exit(f, s.g.verbose))?;
+                s.store_tokens(&tokens)?;
+                println!("Logged in as {email}.");
                 return Ok(());
             }
         }

@@ -18,7 +18,15 @@ mod vault;
 use crate::client::{Client, Failure};
 use crate::mcp::stdio::{env_any, DEFAULT_URL};
 use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
+use talon_api::auth::{AgentTokenRequest, TokenResponse};
+use talon_api::secrets::{SecretListResponse, SecretMetadataResponse};
+use talon_api::BearerSecret;
+
+/// No request body.
+const NO_BODY: Option<&()> = None;
 use std::io::{IsTerminal, Read, Write};
 use store::Stored;
 
@@ -143,23 +151,21 @@ impl Session {
 
     /// Exchanges a `1ck_` (personal) or `ocv_` (agent) key for a JWT.
     async fn exchange_key(&self, key: &str, agent_id: Option<String>) -> Res<String> {
-        let (path, mut body) = if key.starts_with("ocv_") {
-            ("/v1/auth/agent-token", json!({ "api_key": key }))
+        let path = if key.starts_with("ocv_") {
+            "/v1/auth/agent-token"
         } else {
-            ("/v1/auth/api-key-token", json!({ "api_key": key }))
+            "/v1/auth/api-key-token"
         };
-        if let Some(id) = agent_id {
-            body["agent_id"] = json!(id);
-        }
-        let v = self
+        let body = AgentTokenRequest {
+            api_key: BearerSecret::new(key.to_owned()),
+            agent_id,
+        };
+        let answer: TokenResponse = self
             .client
-            .call(Method::POST, path, None, &[], Some(&body))
+            .fetch(Method::POST, path, None, &[], Some(&body))
             .await
             .map_err(|f| failure_exit(f, self.g.verbose))?;
-        v["access_token"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Exit(2, "the server issued no token for this key".into()))
+        Ok(answer.access_token.expose_secret().to_owned())
     }
 
     /// The stored access token, refreshed with the stored refresh token when it has expired.
@@ -178,9 +184,9 @@ impl Session {
                 "the stored login has expired: run `talon login`".into(),
             ));
         };
-        let v = self
+        let tokens: TokenResponse = self
             .client
-            .call(
+            .fetch(
                 Method::POST,
                 "/v1/auth/refresh",
                 None,
@@ -189,18 +195,18 @@ impl Session {
             )
             .await
             .map_err(|f| failure_exit(f, self.g.verbose))?;
-        self.store_tokens(&v)?;
-        Ok(v["access_token"].as_str().unwrap_or_default().to_owned())
+        self.store_tokens(&tokens)?;
+        Ok(tokens.access_token.expose_secret().to_owned())
     }
 
-    fn store_tokens(&mut self, v: &Value) -> Res {
-        let access = v["access_token"].as_str().unwrap_or_default();
+    /// Keeps a sign-in's tokens in the credentials file for later commands.
+    fn store_tokens(&mut self, tokens: &TokenResponse) -> Res {
         let mut creds = json!({
-            "access_token": access,
-            "expires_at": (store::now_s() + v["expires_in"].as_i64().unwrap_or(900)).to_string(),
+            "access_token": tokens.access_token.expose_secret(),
+            "expires_at": (store::now_s() + tokens.expires_in).to_string(),
         });
-        if let Some(r) = v["refresh_token"].as_str() {
-            creds["refresh_token"] = json!(r);
+        if let Some(r) = &tokens.refresh_token {
+            creds["refresh_token"] = json!(r.expose_secret());
         }
         self.stored
             .save_credentials(creds)
@@ -241,6 +247,60 @@ impl Session {
 
     async fn get(&mut self, path: &str) -> Res<Value> {
         self.call(Method::GET, path, &[], None).await
+    }
+
+    /// One authenticated call with a typed body, decoded as the contract type `T`; 429 is
+    /// retried as in [`Session::call`].
+    async fn fetch<T, B>(
+        &mut self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&B>,
+    ) -> Res<T>
+    where
+        T: DeserializeOwned,
+        B: Serialize + ?Sized,
+    {
+        let bearer = self.bearer().await?;
+        let mut attempt = 0;
+        loop {
+            let r = self
+                .client
+                .fetch(method.clone(), path, Some(&bearer), query, body)
+                .await;
+            match r {
+                Err(f) if f.status == 429 && attempt < 3 => {
+                    attempt += 1;
+                    let wait = f.retry_after.unwrap_or(1).min(30);
+                    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                }
+                Err(f) => return Err(failure_exit(f, self.g.verbose)),
+                Ok(v) => {
+                    if self.g.verbose {
+                        eprintln!("{method} {path}: ok");
+                    }
+                    return Ok(v);
+                }
+            }
+        }
+    }
+
+    /// The latest-version metadata of every readable secret under `prefix` of `vault`.
+    async fn list_secrets(
+        &mut self,
+        vault: &str,
+        prefix: &str,
+    ) -> Res<Vec<SecretMetadataResponse>> {
+        let list: SecretListResponse = self
+            .fetch(
+                Method::GET,
+                &format!("/v1/vaults/{vault}/secrets"),
+                &[("prefix", prefix)],
+                NO_BODY,
+            )
+            .await?;
+        Ok(list.secrets)
     }
 
     /// The vault for vault-scoped commands.

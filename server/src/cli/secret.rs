@@ -1,6 +1,11 @@
 //! Secret commands of the selected vault.
 
 use super::*;
+use talon_api::secrets::{
+    PutSecretRequest, RotateSecretRequest, SecretResponse, SecretVersionResponse,
+};
+use talon_api::SecretValue;
+use zeroize::Zeroizing;
 
 pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
     let vault = s.vault()?;
@@ -30,21 +35,19 @@ pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
                 Some(n) => format!("/v1/vaults/{vault}/secret-version/{path}/{n}"),
                 None => format!("/v1/vaults/{vault}/secrets/{path}"),
             };
-            let v = s.get(&url).await?;
+            let read: SecretResponse = s.fetch(Method::GET, &url, &[], NO_BODY).await?;
             match field.as_deref() {
-                Some("json") => {
-                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())
-                }
                 Some("value") | None if s.format != Format::Json => {
-                    let value = talon_core::material::SecretValue::new(scalar(&v["value"]));
                     let mut out = std::io::stdout();
-                    let _ = out.write_all(value.expose_secret().as_bytes());
+                    let _ = out.write_all(read.value.expose_secret().as_bytes());
                     if out.is_terminal() {
                         let _ = out.write_all(b"\n");
                     }
                 }
-                Some("value") | None => {
-                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())
+                Some("json") | Some("value") | None => {
+                    let doc =
+                        Zeroizing::new(serde_json::to_string_pretty(&read).unwrap_or_default());
+                    println!("{}", doc.as_str());
                 }
                 Some(other) => {
                     return Err(Exit::usage(format!(
@@ -75,22 +78,15 @@ pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
                     t.strip_suffix('\n').map(str::to_owned).unwrap_or(t)
                 }
             };
-            let secret = talon_core::material::SecretValue::new(text);
-            let mut body = json!({ "value": secret.expose_secret() });
-            if let Some(t) = secret_type {
-                body["type"] = json!(t);
-            }
-            if let Some(m) = parse_json("--metadata", &metadata)? {
-                body["metadata"] = m;
-            }
-            if let Some(e) = expires_at {
-                body["expires_at"] = json!(e);
-            }
-            if let Some(n) = max_access_count {
-                body["max_access_count"] = json!(n);
-            }
-            let v = s
-                .call(
+            let body = PutSecretRequest {
+                value: SecretValue::new(text),
+                secret_type,
+                metadata: parse_json("--metadata", &metadata)?,
+                expires_at,
+                max_access_count,
+            };
+            let stored: SecretVersionResponse = s
+                .fetch(
                     Method::PUT,
                     &format!("/v1/vaults/{vault}/secrets/{path}"),
                     &[],
@@ -98,12 +94,11 @@ pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
                 )
                 .await?;
             if s.format == Format::Json {
-                s.show(&v);
+                s.show(&serde_json::to_value(&stored).unwrap_or_default());
             } else {
                 println!(
                     "Stored {path} (version {}, type {}).",
-                    v["version"],
-                    scalar(&v["type"])
+                    stored.version, stored.secret_type
                 );
             }
         }
@@ -118,19 +113,13 @@ pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
             println!("Deleted {path}.");
         }
         SecretCmd::Describe { path } => {
-            let v = s
-                .call(
-                    Method::GET,
-                    &format!("/v1/vaults/{vault}/secrets"),
-                    &[("prefix", path.as_str())],
-                    None,
-                )
-                .await?;
-            let found = v["secrets"]
-                .as_array()
-                .and_then(|a| a.iter().find(|x| x["path"] == json!(path)).cloned())
+            let found = s
+                .list_secrets(&vault, &path)
+                .await?
+                .into_iter()
+                .find(|x| x.version.path == path)
                 .ok_or_else(|| Exit(4, format!("no secret at '{path}'")))?;
-            s.show(&found);
+            s.show(&serde_json::to_value(&found).unwrap_or_default());
         }
         SecretCmd::Rotate {
             path,
@@ -138,19 +127,33 @@ pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
             charset,
             print,
         } => {
-            let v = s
-                .call(
+            let body = RotateSecretRequest {
+                length,
+                charset,
+                secret_type: None,
+            };
+            let rotated: SecretVersionResponse = s
+                .fetch(
                     Method::POST,
                     &format!("/v1/vaults/{vault}/secret-rotate/{path}"),
                     &[],
-                    Some(&json!({"length": length, "charset": charset})),
+                    Some(&body),
                 )
                 .await?;
             if print {
-                let read = s.get(&format!("/v1/vaults/{vault}/secrets/{path}")).await?;
-                println!("{}", scalar(&read["value"]));
+                let read: SecretResponse = s
+                    .fetch(
+                        Method::GET,
+                        &format!("/v1/vaults/{vault}/secrets/{path}"),
+                        &[],
+                        NO_BODY,
+                    )
+                    .await?;
+                let mut out = std::io::stdout();
+                let _ = out.write_all(read.value.expose_secret().as_bytes());
+                let _ = out.write_all(b"\n");
             } else {
-                println!("Rotated {path}: version {}.", v["version"]);
+                println!("Rotated {path}: version {}.", rotated.version);
             }
         }
         SecretCmd::DisableVersion { path, version } => {

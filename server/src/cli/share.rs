@@ -1,6 +1,7 @@
 //! Sharing commands.
 
 use super::*;
+use talon_api::shares::{CreateShareRequest, ShareResponse};
 
 /// `24h`, `30m`, `7d`, `90s` as seconds.
 pub(super) fn duration_s(s: &str) -> Option<i64> {
@@ -33,13 +34,11 @@ pub(super) async fn run(s: &mut Session, c: ShareCmd) -> Res {
                 (Some(id), _) => id,
                 (None, Some(p)) => {
                     let vault = s.vault()?;
-                    let v = s
-                        .get(&format!("/v1/vaults/{vault}/secrets?prefix={p}"))
-                        .await?;
-                    v["secrets"]
-                        .as_array()
-                        .and_then(|a| a.iter().find(|x| x["path"] == json!(p)).cloned())
-                        .map(|x| scalar(&x["id"]))
+                    s.list_secrets(&vault, &p)
+                        .await?
+                        .into_iter()
+                        .find(|x| x.version.path == p)
+                        .map(|x| x.version.id)
                         .ok_or_else(|| Exit(4, format!("no secret at '{p}'")))?
                 }
                 (None, None) => return Err(Exit::usage("give a SECRET_ID or --path")),
@@ -53,12 +52,17 @@ pub(super) async fn run(s: &mut Session, c: ShareCmd) -> Res {
                 }
                 (None, None) => return Err(Exit::usage("give --expires-at or --expires-in")),
             };
-            let body = json!({
-                "recipient_type": recipient_type, "recipient_id": recipient, "email": email,
-                "expires_at": expires_at, "max_access_count": max_access_count,
-            });
-            let v = s
-                .call(
+            let body = CreateShareRequest {
+                recipient_type,
+                recipient_id: recipient,
+                email,
+                expires_at,
+                max_access_count,
+                passphrase: None,
+                ip_allowlist: None,
+            };
+            let share: ShareResponse = s
+                .fetch(
                     Method::POST,
                     &format!("/v1/secrets/{secret_id}/share"),
                     &[],
@@ -66,9 +70,9 @@ pub(super) async fn run(s: &mut Session, c: ShareCmd) -> Res {
                 )
                 .await?;
             if s.format == Format::Json {
-                s.show(&v);
+                s.show(&serde_json::to_value(&share).unwrap_or_default());
             } else {
-                println!("{}", scalar(&v["share_url"]));
+                println!("{}", share.share_url);
             }
         }
         ShareCmd::List { inbound } => {

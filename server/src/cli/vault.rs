@@ -1,6 +1,7 @@
 //! Vault commands.
 
 use super::*;
+use talon_api::vaults::{CreateVaultRequest, VaultListResponse, VaultResponse};
 
 pub(super) async fn run(s: &mut Session, c: VaultCmd) -> Res {
     match c {
@@ -19,18 +20,14 @@ pub(super) async fn run(s: &mut Session, c: VaultCmd) -> Res {
             );
         }
         VaultCmd::Create { name, description } => {
-            let v = s
-                .call(
-                    Method::POST,
-                    "/v1/vaults",
-                    &[],
-                    Some(&json!({"name": name, "description": description})),
-                )
+            let body = CreateVaultRequest { name, description };
+            let vault: VaultResponse = s
+                .fetch(Method::POST, "/v1/vaults", &[], Some(&body))
                 .await?;
             if s.format == Format::Plain {
-                println!("{}", scalar(&v["id"]));
+                println!("{}", vault.id);
             } else {
-                s.show(&v);
+                s.show(&serde_json::to_value(&vault).unwrap_or_default());
             }
         }
         VaultCmd::Get { id } => {
@@ -42,13 +39,12 @@ pub(super) async fn run(s: &mut Session, c: VaultCmd) -> Res {
                 s.get(&format!("/v1/vaults/{id}")).await?;
                 id
             } else {
-                let all = s.get("/v1/vaults").await?;
-                let hits: Vec<&Value> = all["vaults"]
-                    .as_array()
-                    .map(|a| a.iter().filter(|v| v["name"] == json!(id)).collect())
-                    .unwrap_or_default();
+                let all: VaultListResponse =
+                    s.fetch(Method::GET, "/v1/vaults", &[], NO_BODY).await?;
+                let hits: Vec<&VaultResponse> =
+                    all.vaults.iter().filter(|v| v.name == id).collect();
                 match hits.as_slice() {
-                    [one] => scalar(&one["id"]),
+                    [one] => one.id.clone(),
                     [] => return Err(Exit(4, format!("no vault named '{id}'"))),
                     _ => {
                         return Err(Exit::usage(format!(
@@ -65,8 +61,10 @@ pub(super) async fn run(s: &mut Session, c: VaultCmd) -> Res {
         }
         VaultCmd::Delete { id } => {
             if !s.g.yes {
-                let v = s.get(&format!("/v1/vaults/{id}")).await?;
-                let name = scalar(&v["name"]);
+                let vault: VaultResponse = s
+                    .fetch(Method::GET, &format!("/v1/vaults/{id}"), &[], NO_BODY)
+                    .await?;
+                let name = vault.name;
                 eprint!("Type the vault name ({name}) to delete it: ");
                 let _ = std::io::stderr().flush();
                 let mut typed = String::new();

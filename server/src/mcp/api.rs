@@ -2,24 +2,20 @@
 //! caller's own bearer, over the network (`talon mcp`, standalone HTTP) or through the
 //! server's router in-process (`/mcp` inside `talon server`). One implementation, so a tool
 //! passes the same gate (sign-in, IP rules, rate limit, quota), the same checks and the same
-//! audit as the REST call it makes.
+//! audit as the REST call it makes. Answers are decoded into the contract's own types
+//! ([`talon_api`]).
 
 use crate::client::{AgentSession, Failure};
 use reqwest::Method;
-use serde_json::{json, Value};
 use std::sync::Arc;
-use talon_core::material::SecretValue;
+use talon_api::policies::{CreatePolicyRequest, PolicyResponse};
+use talon_api::secrets::{
+    PutSecretRequest, SecretListResponse, SecretMetadataResponse, SecretResponse,
+    SecretVersionResponse,
+};
+use talon_api::shares::{CreateShareRequest, ShareResponse};
+use talon_api::vaults::{CreateVaultRequest, VaultListResponse, VaultResponse};
 use talon_core::secret_path::SecretPath;
-use talon_core::CreatePolicy;
-
-/// A new secret version as the tools receive it.
-pub struct PutInput {
-    pub value: SecretValue,
-    pub secret_type: Option<String>,
-    pub metadata: Option<Value>,
-    pub expires_at: Option<String>,
-    pub max_access_count: Option<i64>,
-}
 
 /// The caller of one tool call, as a client of the REST contract.
 pub struct Api {
@@ -30,6 +26,9 @@ pub struct Api {
 fn secret_path(path: &str) -> Result<SecretPath, Failure> {
     SecretPath::parse(path).map_err(|e| Failure::new(400, e.to_string()))
 }
+
+/// No request body.
+const NO_BODY: Option<&()> = None;
 
 impl Api {
     /// Calls made through `session`; `agent` says whether the caller is an agent (wording).
@@ -43,30 +42,34 @@ impl Api {
     }
 
     /// Latest-version metadata of the readable live secrets under `prefix`, sorted by path.
-    pub async fn list_secrets(&self, vault: &str, prefix: &str) -> Result<Vec<Value>, Failure> {
-        let s = &self.session;
-        let v = s
-            .call(
+    pub async fn list_secrets(
+        &self,
+        vault: &str,
+        prefix: &str,
+    ) -> Result<Vec<SecretMetadataResponse>, Failure> {
+        let list: SecretListResponse = self
+            .session
+            .fetch(
                 Method::GET,
                 &format!("/v1/vaults/{vault}/secrets"),
                 &[("prefix", prefix)],
-                None,
+                NO_BODY,
             )
             .await?;
-        Ok(v["secrets"].as_array().cloned().unwrap_or_default())
+        Ok(list.secrets)
     }
 
     /// Reads the latest value (counted and audited as a read).
-    pub async fn get_secret(&self, vault: &str, path: &str) -> Result<Value, Failure> {
+    pub async fn get_secret(&self, vault: &str, path: &str) -> Result<SecretResponse, Failure> {
         let sp = secret_path(path)?;
-        let s = &self.session;
-        s.call(
-            Method::GET,
-            &format!("/v1/vaults/{vault}/secrets/{}", sp.as_str()),
-            &[],
-            None,
-        )
-        .await
+        self.session
+            .fetch(
+                Method::GET,
+                &format!("/v1/vaults/{vault}/secrets/{}", sp.as_str()),
+                &[],
+                NO_BODY,
+            )
+            .await
     }
 
     /// Writes a new version.
@@ -74,101 +77,78 @@ impl Api {
         &self,
         vault: &str,
         path: &str,
-        input: PutInput,
-    ) -> Result<Value, Failure> {
+        input: &PutSecretRequest,
+    ) -> Result<SecretVersionResponse, Failure> {
         let sp = secret_path(path)?;
-        let s = &self.session;
-        let mut body = json!({ "value": input.value.expose_secret() });
-        if let Some(t) = &input.secret_type {
-            body["type"] = json!(t);
-        }
-        if let Some(m) = &input.metadata {
-            body["metadata"] = m.clone();
-        }
-        if let Some(e) = &input.expires_at {
-            body["expires_at"] = json!(e);
-        }
-        if let Some(n) = input.max_access_count {
-            body["max_access_count"] = json!(n);
-        }
-        s.call(
-            Method::PUT,
-            &format!("/v1/vaults/{vault}/secrets/{}", sp.as_str()),
-            &[],
-            Some(&body),
-        )
-        .await
+        self.session
+            .fetch(
+                Method::PUT,
+                &format!("/v1/vaults/{vault}/secrets/{}", sp.as_str()),
+                &[],
+                Some(input),
+            )
+            .await
     }
 
     /// Soft-deletes every version at `path`.
     pub async fn delete_secret(&self, vault: &str, path: &str) -> Result<(), Failure> {
         let sp = secret_path(path)?;
-        let s = &self.session;
-        s.call(
-            Method::DELETE,
-            &format!("/v1/vaults/{vault}/secrets/{}", sp.as_str()),
-            &[],
-            None,
-        )
-        .await
-        .map(drop)
+        self.session
+            .call(
+                Method::DELETE,
+                &format!("/v1/vaults/{vault}/secrets/{}", sp.as_str()),
+                &[],
+                None,
+            )
+            .await
+            .map(drop)
     }
 
-    pub async fn create_vault(
-        &self,
-        name: &str,
-        description: Option<&str>,
-    ) -> Result<Value, Failure> {
-        let s = &self.session;
-        let body = json!({ "name": name, "description": description });
-        s.call(Method::POST, "/v1/vaults", &[], Some(&body)).await
+    /// Creates a vault administered by the caller.
+    pub async fn create_vault(&self, input: &CreateVaultRequest) -> Result<VaultResponse, Failure> {
+        self.session
+            .fetch(Method::POST, "/v1/vaults", &[], Some(input))
+            .await
     }
 
-    pub async fn list_vaults(&self) -> Result<Vec<Value>, Failure> {
-        let s = &self.session;
-        let v = s.call(Method::GET, "/v1/vaults", &[], None).await?;
-        Ok(v["vaults"].as_array().cloned().unwrap_or_default())
+    /// The vaults the caller can see.
+    pub async fn list_vaults(&self) -> Result<Vec<VaultResponse>, Failure> {
+        let list: VaultListResponse = self
+            .session
+            .fetch(Method::GET, "/v1/vaults", &[], NO_BODY)
+            .await?;
+        Ok(list.vaults)
     }
 
     /// Creates a policy on `vault`.
-    pub async fn create_policy(&self, vault: &str, input: CreatePolicy) -> Result<Value, Failure> {
-        let s = &self.session;
-        let body = json!({
-            "secret_path_pattern": input.secret_path_pattern,
-            "principal_type": input.principal_type,
-            "principal_id": input.principal_id,
-            "permissions": input.permissions,
-        });
-        s.call(
-            Method::POST,
-            &format!("/v1/vaults/{vault}/policies"),
-            &[],
-            Some(&body),
-        )
-        .await
+    pub async fn create_policy(
+        &self,
+        vault: &str,
+        input: &CreatePolicyRequest,
+    ) -> Result<PolicyResponse, Failure> {
+        self.session
+            .fetch(
+                Method::POST,
+                &format!("/v1/vaults/{vault}/policies"),
+                &[],
+                Some(input),
+            )
+            .await
     }
 
     /// Shares a secret by id.
     pub async fn create_share(
         &self,
         secret_id: &str,
-        recipient_type: &str,
-        recipient_id: Option<&str>,
-        email: Option<&str>,
-        expires_at: &str,
-        max_access_count: i64,
-    ) -> Result<Value, Failure> {
-        let s = &self.session;
-        let body = json!({
-            "recipient_type": recipient_type, "recipient_id": recipient_id,
-            "email": email, "expires_at": expires_at, "max_access_count": max_access_count,
-        });
-        s.call(
-            Method::POST,
-            &format!("/v1/secrets/{secret_id}/share"),
-            &[],
-            Some(&body),
-        )
-        .await
+        input: &CreateShareRequest,
+    ) -> Result<ShareResponse, Failure> {
+        self.session
+            .fetch(
+                Method::POST,
+                &format!("/v1/secrets/{secret_id}/share"),
+                &[],
+                Some(input),
+            )
+            .await
     }
 }

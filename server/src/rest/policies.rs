@@ -10,7 +10,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
-use talon_api::policies::{PolicyListResponse, PolicyResponse};
+use talon_api::policies::{CreatePolicyRequest, PolicyListResponse, PolicyResponse};
 use talon_api::{PolicyId, VaultId};
 use talon_core::{CreatePolicy, UpdatePolicy};
 use uuid::Uuid;
@@ -24,28 +24,12 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
-    secret_path_pattern: String,
-    principal_type: String,
-    principal_id: String,
-    permissions: Vec<String>,
-    #[serde(default)]
-    conditions: Option<Value>,
-    #[serde(default)]
-    expires_at: Option<String>,
-    #[serde(default)]
-    effect: Option<String>,
-    #[serde(default)]
-    priority: Option<i64>,
-}
-
 async fn create(
     State(s): State<AppState>,
     Auth(p): Auth,
     Ctx(ctx): Ctx,
     Path(vault_id): Path<String>,
-    ApiJson(b): ApiJson<CreateBody>,
+    ApiJson(b): ApiJson<CreatePolicyRequest>,
 ) -> ApiResult<(StatusCode, Json<PolicyResponse>)> {
     let vault_id = uuid_param::<VaultId>("vault_id", &vault_id)?;
     let input = CreatePolicy {

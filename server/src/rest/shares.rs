@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use talon_api::shares::{CreateShareRequest, ShareResponse};
 use talon_api::{SecretId, ShareId};
 use talon_core::clock::rfc3339;
 use talon_core::material::Password;
@@ -27,15 +28,21 @@ pub fn router() -> Router<AppState> {
         .route("/v1/shares/{share_id}/decline", post(decline))
 }
 
-pub(crate) fn share_view(s: &ShareRow, base: &str) -> Value {
-    json!({
-        "id": s.id, "share_url": format!("{base}/v1/share/{}", s.id), "secret_id": s.secret_id,
-        "recipient_type": s.recipient_type, "recipient_id": s.recipient_id,
-        "recipient_email": s.recipient_email, "expires_at": rfc3339(s.expires_at),
-        "max_access_count": s.max_access_count, "access_count": s.access_count,
-        "passphrase_protected": s.passphrase_hash.is_some(), "status": s.status,
-        "created_at": rfc3339(s.created_at),
-    })
+pub(crate) fn share_view(s: &ShareRow, base: &str) -> ShareResponse {
+    ShareResponse {
+        id: s.id.clone(),
+        share_url: format!("{base}/v1/share/{}", s.id),
+        secret_id: s.secret_id.clone(),
+        recipient_type: s.recipient_type.clone(),
+        recipient_id: s.recipient_id.clone(),
+        recipient_email: s.recipient_email.clone(),
+        expires_at: rfc3339(s.expires_at),
+        max_access_count: s.max_access_count,
+        access_count: s.access_count,
+        passphrase_protected: s.passphrase_hash.is_some(),
+        status: s.status.clone(),
+        created_at: rfc3339(s.created_at),
+    }
 }
 
 fn list_item(s: &ShareRow, now: i64) -> Value {
@@ -52,29 +59,13 @@ fn list_item(s: &ShareRow, now: i64) -> Value {
     })
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
-    recipient_type: String,
-    #[serde(default)]
-    recipient_id: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-    expires_at: String,
-    #[serde(default)]
-    max_access_count: Option<i64>,
-    #[serde(default)]
-    passphrase: Option<Password>,
-    #[serde(default)]
-    ip_allowlist: Option<Vec<String>>,
-}
-
 async fn create(
     State(s): State<AppState>,
     Auth(p): Auth,
     Ctx(ctx): Ctx,
     Path(secret_id): Path<String>,
-    ApiJson(b): ApiJson<CreateBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiJson(b): ApiJson<CreateShareRequest>,
+) -> ApiResult<(StatusCode, Json<ShareResponse>)> {
     let expires_at = time_field("expires_at", &Some(b.expires_at))?.unwrap_or_default();
     let recipient_id = b
         .recipient_id

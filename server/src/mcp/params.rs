@@ -1,0 +1,97 @@
+//! The tools' argument types: their JSON schemas are what `tools/list` announces.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ListSecretsParams {
+    /// Only paths starting with this prefix.
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct PathParams {
+    /// Secret path, e.g. `api-keys/openai`.
+    pub path: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct PutSecretParams {
+    /// Secret path, e.g. `api-keys/openai`.
+    pub path: String,
+    /// The secret value.
+    pub value: String,
+    /// api_key, password, private_key, certificate, file, note, ssh_key, env_bundle or generic.
+    #[serde(default, rename = "type")]
+    pub secret_type: Option<String>,
+    /// Free-form JSON metadata.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    /// RFC 3339 expiry time.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// Reads allowed before the secret is gone.
+    #[serde(default)]
+    pub max_access_count: Option<i64>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct RotateParams {
+    pub path: String,
+    /// The new value.
+    pub value: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct CreateVaultParams {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct NoParams {}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct InspectParams {
+    /// Text to inspect.
+    pub content: String,
+    /// `output` (default: text you received) or `input` (text you are about to send; also
+    /// checks for values read earlier in this session).
+    #[serde(default)]
+    pub context: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct GrantParams {
+    pub vault_id: String,
+    /// `user` or `agent`.
+    pub principal_type: String,
+    pub principal_id: String,
+    /// Any of read, write, delete; default read.
+    #[serde(default)]
+    pub permissions: Option<Vec<String>>,
+    /// Glob over secret paths; default `**`.
+    #[serde(default)]
+    pub secret_path_pattern: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ShareParams {
+    pub secret_id: String,
+    /// creator, user, agent or anyone_with_link.
+    pub recipient_type: String,
+    /// Required for user and agent recipients.
+    #[serde(default)]
+    pub recipient_id: Option<String>,
+    /// RFC 3339 expiry of the share.
+    pub expires_at: String,
+    /// Reads allowed through the share; default 5.
+    #[serde(default)]
+    pub max_access_count: Option<i64>,
+    /// Email recipient (external_email share; human sessions only).
+    #[serde(default)]
+    pub email: Option<String>,
+}

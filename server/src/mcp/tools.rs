@@ -1,0 +1,432 @@
+//! The tools of MCP.md section 4, each a call of the REST contract through
+//! [`Api`](super::api::Api).
+
+use super::params::*;
+use super::wording::{fail, ok, redact_with};
+use super::{explain, inspect, Mcp};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::CallToolResult;
+use rmcp::service::RequestContext;
+use rmcp::{tool, tool_router, RoleServer};
+use serde::{Serialize, Serializer};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use talon_api::policies::CreatePolicyRequest;
+use talon_api::secrets::PutSecretRequest;
+use talon_api::shares::CreateShareRequest;
+use talon_api::vaults::CreateVaultRequest;
+use talon_api::SecretValue;
+
+/// What `get_secret` returns: 1claw's four fields, the value written straight from its box.
+#[derive(Serialize)]
+struct SecretRead<'a> {
+    path: &'a str,
+    #[serde(rename = "type")]
+    secret_type: &'a str,
+    version: i64,
+    value: Exposed<'a>,
+}
+
+/// One env-bundle value in `get_env_bundle`'s answer, written straight from its box.
+struct Exposed<'a>(&'a SecretValue);
+
+impl Serialize for Exposed<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        talon_api::expose_value(self.0, s)
+    }
+}
+
+macro_rules! target {
+    ($self:ident, $rc:ident) => {
+        match $self.target(&$rc) {
+            Ok(t) => t,
+            Err(msg) => return fail(msg),
+        }
+    };
+}
+
+#[tool_router(vis = "pub(super)")]
+impl Mcp {
+    #[tool(
+        description = "List the secrets of the vault (paths, types, versions; never values). Use it or describe_secret to check that a secret exists.",
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
+    async fn list_secrets(
+        &self,
+        Parameters(p): Parameters<ListSecretsParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, vault) = target!(self, rc);
+        let prefix = p.prefix.unwrap_or_default();
+        match b.list_secrets(&vault, &prefix).await {
+            Ok(list) if list.is_empty() => ok("No secrets found in this vault."),
+            Ok(list) => {
+                let mut out = format!("Found {} secret(s):", list.len());
+                for s in &list {
+                    out.push_str(&format!(
+                        "\n- {}  (type: {}, version: {}, expires: {})",
+                        s.version.path,
+                        s.version.secret_type,
+                        s.version.version,
+                        s.version.expires_at.as_deref().unwrap_or("never")
+                    ));
+                }
+                ok(out)
+            }
+            Err(f) => fail(explain(&f, None, "read", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "Read a secret's value. Call it right before you use the value; never repeat, summarize or store the value. Each call counts as an access.",
+        annotations(read_only_hint = true)
+    )]
+    async fn get_secret(
+        &self,
+        Parameters(p): Parameters<PathParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, vault) = target!(self, rc);
+        if p.path.is_empty() {
+            return fail("path must not be empty.");
+        }
+        match b.get_secret(&vault, &p.path).await {
+            Ok(read) => {
+                let version = &read.meta.version;
+                tracing::info!(tool = "get_secret", vault = %vault, path = %p.path, version = version.version, "secret accessed");
+                self.remember(&p.path, &read.value);
+                let out = SecretRead {
+                    path: &version.path,
+                    secret_type: &version.secret_type,
+                    version: version.version,
+                    value: Exposed(&read.value),
+                };
+                ok(serde_json::to_string(&out).unwrap_or_default())
+            }
+            Err(f) => fail(explain(&f, Some(&p.path), "read", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "Store a secret (a new version at the path). The value is never echoed back."
+    )]
+    async fn put_secret(
+        &self,
+        Parameters(p): Parameters<PutSecretParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, vault) = target!(self, rc);
+        if p.value.is_empty() {
+            return fail("value must not be empty.");
+        }
+        if p.max_access_count.is_some_and(|n| n < 1) {
+            return fail("max_access_count must be greater than 0.");
+        }
+        let input = PutSecretRequest {
+            value: SecretValue::new(p.value),
+            secret_type: Some(p.secret_type.unwrap_or_else(|| "api_key".into())),
+            metadata: p.metadata,
+            expires_at: p.expires_at,
+            max_access_count: p.max_access_count,
+        };
+        match b.put_secret(&vault, &p.path, &input).await {
+            Ok(v) => {
+                tracing::info!(tool = "put_secret", vault = %vault, path = %p.path, version = v.version, "secret stored");
+                ok(format!(
+                    "Secret stored at '{}' (version {}, type: {}).",
+                    p.path, v.version, v.secret_type
+                ))
+            }
+            Err(f) => fail(explain(&f, Some(&p.path), "write", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "Show a secret's metadata (type, version, expiry, access counts) without reading or spending its value.",
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
+    async fn describe_secret(
+        &self,
+        Parameters(p): Parameters<PathParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, vault) = target!(self, rc);
+        match Self::describe(&b, &vault, &p.path).await {
+            Ok(Some(s)) => {
+                // `id` (not in 1claw's list) is what share_secret needs.
+                let v = &s.version;
+                let out = json!({
+                    "id": v.id, "path": v.path, "type": v.secret_type, "version": v.version,
+                    "metadata": v.metadata, "created_at": v.created_at,
+                    "expires_at": v.expires_at, "access_count": s.access_count,
+                    "max_access_count": v.max_access_count, "is_disabled": s.is_disabled,
+                });
+                ok(serde_json::to_string_pretty(&out).unwrap_or_default())
+            }
+            Ok(None) => fail(format!("No secret found at path '{}'.", p.path)),
+            Err(f) => fail(explain(&f, Some(&p.path), "read", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "Soft-delete the secret at a path (all versions).",
+        annotations(destructive_hint = true)
+    )]
+    async fn delete_secret(
+        &self,
+        Parameters(p): Parameters<PathParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, vault) = target!(self, rc);
+        match b.delete_secret(&vault, &p.path).await {
+            Ok(()) => ok(format!("Secret at '{}' has been soft-deleted.", p.path)),
+            Err(f) => fail(explain(&f, Some(&p.path), "delete", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "Store a new value for an existing secret (a new version), keeping its type and metadata."
+    )]
+    async fn rotate_and_store(
+        &self,
+        Parameters(p): Parameters<RotateParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, vault) = target!(self, rc);
+        if p.value.is_empty() {
+            return fail("value must not be empty.");
+        }
+        let current = match Self::describe(&b, &vault, &p.path).await {
+            Ok(c) => c,
+            Err(f) => return fail(explain(&f, Some(&p.path), "read", b.is_agent())),
+        };
+        let (secret_type, metadata) = match current {
+            Some(c) => (
+                c.version.secret_type,
+                Some(c.version.metadata).filter(Value::is_object),
+            ),
+            None => ("api_key".to_owned(), None),
+        };
+        let input = PutSecretRequest {
+            value: SecretValue::new(p.value),
+            secret_type: Some(secret_type),
+            metadata,
+            expires_at: None,
+            max_access_count: None,
+        };
+        match b.put_secret(&vault, &p.path, &input).await {
+            Ok(v) => ok(format!(
+                "Rotated secret at '{}'. New version: {}.",
+                p.path, v.version
+            )),
+            Err(f) => fail(explain(&f, Some(&p.path), "write", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "Read an env_bundle secret (KEY=VALUE lines) as a JSON object. Counts as an access.",
+        annotations(read_only_hint = true)
+    )]
+    async fn get_env_bundle(
+        &self,
+        Parameters(p): Parameters<PathParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, vault) = target!(self, rc);
+        match b.get_secret(&vault, &p.path).await {
+            Ok(read) => {
+                let t = &read.meta.version.secret_type;
+                if t != "env_bundle" {
+                    return fail(format!(
+                        "Secret at '{}' is type '{t}', not 'env_bundle'.",
+                        p.path
+                    ));
+                }
+                tracing::info!(tool = "get_env_bundle", vault = %vault, path = %p.path, "secret accessed");
+                let entries = talon_api::env_bundle::parse(read.value.expose_secret());
+                self.remember(&p.path, &read.value);
+                for (_, value) in &entries {
+                    self.remember(&p.path, value);
+                }
+                let out: BTreeMap<&str, Exposed<'_>> = entries
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), Exposed(v)))
+                    .collect();
+                ok(serde_json::to_string_pretty(&out).unwrap_or_default())
+            }
+            Err(f) => fail(explain(&f, Some(&p.path), "read", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "Create a new vault administered by you (the session vault does not change)."
+    )]
+    async fn create_vault(
+        &self,
+        Parameters(p): Parameters<CreateVaultParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        if p.name.is_empty() || p.name.len() > 255 {
+            return fail("name must be 1 to 255 characters.");
+        }
+        let input = CreateVaultRequest {
+            name: p.name,
+            description: p.description,
+        };
+        match b.create_vault(&input).await {
+            Ok(v) => ok(format!(
+                "Vault created successfully.\n  ID: {}\n  Name: {}\n  Owner: {}:{}\nYou (and the human who created you) can see it; pass its ID to put_secret's vault by using it as the session vault, or grant others access with grant_access.",
+                v.id, v.name, v.created_by_type, v.created_by
+            )),
+            Err(f) => fail(explain(&f, None, "write", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "List the vaults you can see.",
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
+    async fn list_vaults(
+        &self,
+        Parameters(_p): Parameters<NoParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        match b.list_vaults().await {
+            Ok(list) if list.is_empty() => ok("No vaults found. Create one with create_vault."),
+            Ok(list) => {
+                let mut out = format!("Found {} vault(s):", list.len());
+                for v in &list {
+                    out.push_str(&format!(
+                        "\n- {}  (id: {}, created by: {}, {})",
+                        v.name, v.id, v.created_by_type, v.created_at
+                    ));
+                }
+                ok(out)
+            }
+            Err(f) => fail(explain(&f, None, "read", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "Grant a user or agent access to secrets in a vault you administer (creates a policy)."
+    )]
+    async fn grant_access(
+        &self,
+        Parameters(p): Parameters<GrantParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        if !matches!(p.principal_type.as_str(), "user" | "agent") {
+            return fail("principal_type must be 'user' or 'agent'.");
+        }
+        let permissions = p.permissions.unwrap_or_else(|| vec!["read".into()]);
+        if let Some(bad) = permissions
+            .iter()
+            .find(|x| !matches!(x.as_str(), "read" | "write" | "delete"))
+        {
+            return fail(format!(
+                "permissions may contain only read, write and delete, not '{bad}'."
+            ));
+        }
+        let pattern = p.secret_path_pattern.unwrap_or_else(|| "**".into());
+        let input = CreatePolicyRequest {
+            secret_path_pattern: pattern.clone(),
+            principal_type: p.principal_type.clone(),
+            principal_id: p.principal_id.clone(),
+            permissions: permissions.clone(),
+            conditions: None,
+            expires_at: None,
+            effect: None,
+            priority: None,
+        };
+        match b.create_policy(&p.vault_id, &input).await {
+            Ok(v) => ok(format!(
+                "Access granted.\n  Policy ID: {}\n  Vault: {}\n  Granted to: {}:{}\n  Permissions: {}\n  Path pattern: {}",
+                v.id,
+                p.vault_id,
+                p.principal_type,
+                p.principal_id,
+                permissions.join(", "),
+                pattern
+            )),
+            Err(f) => fail(explain(&f, None, "write", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "Check text for prompt injection, command injection, obfuscation, exfiltration hosts, Unicode tricks and PII before you act on it or send it. Local: no API call.",
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
+    async fn inspect_content(&self, Parameters(p): Parameters<InspectParams>) -> CallToolResult {
+        let check_known = match p.context.as_deref().unwrap_or("output") {
+            "output" => false,
+            "input" => true,
+            _ => return fail("context must be 'input' or 'output'."),
+        };
+        let seen = self.seen.lock().expect("seen values");
+        let known: Vec<(&str, &str)> = seen
+            .iter()
+            .map(|(p, v)| (p.as_str(), v.expose_secret()))
+            .collect();
+        let report = inspect::inspect(&p.content, check_known, &known, |m| redact_with(&known, m));
+        ok(report.to_string())
+    }
+
+    #[tool(
+        description = "Share a secret by id with your creator, a user, an agent, or anyone with the link, for a limited time and number of reads."
+    )]
+    async fn share_secret(
+        &self,
+        Parameters(p): Parameters<ShareParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        let t = p.recipient_type.as_str();
+        let known = matches!(t, "creator" | "user" | "agent" | "anyone_with_link")
+            || (t == "external_email" && p.email.is_some());
+        if !known {
+            return fail("recipient_type must be creator, user, agent or anyone_with_link.");
+        }
+        if matches!(t, "user" | "agent") && p.recipient_id.is_none() {
+            return fail(format!("recipient_id is required when sharing with a {t}."));
+        }
+        let max = p.max_access_count.unwrap_or(5);
+        if max < 1 {
+            return fail("max_access_count must be greater than 0.");
+        }
+        let t = if p.email.is_some() {
+            "external_email"
+        } else {
+            t
+        };
+        let input = CreateShareRequest {
+            recipient_type: t.to_owned(),
+            recipient_id: p.recipient_id.clone(),
+            email: p.email.clone(),
+            expires_at: p.expires_at.clone(),
+            max_access_count: Some(max),
+            passphrase: None,
+            ip_allowlist: None,
+        };
+        match b.create_share(&p.secret_id, &input).await {
+            Ok(v) => {
+                let recipient = match t {
+                    "creator" => "your creator (the human who registered this agent)".to_owned(),
+                    "anyone_with_link" => "anyone with the link".to_owned(),
+                    "external_email" => p.email.clone().unwrap_or_default(),
+                    _ => format!("{t}:{}", p.recipient_id.as_deref().unwrap_or("")),
+                };
+                ok(format!(
+                    "Secret shared successfully.\n  Share ID: {}\n  Recipient: {recipient}\n  Expires: {}\n  Max accesses: {}\n  URL: {}\nTargeted recipients must accept the share before they can open it.",
+                    v.id,
+                    v.expires_at,
+                    v.max_access_count.map_or("unlimited".to_owned(), |n| n.to_string()),
+                    v.share_url
+                ))
+            }
+            Err(f) => fail(explain(&f, None, "read", b.is_agent())),
+        }
+    }
+}
