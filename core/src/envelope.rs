@@ -15,10 +15,15 @@ pub const ALGORITHM: &str = "talon-v1:aes-256-gcm-siv+hsm-aes-gcm";
 /// Where a ciphertext lives; serialised into the associated data.
 #[derive(Debug, Clone, Copy)]
 pub struct Binding<'a> {
+    /// The owning org.
     pub org_id: &'a str,
+    /// The vault holding the secret.
     pub vault_id: &'a str,
+    /// The secret's id.
     pub secret_id: &'a str,
+    /// The secret's path.
     pub path: &'a str,
+    /// The version number being sealed.
     pub version: i64,
 }
 
@@ -38,14 +43,18 @@ impl Binding<'_> {
 /// What is stored for a sealed value. None of it is secret on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {
+    /// The value encrypted under the DEK.
     pub ciphertext: Vec<u8>,
+    /// The 12-byte AES-GCM-SIV nonce used for `ciphertext`.
     pub nonce: Vec<u8>,
+    /// The DEK, wrapped by the vault KEK inside the keystore.
     pub wrapped_dek: Vec<u8>,
 }
 
 /// A sealing or opening failure.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
+    /// The keystore failed to wrap or unwrap the DEK.
     #[error(transparent)]
     KeyStore(#[from] KeyStoreError),
     /// The ciphertext does not authenticate under its binding.

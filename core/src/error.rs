@@ -9,7 +9,9 @@ pub enum Error {
     /// Input failed validation. `field` names the offending field when there is one.
     #[error("{reason}")]
     Invalid {
+        /// The request field that failed, as the client named it.
         field: Option<&'static str>,
+        /// What is wrong with the input, shown to the client.
         reason: String,
     },
     /// Missing, malformed, expired or revoked credentials.
@@ -32,14 +34,25 @@ pub enum Error {
         "{resource} limit reached ({current}/{limit} on {tier} tier). Upgrade your plan for more."
     )]
     LimitExceeded {
+        /// What is counted: `Vault`, `Secret`, `Agent`, ….
         resource: &'static str,
+        /// How many the org already has.
         current: i64,
+        /// The most the tier allows.
         limit: i64,
+        /// The org's tier.
         tier: String,
     },
     /// The org's monthly request quota is used up (billable routes only).
     #[error("Monthly request quota reached ({used}/{limit} on {tier} tier). Upgrade your plan or wait for next month.")]
-    QuotaExceeded { used: i64, limit: i64, tier: String },
+    QuotaExceeded {
+        /// Billable requests counted this month.
+        used: i64,
+        /// The tier's monthly request quota.
+        limit: i64,
+        /// The org's tier.
+        tier: String,
+    },
     /// Stripe billing is not configured on this server.
     #[error("{0}")]
     BillingNotConfigured(String),
@@ -48,7 +61,10 @@ pub enum Error {
     IpDenied,
     /// Too many attempts; retry after the given number of seconds.
     #[error("Too many attempts; try again in {retry_after_s} seconds")]
-    RateLimited { retry_after_s: u64 },
+    RateLimited {
+        /// Seconds until the next attempt may succeed (the `Retry-After` value).
+        retry_after_s: u64,
+    },
     /// A dependency (database, keystore, audit store) failed or timed out.
     #[error("{0} is unavailable")]
     Unavailable(Dependency),
@@ -60,8 +76,11 @@ pub enum Error {
 /// The dependencies whose failure is reported as 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dependency {
+    /// The SQL database behind the store.
     Database,
+    /// The keystore holding the KEKs, the JWT signing key and the MAC keys.
     Keystore,
+    /// The audit log, which every recorded action must reach.
     Audit,
     /// The payment provider (Stripe).
     Billing,

@@ -1,3 +1,5 @@
+#![deny(missing_docs)]
+
 //! Talon's core: the product's rules (who may do what, what a secret version is, when a read is
 //! gone, what the audit chain records), over a storage handle and a keystore. It knows nothing of
 //! HTTP, Leptos, MCP or SQL dialects; the doors (REST, dashboard, MCP, CLI) call into [`Core`].

@@ -14,7 +14,9 @@ pub enum Mailer {
     /// An SMTP relay, e.g. `smtp://mail.example.com:25` (plain SMTP; put a local relay in front
     /// for TLS).
     Smtp {
+        /// The SMTP transport to the relay.
         transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// The sender address on every mail.
         from: Mailbox,
     },
     /// Appends each mail to this file.

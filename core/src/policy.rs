@@ -45,6 +45,7 @@ impl Cidr {
         (prefix <= max).then_some(Cidr { addr, prefix })
     }
 
+    /// Whether `ip` is inside the network; IPv4-mapped IPv6 addresses count as IPv4.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
@@ -113,7 +114,9 @@ impl TimeWindow {
 /// The conditions object of a policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Conditions {
+    /// Networks the caller's IP must be in; empty means any address.
     pub ip_allowlist: Vec<Cidr>,
+    /// Times of day and week when the policy applies; `None` means always.
     pub time_window: Option<TimeWindow>,
 }
 
@@ -205,10 +208,15 @@ fn parse_time_window(v: &Value) -> Result<TimeWindow, String> {
 /// One policy as the evaluator sees it.
 #[derive(Debug, Clone)]
 pub struct Rule {
+    /// The secret paths the policy covers.
     pub pattern: PathPattern,
+    /// What it allows or denies; `write` also covers `delete` and `rotate`.
     pub permissions: Vec<Permission>,
+    /// Whether a match allows or denies.
     pub effect: Effect,
+    /// When the policy stops applying, unix milliseconds; `None` never expires.
     pub expires_at_ms: Option<i64>,
+    /// Extra conditions (IP allowlist, time window) that must hold for the rule to apply.
     pub conditions: Conditions,
 }
 
@@ -231,16 +239,22 @@ impl Rule {
 /// The request being decided.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
+    /// The secret path requested.
     pub path: &'a str,
+    /// The permission requested.
     pub permission: Permission,
+    /// The time of the request, unix milliseconds.
     pub now_ms: i64,
+    /// The caller's address, when known.
     pub ip: Option<IpAddr>,
 }
 
 /// The outcome of [`evaluate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
+    /// The request may proceed.
     Allow,
+    /// The request is refused.
     Deny,
 }
 

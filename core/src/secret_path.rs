@@ -9,6 +9,7 @@ use std::fmt;
 pub struct SecretPath(String);
 
 impl SecretPath {
+    /// Validates `s` as a secret path; otherwise a 400 naming `path` that says what is wrong.
     pub fn parse(s: &str) -> Result<Self, Error> {
         let bad = |why: &str| Error::invalid("path", format!("Invalid secret path: {why}"));
         if s.is_empty() || s.len() > 512 {
@@ -35,6 +36,7 @@ impl SecretPath {
         Ok(SecretPath(s.to_owned()))
     }
 
+    /// The path as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -52,6 +54,7 @@ impl fmt::Display for SecretPath {
 pub struct PathPattern(String);
 
 impl PathPattern {
+    /// Validates `s` as a path pattern; otherwise a 400 naming `secret_path_pattern`.
     pub fn parse(s: &str) -> Result<Self, Error> {
         let bad = |why: &str| {
             Error::invalid(
@@ -84,6 +87,7 @@ impl PathPattern {
         Ok(PathPattern(s.to_owned()))
     }
 
+    /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }

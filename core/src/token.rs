@@ -15,30 +15,47 @@ const LEEWAY_S: i64 = 30;
 /// The claims Talon writes and reads. Optional fields are absent from tokens that lack them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
+    /// Issuer: the server's public base URL.
     pub iss: String,
+    /// Subject: `user:<id>` or `agent:<id>`.
     pub sub: String,
+    /// The org the subject belongs to (same value as `org_id`).
     pub org: String,
+    /// The org the subject belongs to.
     pub org_id: String,
+    /// Issued at, unix seconds.
     pub iat: i64,
+    /// Expiry, unix seconds.
     pub exp: i64,
+    /// Unique token id, checked against the revocation list.
     pub jti: String,
+    /// What the token is for: `access`, or `mfa` for a login waiting on its second factor.
     pub token_use: String,
+    /// A human's email address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// A human's org role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// How a human signed in: `password`, `google`, `api_key`, ….
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<String>,
+    /// An agent's scopes at issue time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    /// Set when the agent's scopes were given explicitly rather than derived from policies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_explicit: Option<bool>,
+    /// Vaults an agent is bound to; empty means every vault of the org.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault_ids: Option<Vec<String>>,
+    /// Kept for client compatibility; always false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intents_api_enabled: Option<bool>,
+    /// The personal API key the token was made from, re-checked on every use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_id: Option<String>,
+    /// The scopes of that personal API key, which narrow the user's rights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_scopes: Option<Vec<String>>,
 }

@@ -12,8 +12,10 @@ use crate::material::Dek;
 /// A keystore failure. The message names the operation, never key material.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyStoreError {
+    /// The token or its library failed; the message names the operation.
     #[error("keystore: {0}")]
     Backend(String),
+    /// No key with this label exists.
     #[error("keystore: key {0} not found")]
     KeyNotFound(String),
     /// Authenticated decryption failed: wrong key, wrong associated data or tampered bytes.
@@ -24,8 +26,11 @@ pub enum KeyStoreError {
 /// Attributes of a KEK as the token reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KekAttributes {
+    /// Whether the key may leave the token (`CKA_EXTRACTABLE`); false for a KEK.
     pub extractable: bool,
+    /// Whether the key's value is protected from being read (`CKA_SENSITIVE`); true for a KEK.
     pub sensitive: bool,
+    /// Whether the key is a persistent token object rather than a session object (`CKA_TOKEN`).
     pub token: bool,
 }
 

@@ -27,6 +27,7 @@ impl Default for SoftKeyStore {
 }
 
 impl SoftKeyStore {
+    /// A store with a fresh random JWT key and MAC keys and no KEKs; everything is lost on exit.
     pub fn new() -> Self {
         SoftKeyStore {
             keks: Mutex::new(HashMap::new()),

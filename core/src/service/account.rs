@@ -14,23 +14,31 @@ use talon_api::Scope;
 /// A freshly created key, shown once.
 #[derive(Debug)]
 pub struct ApiKeyCreated {
+    /// The stored key record (id, name, scopes, prefix, expiry); never the key itself.
     pub key: ApiKeyRow,
+    /// The `1ck_` key, shown to the user only now.
     pub api_key: BearerSecret,
 }
 
 /// A new access token (and a new refresh token when one was presented).
 #[derive(Debug)]
 pub struct Tokens {
+    /// The user the tokens were issued to.
     pub user_id: String,
+    /// A signed access token.
     pub access_token: BearerSecret,
+    /// Lifetime of the access token, seconds.
     pub expires_in: i64,
+    /// The replacement refresh token, when the flow issues one.
     pub refresh_token: Option<BearerSecret>,
 }
 
 /// A profile change; absent fields stay.
 #[derive(Debug, Clone, Default)]
 pub struct ProfilePatch {
+    /// New display name; `Some(None)` clears it.
     pub display_name: Option<Option<String>>,
+    /// New choice about receiving marketing emails.
     pub marketing_emails: Option<bool>,
 }
 

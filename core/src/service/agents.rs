@@ -13,20 +13,30 @@ use talon_api::Scope;
 /// Input of `POST /v1/agents`.
 #[derive(Debug, Clone, Default)]
 pub struct CreateAgent {
+    /// Display name, 1 to 255 characters.
     pub name: String,
+    /// Free text; empty when absent.
     pub description: Option<String>,
+    /// How the agent authenticates; only `api_key` is accepted.
     pub auth_method: Option<String>,
+    /// Scopes; non-empty ones are explicit and limit the paths the agent can reach.
     pub scopes: Option<Vec<String>>,
+    /// Vaults the agent is bound to; empty or absent means every vault of the org.
     pub vault_ids: Option<Vec<String>>,
+    /// Lifetime of its access tokens, 60 to 86400 seconds; absent uses the server default.
     pub token_ttl_seconds: Option<i64>,
+    /// When the agent expires (its key and live tokens stop working), unix milliseconds.
     pub expires_at: Option<i64>,
+    /// When its API key stops working, unix milliseconds.
     pub api_key_expires_at: Option<i64>,
 }
 
 /// A registered agent and its key, shown once.
 #[derive(Debug)]
 pub struct AgentCreated {
+    /// The stored agent record.
     pub agent: AgentRow,
+    /// The `ocv_` key, shown only now; only its keyed hash is stored.
     pub api_key: BearerSecret,
 }
 
@@ -163,13 +173,21 @@ impl Core {
 /// A change to an agent: absent fields stay; `Some(None)` clears a nullable field.
 #[derive(Debug, Clone, Default)]
 pub struct PatchAgent {
+    /// New display name, 1 to 255 characters.
     pub name: Option<String>,
+    /// New description.
     pub description: Option<String>,
+    /// New scopes; an empty list makes them non-explicit again.
     pub scopes: Option<Vec<String>>,
+    /// Activates or deactivates the agent.
     pub is_active: Option<bool>,
+    /// New vault binding; empty means every vault of the org.
     pub vault_ids: Option<Vec<String>>,
+    /// New access token lifetime, 60 to 86400 seconds; `Some(None)` restores the server default.
     pub token_ttl_seconds: Option<Option<i64>>,
+    /// New expiry of the agent, unix milliseconds; `Some(None)` removes it.
     pub expires_at: Option<Option<i64>>,
+    /// New expiry of its API key, unix milliseconds; `Some(None)` removes it.
     pub api_key_expires_at: Option<Option<i64>>,
 }
 

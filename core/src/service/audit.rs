@@ -14,13 +14,21 @@ use talon_api::Scope;
 /// An event to record.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
+    /// The org whose chain records the event.
     pub org_id: String,
+    /// Who acted: `user`, `agent`, `system` or `anonymous`.
     pub actor_type: &'static str,
+    /// The acting user's or agent's id; `None` for `system` and `anonymous` actors.
     pub actor_id: Option<String>,
+    /// What happened, dotted: `secret.read`, `agent.register`, `auth.failure`, ….
     pub action: &'static str,
+    /// The kind of thing acted on: `secret`, `vault`, `agent`, `auth`, ….
     pub resource_type: &'static str,
+    /// The id of the thing acted on, when there is one.
     pub resource_id: Option<String>,
+    /// `success`, `failure` or `denied`.
     pub outcome: &'static str,
+    /// Extra facts as a JSON object (paths, versions, methods); never a secret value.
     pub details: Value,
 }
 
@@ -45,6 +53,7 @@ impl AuditEvent {
         }
     }
 
+    /// The same event with another outcome (`failure`, `denied`).
     pub fn outcome(mut self, outcome: &'static str) -> Self {
         self.outcome = outcome;
         self
@@ -54,13 +63,21 @@ impl AuditEvent {
 /// Query parameters of `GET /v1/audit/events`, as received.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
+    /// Only events on this resource id, or secret events whose details name this path.
     pub resource_id: Option<String>,
+    /// Only events by this actor id.
     pub actor_id: Option<String>,
+    /// Only events by this kind of actor (`user`, `agent`, …).
     pub actor_type: Option<String>,
+    /// Only this action; a trailing `*` matches every action with that prefix.
     pub action: Option<String>,
+    /// Only events at or after this RFC 3339 time.
     pub from: Option<String>,
+    /// Only events before this RFC 3339 time.
     pub to: Option<String>,
+    /// Page size, 1 to 1000; 100 when absent.
     pub limit: Option<i64>,
+    /// Events to skip, newest first; 0 when absent.
     pub offset: Option<i64>,
 }
 

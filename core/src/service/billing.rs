@@ -20,9 +20,13 @@ use std::time::{Duration, Instant};
 /// Limits of one tier; `None` is unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 pub struct PlanLimits {
+    /// Billable requests per calendar month.
     pub requests: Option<i64>,
+    /// Vaults per org.
     pub vaults: Option<i64>,
+    /// Secrets per org.
     pub secrets: Option<i64>,
+    /// Agents per org.
     pub agents: Option<i64>,
 }
 
@@ -113,10 +117,12 @@ impl Plans {
         self.0.get(tier).copied().unwrap_or_default()
     }
 
+    /// Whether `tier` is a configured tier.
     pub fn contains(&self, tier: &str) -> bool {
         self.0.contains_key(tier)
     }
 
+    /// The configured tier names, in alphabetical order.
     pub fn names(&self) -> Vec<&str> {
         self.0.keys().map(String::as_str).collect()
     }
@@ -125,10 +131,15 @@ impl Plans {
 /// A billable operation (API.md 5.2) and its price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BillableOp {
+    /// Reading a secret's value, 0.001 USD.
     SecretRead,
+    /// Writing or rotating a secret, 0.005 USD.
     SecretWrite,
+    /// Creating a share, 0.002 USD.
     ShareCreate,
+    /// Opening a share as a signed-in recipient, 0.001 USD.
     ShareAccess,
+    /// Querying or exporting the audit log, 0.0005 USD.
     AuditQuery,
 }
 

@@ -25,40 +25,58 @@ const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 /// What the CLI receives from `POST /v1/auth/device/code`.
 #[derive(Debug)]
 pub struct DeviceStarted {
+    /// The `dc_` secret the CLI polls with; only its keyed hash is stored.
     pub device_code: String,
+    /// The short code (`ABCD-EFGH`) the human types or confirms on the approval page.
     pub user_code: String,
+    /// The approval page, with the user code filled in.
     pub verification_uri: String,
+    /// Seconds until the code pair expires.
     pub expires_in: i64,
+    /// Seconds the CLI waits between polls.
     pub interval: i64,
 }
 
 /// A device token issued on an approved poll.
 #[derive(Debug)]
 pub struct DeviceToken {
+    /// A signed access token, valid for 24 hours.
     pub access_token: BearerSecret,
+    /// Lifetime of the access token, seconds.
     pub expires_in: i64,
+    /// The approving user's email address.
     pub email: String,
+    /// The approving user's id.
     pub user_id: String,
+    /// The approving user's org.
     pub org_id: String,
 }
 
 /// The answer to one poll.
 #[derive(Debug)]
 pub enum DevicePoll {
+    /// Not decided yet; poll again after the interval.
     Pending,
+    /// Polled sooner than the interval; wait longer.
     SlowDown,
+    /// The human refused the login.
     Denied,
     /// Expired, unknown or already redeemed.
     Expired,
+    /// Approved: the token, handed out on this poll only.
     Approved(DeviceToken),
 }
 
 /// What the approval page shows about a user code.
 #[derive(Debug)]
 pub struct DeviceInfo {
+    /// The code, normalised as `ABCD-EFGH`.
     pub user_code: String,
+    /// The name the CLI gave for itself.
     pub client_id: String,
+    /// `pending`, `approved`, `denied` or `expired`.
     pub status: String,
+    /// When the code pair expires, unix milliseconds.
     pub expires_at: i64,
 }
 

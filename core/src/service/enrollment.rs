@@ -18,15 +18,20 @@ const ENROLL_TTL_MS: i64 = 24 * 3_600_000;
 /// What the enrolling agent receives.
 #[derive(Debug)]
 pub struct EnrollStarted {
+    /// The request's id, shown to the approver and used when polling.
     pub pairing_id: String,
+    /// The `ep_` secret the agent polls with; only its keyed hash is stored.
     pub poll_token: BearerSecret,
+    /// The dashboard page where a human approves or denies the request.
     pub approval_url: String,
 }
 
 /// State of a request as the agent (poll) or the approver sees it.
 #[derive(Debug)]
 pub struct EnrollState {
+    /// `pending`, `approved`, `denied` or `expired`.
     pub status: String,
+    /// The agent created on approval.
     pub agent_id: Option<String>,
     /// Present once: in the approver's answer and in the agent's first approved poll.
     pub api_key: Option<SecretValue>,

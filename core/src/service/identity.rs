@@ -21,19 +21,29 @@ use serde_json::json;
 /// Input of `POST /v1/auth/signup`.
 #[derive(Debug)]
 pub struct Signup {
+    /// The sign-in email; trimmed and lowercased before use.
     pub email: String,
+    /// The chosen password: at least 12 characters with a lowercase and an uppercase letter, a
+    /// digit and a symbol.
     pub password: Password,
+    /// Optional name to show; also names the new org.
     pub display_name: Option<String>,
 }
 
 /// Result of a signup: the new user, logged in.
 #[derive(Debug)]
 pub struct SignupOutcome {
+    /// The new user's id.
     pub user_id: String,
+    /// The user's org: a new one, or the org that invited this email.
     pub org_id: String,
+    /// The normalised email address.
     pub email: String,
+    /// A signed access token.
     pub access_token: BearerSecret,
+    /// Lifetime of the access token, seconds.
     pub expires_in: i64,
+    /// A `rt_` refresh token for the new session.
     pub refresh_token: BearerSecret,
 }
 
@@ -41,23 +51,36 @@ pub struct SignupOutcome {
 /// `refresh_token` are empty and `expires_in` is the challenge's lifetime.
 #[derive(Debug)]
 pub struct LoginOutcome {
+    /// The user's id.
     pub user_id: String,
+    /// The user's org.
     pub org_id: String,
+    /// The user's email address.
     pub email: String,
+    /// A signed access token; empty while MFA is pending.
     pub access_token: BearerSecret,
+    /// Lifetime of the access token, or of the MFA challenge, seconds.
     pub expires_in: i64,
+    /// A `rt_` refresh token; empty while MFA is pending.
     pub refresh_token: BearerSecret,
+    /// A challenge token to present with the second factor at `mfa/verify`.
     pub mfa_token: Option<BearerSecret>,
 }
 
 /// Result of an agent key exchange.
 #[derive(Debug)]
 pub struct AgentToken {
+    /// A signed access token for the agent.
     pub access_token: BearerSecret,
+    /// Lifetime of the access token, seconds.
     pub expires_in: i64,
+    /// The agent's id.
     pub agent_id: String,
+    /// The agent's org.
     pub org_id: String,
+    /// Vaults the agent is bound to; empty means every vault of the org.
     pub vault_ids: Vec<String>,
+    /// The scopes written into the token: the explicit ones, or the path patterns of its policies.
     pub scopes: Vec<String>,
 }
 

@@ -12,9 +12,13 @@ use talon_api::Scope;
 /// Input of `POST /v1/security/ip-rules`.
 #[derive(Debug, Clone)]
 pub struct NewIpRule {
+    /// `allow` or `deny` (`block` is read as `deny`).
     pub rule_type: String,
+    /// An IPv4 or IPv6 address or network; stored normalised.
     pub cidr: String,
+    /// Optional note naming the rule.
     pub label: Option<String>,
+    /// `all` (the default), `users` or `agents`.
     pub applies_to: Option<String>,
 }
 
@@ -92,11 +96,13 @@ impl Core {
         Err(Error::IpDenied)
     }
 
+    /// The org's IP rules, oldest first. Org owners and admins only.
     pub async fn list_ip_rules(&self, p: &Principal) -> Result<Vec<IpRuleRow>> {
         Self::require_org_admin(p)?;
         ip_rules::list(self.store().pool(), p.org_id()).await
     }
 
+    /// Adds an IP rule to the caller's org (audited). Org owners and admins only.
     pub async fn create_ip_rule(
         &self,
         p: &Principal,
@@ -153,6 +159,8 @@ impl Core {
         Ok(row)
     }
 
+    /// Deletes one of the org's IP rules (audited); 404 when it is not there. Org owners and admins
+    /// only.
     pub async fn delete_ip_rule(
         &self,
         p: &Principal,

@@ -23,7 +23,9 @@ const DESTROY_GRACE: std::time::Duration = std::time::Duration::from_millis(500)
 /// A vault's key state.
 #[derive(Debug, Clone)]
 pub struct KeyStatus {
+    /// The vault.
     pub vault_id: String,
+    /// The version of the KEK now in use (the number ending its label).
     pub kek_version: i64,
     /// Retired KEKs: version, versions still wrapped under it, destruction time.
     pub retired: Vec<(i64, i64, Option<i64>)>,

@@ -20,7 +20,9 @@ const MFA_MAX_ATTEMPTS: i64 = 5;
 /// What `mfa/setup` returns.
 #[derive(Debug)]
 pub struct MfaSetup {
+    /// The new TOTP seed, base32, for manual entry in an authenticator app.
     pub secret: SecretValue,
+    /// The `otpauth://` URI carrying the seed, for a QR code.
     pub otpauth_uri: SecretValue,
 }
 

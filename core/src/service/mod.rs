@@ -111,22 +111,32 @@ pub use talon_api::{PrincipalKind, Role, Scope};
 /// Who is calling, established from a verified token.
 #[derive(Debug, Clone)]
 pub enum Principal {
+    /// A human member of an org.
     User {
+        /// The user's id.
         user_id: String,
+        /// The org the user belongs to.
         org_id: String,
+        /// The user's email address.
         email: String,
+        /// The user's role in the org.
         role: Role,
         /// Set when the caller authenticated with a personal API key (or a token made from
         /// one): the key's scopes, which narrow the user's rights. Empty or `*` = no narrowing.
         key_scopes: Option<Vec<String>>,
     },
+    /// A registered agent, authenticated with a token exchanged for its `ocv_` key.
     Agent {
+        /// The agent's id.
         agent_id: String,
+        /// The org the agent belongs to.
         org_id: String,
         /// The human who created the agent.
         created_by: String,
         /// The agent's scopes; only explicit path-like ones limit access.
         scopes: Vec<String>,
+        /// Whether `scopes` were given explicitly (and so cap the paths the agent can reach) rather
+        /// than derived from policies.
         scopes_explicit: bool,
         /// Vault binding; empty means every vault of the org.
         vault_ids: Vec<String>,
@@ -134,6 +144,7 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// The org the caller belongs to.
     pub fn org_id(&self) -> &str {
         match self {
             Principal::User { org_id, .. } | Principal::Agent { org_id, .. } => org_id,
@@ -150,6 +161,7 @@ impl Principal {
     pub fn kind(&self) -> &'static str {
         self.principal_kind().as_str()
     }
+    /// The user's or agent's id, without the kind prefix.
     pub fn id(&self) -> &str {
         match self {
             Principal::User { user_id, .. } => user_id,
@@ -216,7 +228,9 @@ impl RequestContext {
 /// Health of the dependencies.
 #[derive(Debug, Clone)]
 pub struct HealthReport {
+    /// Whether the database answered a ping.
     pub database: bool,
+    /// Whether the keystore answered a ping within the deadline.
     pub keystore: bool,
 }
 
@@ -257,10 +271,12 @@ impl Core {
         })))
     }
 
+    /// The storage handle.
     pub fn store(&self) -> &Store {
         &self.0.store
     }
 
+    /// The settings the core was built with.
     pub fn config(&self) -> &CoreConfig {
         &self.0.config
     }

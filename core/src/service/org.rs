@@ -13,9 +13,13 @@ const INVITE_TTL_MS: i64 = 7 * 86_400_000;
 /// A pending invitation.
 #[derive(Debug, Clone)]
 pub struct Invite {
+    /// The invitation's id.
     pub id: String,
+    /// The invited address; signing up with it joins the org.
     pub email: String,
+    /// The role given on joining: `owner`, `admin` or `member`.
     pub role: String,
+    /// When the invitation lapses (seven days after it was made), unix milliseconds.
     pub expires_at: i64,
 }
 

@@ -12,23 +12,36 @@ use talon_api::{PrincipalKind, Scope};
 /// Input of `POST /v1/vaults/{id}/policies`.
 #[derive(Debug, Clone)]
 pub struct CreatePolicy {
+    /// The secret paths covered, as a glob (`*` within a segment, `**` across segments).
     pub secret_path_pattern: String,
+    /// `user` or `agent`.
     pub principal_type: String,
+    /// The id of the user or agent granted; it must belong to the vault's org.
     pub principal_id: String,
+    /// Permission names: `read`, `write`, `delete`, `rotate`.
     pub permissions: Vec<String>,
+    /// IP allowlist and time window that must hold; absent means none.
     pub conditions: Option<Value>,
+    /// When the policy stops applying, unix milliseconds; absent never expires.
     pub expires_at: Option<i64>,
+    /// `allow` (the default) or `deny`.
     pub effect: Option<String>,
+    /// Priority, 0 or more (default 0); stored only, since a matching deny always wins.
     pub priority: Option<i64>,
 }
 
 /// A change to a policy; pattern and principal cannot change.
 #[derive(Debug, Clone, Default)]
 pub struct UpdatePolicy {
+    /// New permission names.
     pub permissions: Option<Vec<String>>,
+    /// New conditions object.
     pub conditions: Option<Value>,
+    /// New expiry, unix milliseconds; `Some(None)` removes it.
     pub expires_at: Option<Option<i64>>,
+    /// New effect, `allow` or `deny`.
     pub effect: Option<String>,
+    /// New priority, 0 or more.
     pub priority: Option<i64>,
 }
 

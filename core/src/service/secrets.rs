@@ -22,17 +22,24 @@ const MAX_METADATA_BYTES: usize = 16 * 1024;
 /// Input of `PUT …/secrets/{path}`.
 #[derive(Debug)]
 pub struct PutSecret {
+    /// The plaintext to seal, at most 256 KiB.
     pub value: SecretValue,
+    /// The kind of material (`generic` when absent; see `SecretType`).
     pub secret_type: Option<String>,
+    /// Free JSON object stored in the clear with the version, at most 16 KiB.
     pub metadata: Option<Value>,
+    /// When the version stops being readable, unix milliseconds.
     pub expires_at: Option<i64>,
+    /// How many reads the version allows, at least 1; absent means no limit.
     pub max_access_count: Option<i64>,
 }
 
 /// A value read: the version's metadata (with this read counted) and the plaintext.
 #[derive(Debug)]
 pub struct SecretRead {
+    /// The version read, with `access_count` including this read.
     pub meta: VersionRow,
+    /// The decrypted value.
     pub value: SecretValue,
     /// The share's access count after this read, for a read through a share.
     pub share_access_count: Option<i64>,

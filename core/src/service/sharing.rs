@@ -17,12 +17,20 @@ use talon_api::Scope;
 /// Input of `POST /v1/secrets/{id}/share`.
 #[derive(Debug)]
 pub struct CreateShare {
+    /// `user`, `agent`, `external_email`, `anyone_with_link`, or `creator` (an agent sharing with
+    /// the human who created it).
     pub recipient_type: String,
+    /// The recipient user or agent; required for `user` and `agent` shares.
     pub recipient_id: Option<String>,
+    /// The recipient address of an `external_email` share.
     pub email: Option<String>,
+    /// When the share stops opening, unix milliseconds.
     pub expires_at: i64,
+    /// How many times the share may be opened, at least 1; absent means no limit.
     pub max_access_count: Option<i64>,
+    /// Optional passphrase the opener must give; stored as an argon2id hash.
     pub passphrase: Option<Password>,
+    /// IPs or CIDRs the share may be opened from; empty means any address.
     pub ip_allowlist: Vec<String>,
 }
 

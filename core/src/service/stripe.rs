@@ -47,9 +47,13 @@ pub const WEBHOOK_TOLERANCE_S: i64 = 300;
 /// Input of `POST /v1/billing/subscribe`: a tier or a price id.
 #[derive(Debug, Clone, Default)]
 pub struct Subscribe {
+    /// `pro` or `business`; used with `interval` when no price id is given.
     pub tier: Option<String>,
+    /// A Stripe price id this server sells; takes precedence over `tier`.
     pub price_id: Option<String>,
+    /// `monthly` (the default) or `yearly`.
     pub interval: Option<String>,
+    /// Starts the subscription with a 14-day trial.
     pub trial: bool,
 }
 

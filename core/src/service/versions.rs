@@ -14,13 +14,18 @@ use zeroize::Zeroize;
 /// Alphabets for generated values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charset {
+    /// Lowercase hexadecimal digits.
     Hex,
+    /// The characters of the standard base64 alphabet, `+` and `/` included.
     Base64,
+    /// ASCII letters and digits.
     Alphanumeric,
+    /// Printable ASCII from `!` to `~` (no space).
     Ascii,
 }
 
 impl Charset {
+    /// Reads `hex`, `base64`, `alphanumeric` or `ascii`; otherwise a 400 naming `charset`.
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "hex" => Ok(Charset::Hex),

@@ -7,20 +7,35 @@ use sqlx::{AnyPool, Row};
 /// An agent row.
 #[derive(Debug, Clone)]
 pub struct AgentRow {
+    /// The agent's id.
     pub id: String,
+    /// The org the agent belongs to.
     pub org_id: String,
+    /// Display name.
     pub name: String,
+    /// Free text.
     pub description: String,
+    /// Scopes the agent was registered with.
     pub scopes: Vec<String>,
+    /// Whether `scopes` were given explicitly and so cap the paths the agent can reach.
     pub scopes_explicit: bool,
+    /// Vaults the agent is bound to; empty means every vault of the org.
     pub vault_ids: Vec<String>,
+    /// Whether the agent may sign in; deactivation stops even live tokens.
     pub is_active: bool,
+    /// Lifetime of its access tokens, seconds; `None` uses the server default.
     pub token_ttl_seconds: Option<i64>,
+    /// When the agent expires (its key and live tokens stop working), unix milliseconds.
     pub expires_at: Option<i64>,
+    /// The first characters of its `ocv_` key, to recognise it by.
     pub api_key_prefix: String,
+    /// When its API key stops working, unix milliseconds.
     pub api_key_expires_at: Option<i64>,
+    /// Id of the user who created it.
     pub created_by: String,
+    /// When it was registered, unix milliseconds.
     pub created_at: i64,
+    /// When it last exchanged its key for a token, unix milliseconds.
     pub last_active_at: Option<i64>,
 }
 
@@ -51,6 +66,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<AgentRow> {
     })
 }
 
+/// Stores a new agent with the keyed hash of its API key.
 pub async fn insert(tx: &mut Tx, a: &AgentRow, api_key_hash: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO agents (id, org_id, name, description, scopes, scopes_explicit, vault_ids, \
@@ -111,6 +127,7 @@ pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<AgentRow>> {
     rows.iter().map(from_row).collect()
 }
 
+/// Records `now` as the agent's last activity.
 pub async fn touch(tx: &mut Tx, id: &str, now: i64) -> Result<()> {
     sqlx::query("UPDATE agents SET last_active_at = $1 WHERE id = $2")
         .bind(now)

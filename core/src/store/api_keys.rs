@@ -7,15 +7,25 @@ use sqlx::{AnyPool, Row};
 /// A personal API key (never the key itself).
 #[derive(Debug, Clone)]
 pub struct ApiKeyRow {
+    /// The key's id.
     pub id: String,
+    /// The user the key acts for.
     pub user_id: String,
+    /// The user's org.
     pub org_id: String,
+    /// The name the user gave the key.
     pub name: String,
+    /// The first characters of the `1ck_` key, to recognise it by.
     pub key_prefix: String,
+    /// Scopes that narrow the user's rights; empty or `*` means no narrowing.
     pub scopes: Vec<String>,
+    /// False once the key is revoked.
     pub is_active: bool,
+    /// When it was created, unix milliseconds.
     pub created_at: i64,
+    /// When it stops working, unix milliseconds; `None` never expires.
     pub expires_at: Option<i64>,
+    /// When it was last used, to the minute, unix milliseconds.
     pub last_used_at: Option<i64>,
 }
 
@@ -36,6 +46,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKeyRow> {
     })
 }
 
+/// Stores a new key with its keyed hash (the key itself is never stored).
 pub async fn insert(tx: &mut Tx, k: &ApiKeyRow, hash: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO api_keys (id, user_id, org_id, name, key_hash, key_prefix, scopes, is_active, \
@@ -55,6 +66,7 @@ pub async fn insert(tx: &mut Tx, k: &ApiKeyRow, hash: &str) -> Result<()> {
     Ok(())
 }
 
+/// The key whose keyed hash is `hash`, active or not.
 pub async fn by_hash(pool: &AnyPool, hash: &str) -> Result<Option<ApiKeyRow>> {
     let row = sqlx::query(&format!("SELECT {COLS} FROM api_keys WHERE key_hash = $1"))
         .bind(hash)
@@ -63,6 +75,7 @@ pub async fn by_hash(pool: &AnyPool, hash: &str) -> Result<Option<ApiKeyRow>> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// One key by id, active or not.
 pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<ApiKeyRow>> {
     let row = sqlx::query(&format!("SELECT {COLS} FROM api_keys WHERE id = $1"))
         .bind(id)
@@ -71,6 +84,7 @@ pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<ApiKeyRow>> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// The user's keys, oldest first, revoked ones included.
 pub async fn list_for_user(pool: &AnyPool, user_id: &str) -> Result<Vec<ApiKeyRow>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM api_keys WHERE user_id = $1 ORDER BY created_at, id"
@@ -81,6 +95,7 @@ pub async fn list_for_user(pool: &AnyPool, user_id: &str) -> Result<Vec<ApiKeyRo
     rows.iter().map(from_row).collect()
 }
 
+/// Revokes a key.
 pub async fn deactivate(tx: &mut Tx, id: &str) -> Result<()> {
     sqlx::query("UPDATE api_keys SET is_active = 0 WHERE id = $1")
         .bind(id)
@@ -112,6 +127,7 @@ pub async fn revoke_jti(tx: &mut Tx, jti: &str, expires_at: i64) -> Result<()> {
     Ok(())
 }
 
+/// Whether an access token's `jti` is on the revocation list.
 pub async fn is_revoked(pool: &AnyPool, jti: &str) -> Result<bool> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1")
         .bind(jti)

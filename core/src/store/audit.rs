@@ -8,8 +8,11 @@ use sqlx::{AnyPool, Row};
 
 /// The org's chain head after taking the next sequence number.
 pub struct ChainHead {
+    /// The sequence number taken (the first of them, for a batch).
     pub seq: i64,
+    /// The id of the event at the head before it; `None` for an empty chain.
     pub prev_id: Option<String>,
+    /// The integrity hash of that head event; `None` for an empty chain.
     pub prev_hash: Option<String>,
 }
 
@@ -32,20 +35,36 @@ pub async fn next_seq(tx: &mut Tx, org_id: &str) -> Result<ChainHead> {
 /// A stored event.
 #[derive(Debug, Clone)]
 pub struct EventRow {
+    /// The event's id (a UUID).
     pub id: String,
+    /// The org whose chain holds the event.
     pub org_id: String,
+    /// Position in the org's chain, from 1 with no gaps.
     pub seq: i64,
+    /// Who acted: `user`, `agent`, `system` or `anonymous`.
     pub actor_type: String,
+    /// The acting user's or agent's id.
     pub actor_id: Option<String>,
+    /// What happened, e.g. `secret.read`.
     pub action: String,
+    /// The kind of thing acted on.
     pub resource_type: String,
+    /// The id of the thing acted on.
     pub resource_id: Option<String>,
+    /// `success`, `failure` or `denied`.
     pub outcome: String,
+    /// Extra facts as a JSON object text; never a secret value.
     pub details: String,
+    /// The caller's address.
     pub ip_address: Option<String>,
+    /// The caller's `User-Agent`.
     pub user_agent: Option<String>,
+    /// When the event was recorded, unix milliseconds.
     pub created_at: i64,
+    /// The event before it in the chain; `None` for the first.
     pub prev_event_id: Option<String>,
+    /// Hex MAC, under the keystore's audit key, of the previous event's hash and this event's
+    /// canonical bytes.
     pub integrity_hash: String,
 }
 
@@ -105,15 +124,23 @@ fn event_from(row: &sqlx::any::AnyRow) -> Result<EventRow> {
 /// Filters for [`list`]; every field optional.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
+    /// Events on this resource id, or secret events whose details name this path.
     pub resource_id: Option<String>,
+    /// Events by this actor id.
     pub actor_id: Option<String>,
+    /// Events by this kind of actor.
     pub actor_type: Option<String>,
     /// Exact action, or a prefix when `action_prefix` is set.
     pub action: Option<String>,
+    /// Treat `action` as a prefix rather than an exact action.
     pub action_prefix: bool,
+    /// Events created at or after this time, unix milliseconds.
     pub from: Option<i64>,
+    /// Events created before this time, unix milliseconds.
     pub to: Option<i64>,
+    /// Page size for [`list`].
     pub limit: i64,
+    /// Events to skip for [`list`].
     pub offset: i64,
 }
 

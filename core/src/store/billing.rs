@@ -8,12 +8,19 @@ use sqlx::{AnyPool, Row};
 /// The org's billing state.
 #[derive(Debug, Clone)]
 pub struct OrgBilling {
+    /// The org.
     pub org_id: String,
+    /// The tier whose limits apply, e.g. `free`, `pro`.
     pub tier: String,
+    /// Subscription status as Stripe reports it: `active`, `trialing`, `past_due`, `canceled`, ….
     pub status: String,
+    /// Billing interval of the subscription (`monthly`, `yearly`), when there is one.
     pub interval: Option<String>,
+    /// End of the paid period, unix milliseconds.
     pub period_end: Option<i64>,
+    /// The org's Stripe customer, once it has one.
     pub stripe_customer_id: Option<String>,
+    /// The org's current Stripe subscription.
     pub stripe_subscription_id: Option<String>,
 }
 
@@ -32,6 +39,7 @@ fn org_from_row(r: &sqlx::any::AnyRow) -> Result<OrgBilling> {
     })
 }
 
+/// The org's billing state; `None` for an unknown org.
 pub async fn org(pool: &AnyPool, org_id: &str) -> Result<Option<OrgBilling>> {
     let row = sqlx::query(&format!("SELECT {ORG_COLS} FROM orgs WHERE id = $1"))
         .bind(org_id)
@@ -120,14 +128,23 @@ pub async fn month_usage(pool: &AnyPool, org_id: &str, month: &str) -> Result<(i
 /// One billable request.
 #[derive(Debug, Clone)]
 pub struct UsageEventRow {
+    /// The event's id.
     pub id: String,
+    /// The org billed.
     pub org_id: String,
+    /// `user` or `agent`.
     pub principal_type: String,
+    /// The caller's id.
     pub principal_id: String,
+    /// The HTTP method (or the door's equivalent).
     pub method: String,
+    /// The route or operation billed.
     pub endpoint: String,
+    /// The status the request answered with.
     pub status_code: i64,
+    /// What the request cost, micro-USD.
     pub price_micros: i64,
+    /// When the request was made, unix milliseconds.
     pub created_at: i64,
 }
 
@@ -228,10 +245,15 @@ pub async fn history(pool: &AnyPool, org_id: &str, limit: i64) -> Result<Vec<Usa
 /// The resources a tier limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counted {
+    /// The org's vaults.
     Vaults,
+    /// Live (not deleted) secrets across the org's vaults.
     Secrets,
+    /// The org's agents that are not deleted.
     Agents,
+    /// The org's human members.
     Members,
+    /// The org's shares that are not revoked.
     Shares,
 }
 

@@ -60,6 +60,7 @@ pub async fn load(pool: &AnyPool, id: &str, now: i64) -> Result<Option<(String, 
         .transpose()
 }
 
+/// Ends one session.
 pub async fn delete(tx: &mut Tx, id: &str) -> Result<()> {
     sqlx::query("DELETE FROM dashboard_sessions WHERE id = $1")
         .bind(id)

@@ -7,15 +7,23 @@ use sqlx::{AnyPool, Row};
 /// A device authorization request.
 #[derive(Debug, Clone)]
 pub struct DeviceRow {
+    /// The request's id.
     pub id: String,
+    /// Keyed hash of the `dc_` device code the CLI polls with.
     pub device_hash: String,
+    /// The short code the human approves, `ABCD-EFGH`.
     pub user_code: String,
+    /// The name the CLI gave for itself.
     pub client_id: String,
+    /// The only account allowed to approve, when the CLI named one.
     pub email: Option<String>,
     /// `pending`, `approved`, `denied` or `redeemed`.
     pub status: String,
+    /// The user who approved or denied it.
     pub user_id: Option<String>,
+    /// When the code pair expires, unix milliseconds.
     pub expires_at: i64,
+    /// The CLI's last poll, unix milliseconds, for `slow_down`.
     pub last_poll_at: Option<i64>,
 }
 
@@ -36,6 +44,7 @@ fn row(r: &sqlx::any::AnyRow) -> Result<DeviceRow> {
     })
 }
 
+/// Stores a new `pending` request.
 pub async fn insert(tx: &mut Tx, d: &DeviceRow, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO device_codes (id, device_hash, user_code, client_id, email, status, created_at, expires_at) \
@@ -53,6 +62,7 @@ pub async fn insert(tx: &mut Tx, d: &DeviceRow, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// The request whose device code hashes to `hash`.
 pub async fn by_hash(pool: &AnyPool, hash: &str) -> Result<Option<DeviceRow>> {
     let r = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM device_codes WHERE device_hash = $1"
@@ -63,6 +73,7 @@ pub async fn by_hash(pool: &AnyPool, hash: &str) -> Result<Option<DeviceRow>> {
     r.as_ref().map(row).transpose()
 }
 
+/// The request with this (normalised) user code.
 pub async fn by_user_code(pool: &AnyPool, code: &str) -> Result<Option<DeviceRow>> {
     let r = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM device_codes WHERE user_code = $1"

@@ -8,16 +8,25 @@ use sqlx::{AnyPool, Row};
 /// An enrollment request.
 #[derive(Debug, Clone)]
 pub struct EnrollmentRow {
+    /// The request's id (the pairing id).
     pub id: String,
+    /// Keyed hash of the `ep_` poll token.
     pub poll_hash: String,
+    /// The name the agent asked for.
     pub name: String,
+    /// The description the agent gave.
     pub description: String,
+    /// The human the agent named as approver, when it named one.
     pub human_email: Option<String>,
+    /// `pending`, `approved` or `denied`.
     pub status: String,
+    /// The agent created on approval.
     pub agent_id: Option<String>,
+    /// When the request lapses, unix milliseconds.
     pub expires_at: i64,
 }
 
+/// Stores a new `pending` request.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert(tx: &mut Tx, e: &EnrollmentRow, now: i64) -> Result<()> {
     sqlx::query(
@@ -36,6 +45,7 @@ pub async fn insert(tx: &mut Tx, e: &EnrollmentRow, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// One request by id.
 pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<EnrollmentRow>> {
     let row = sqlx::query(
         "SELECT id, poll_hash, name, description, human_email, status, agent_id, expires_at FROM enrollments WHERE id = $1",

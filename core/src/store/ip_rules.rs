@@ -7,16 +7,25 @@ use sqlx::{AnyPool, Row};
 /// One rule.
 #[derive(Debug, Clone)]
 pub struct IpRuleRow {
+    /// The rule's id.
     pub id: String,
+    /// The org it applies to.
     pub org_id: String,
+    /// `allow` or `deny`.
     pub rule_type: String,
+    /// The network, normalised as `addr/prefix`.
     pub cidr: String,
+    /// Optional note naming the rule.
     pub label: Option<String>,
+    /// `all`, `users` or `agents`.
     pub applies_to: String,
+    /// Id of the user who created it.
     pub created_by: String,
+    /// When it was created, unix milliseconds.
     pub created_at: i64,
 }
 
+/// The org's rules, oldest first.
 pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<IpRuleRow>> {
     let rows = sqlx::query(
         "SELECT id, org_id, rule_type, cidr, label, applies_to, created_by, created_at FROM ip_rules \
@@ -41,6 +50,7 @@ pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<IpRuleRow>> {
         .collect()
 }
 
+/// Stores a new rule.
 pub async fn insert(tx: &mut Tx, r: &IpRuleRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO ip_rules (id, org_id, rule_type, cidr, label, applies_to, created_by, created_at) \

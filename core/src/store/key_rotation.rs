@@ -8,11 +8,18 @@ use sqlx::{AnyPool, Row};
 /// A KEK taken out of use for new writes; destroyed once nothing is wrapped under it.
 #[derive(Debug, Clone)]
 pub struct RetiredKek {
+    /// The retired KEK's keystore label.
     pub kek_label: String,
+    /// The vault it belonged to.
     pub vault_id: String,
+    /// The vault's org.
     pub org_id: String,
+    /// Label of the KEK that replaced it.
     pub replaced_by: String,
+    /// When it was retired, unix milliseconds.
     pub retired_at: i64,
+    /// When the keystore destroyed it, unix milliseconds; `None` while versions are still
+    /// re-wrapped.
     pub destroyed_at: Option<i64>,
 }
 
@@ -51,6 +58,7 @@ pub async fn switch_label(tx: &mut Tx, vault_id: &str, old: &str, new: &str) -> 
     Ok(r.rows_affected() == 1)
 }
 
+/// Records a KEK as retired.
 pub async fn insert_retired(tx: &mut Tx, k: &RetiredKek) -> Result<()> {
     sqlx::query(
         "INSERT INTO retired_keks (kek_label, vault_id, org_id, replaced_by, retired_at) \
@@ -102,6 +110,7 @@ pub async fn take_for_vault(tx: &mut Tx, vault_id: &str) -> Result<Vec<String>> 
     Ok(labels)
 }
 
+/// Records that the KEK was destroyed in the keystore.
 pub async fn mark_destroyed(tx: &mut Tx, label: &str, now: i64) -> Result<()> {
     sqlx::query("UPDATE retired_keks SET destroyed_at = $1 WHERE kek_label = $2")
         .bind(now)
@@ -114,9 +123,13 @@ pub async fn mark_destroyed(tx: &mut Tx, label: &str, now: i64) -> Result<()> {
 /// A version whose DEK is wrapped under a retired KEK.
 #[derive(Debug, Clone)]
 pub struct WrappedVersion {
+    /// The secret.
     pub secret_id: String,
+    /// The version number.
     pub version: i64,
+    /// The secret's path, part of the DEK's associated data.
     pub path: String,
+    /// The DEK as wrapped under the retired KEK.
     pub wrapped_dek: Vec<u8>,
 }
 

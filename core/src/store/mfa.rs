@@ -8,14 +8,19 @@ use sqlx::{AnyPool, Row};
 /// A user's TOTP record.
 #[derive(Debug, Clone)]
 pub struct MfaRow {
+    /// The TOTP seed, sealed like a secret value.
     pub sealed: Sealed,
+    /// Label of the KEK its DEK is wrapped under.
     pub kek_label: String,
+    /// False while setup awaits its first valid code.
     pub enabled: bool,
+    /// The 30-second TOTP step of the last accepted code, so no code works twice.
     pub last_step: i64,
     /// Keyed hashes of the unused recovery codes.
     pub recovery_codes: Vec<String>,
 }
 
+/// The user's TOTP record, pending or enabled.
 pub async fn get(pool: &AnyPool, user_id: &str) -> Result<Option<MfaRow>> {
     let row = sqlx::query(
         "SELECT seed_ciphertext, seed_nonce, seed_wrapped_dek, kek_label, enabled, last_step, recovery_codes \
@@ -79,6 +84,7 @@ pub async fn consume_step(tx: &mut Tx, user_id: &str, step: i64) -> Result<bool>
     Ok(r.rows_affected() == 1)
 }
 
+/// Turns on the pending seed and stores the keyed hashes of the recovery codes.
 pub async fn enable(tx: &mut Tx, user_id: &str, recovery_hashes: &[String]) -> Result<()> {
     sqlx::query("UPDATE mfa SET enabled = 1, recovery_codes = $1 WHERE user_id = $2")
         .bind(super::to_json_list(recovery_hashes))
@@ -88,6 +94,7 @@ pub async fn enable(tx: &mut Tx, user_id: &str, recovery_hashes: &[String]) -> R
     Ok(())
 }
 
+/// Replaces the keyed hashes of the unused recovery codes.
 pub async fn set_recovery(tx: &mut Tx, user_id: &str, recovery_hashes: &[String]) -> Result<()> {
     sqlx::query("UPDATE mfa SET recovery_codes = $1 WHERE user_id = $2")
         .bind(super::to_json_list(recovery_hashes))
@@ -97,6 +104,7 @@ pub async fn set_recovery(tx: &mut Tx, user_id: &str, recovery_hashes: &[String]
     Ok(())
 }
 
+/// Removes the user's TOTP record, turning MFA off.
 pub async fn delete(tx: &mut Tx, user_id: &str) -> Result<()> {
     sqlx::query("DELETE FROM mfa WHERE user_id = $1")
         .bind(user_id)

@@ -35,7 +35,9 @@ static MIGRATE_PG: Migrator = sqlx::migrate!("../migrations/postgres");
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite, one writer at a time (the store's writer lock).
     Sqlite,
+    /// PostgreSQL.
     Postgres,
 }
 
@@ -123,10 +125,12 @@ impl Store {
         })
     }
 
+    /// Which database the store is connected to.
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
+    /// The connection pool, for statements outside a transaction.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

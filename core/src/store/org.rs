@@ -20,6 +20,7 @@ pub async fn members(pool: &AnyPool, org_id: &str) -> Result<Vec<super::users::U
     Ok(out)
 }
 
+/// How many owners the org has (so the last one cannot be demoted or removed).
 pub async fn count_owners(tx: &mut Tx, org_id: &str) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE org_id = $1 AND role = 'owner'")
@@ -29,6 +30,7 @@ pub async fn count_owners(tx: &mut Tx, org_id: &str) -> Result<i64> {
     )
 }
 
+/// Sets a user's org role.
 pub async fn set_role(tx: &mut Tx, user_id: &str, role: &str) -> Result<()> {
     sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
         .bind(role)
@@ -51,6 +53,7 @@ pub async fn remove_member(tx: &mut Tx, user_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Stores an invitation of `email` to the org with `role`, valid until `expires_at`.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_invite(
     tx: &mut Tx,

@@ -8,26 +8,42 @@ use sqlx::{AnyPool, Row};
 /// The metadata of one version plus its secret's identity.
 #[derive(Debug, Clone)]
 pub struct VersionRow {
+    /// The secret's id, the same across its versions.
     pub secret_id: String,
+    /// The vault holding the secret.
     pub vault_id: String,
+    /// The secret's path in the vault.
     pub path: String,
+    /// Whether the secret has been soft-deleted.
     pub deleted: bool,
+    /// The version number, from 1.
     pub version: i64,
+    /// The kind of material, e.g. `generic`, `password`, `env_bundle`.
     pub secret_type: String,
+    /// The version's metadata as JSON object text (not encrypted).
     pub metadata: String,
+    /// When the version stops being readable, unix milliseconds.
     pub expires_at: Option<i64>,
+    /// How many reads it allows; `None` means no limit.
     pub max_access_count: Option<i64>,
+    /// How many times its value has been read.
     pub access_count: i64,
+    /// Whether the version was disabled; a disabled version is never read.
     pub is_disabled: bool,
+    /// Who wrote the version, as `user:<id>` or `agent:<id>`.
     pub created_by: String,
+    /// When the version was written, unix milliseconds.
     pub created_at: i64,
+    /// Label of the KEK its DEK is wrapped under.
     pub kek_label: String,
 }
 
 /// A version with its sealed value.
 #[derive(Debug, Clone)]
 pub struct SealedVersion {
+    /// The version's metadata.
     pub meta: VersionRow,
+    /// The ciphertext, nonce and wrapped DEK.
     pub sealed: Sealed,
 }
 
@@ -69,6 +85,7 @@ pub async fn live_secret(tx: &mut Tx, vault_id: &str, path: &str) -> Result<Opti
     })
 }
 
+/// Creates the secret row for a new path, with version 1 as its latest.
 pub async fn insert_secret(
     tx: &mut Tx,
     id: &str,
@@ -88,6 +105,7 @@ pub async fn insert_secret(
     Ok(())
 }
 
+/// Points the secret at `version` as its latest.
 pub async fn set_latest(tx: &mut Tx, secret_id: &str, version: i64) -> Result<()> {
     sqlx::query("UPDATE secrets SET latest_version = $1 WHERE id = $2")
         .bind(version)

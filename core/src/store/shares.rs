@@ -7,22 +7,40 @@ use sqlx::{AnyPool, Row};
 /// A share row.
 #[derive(Debug, Clone)]
 pub struct ShareRow {
+    /// The share's id.
     pub id: String,
+    /// The org of the shared secret.
     pub org_id: String,
+    /// The shared secret.
     pub secret_id: String,
+    /// The vault holding it.
     pub vault_id: String,
+    /// The secret's path when shared.
     pub secret_path: String,
+    /// `user`, `agent`, `external_email`, `anyone_with_link` or `creator`.
     pub recipient_type: String,
+    /// The recipient user or agent; for `external_email`, the user who claimed it.
     pub recipient_id: Option<String>,
+    /// The recipient address of an `external_email` share.
     pub recipient_email: Option<String>,
+    /// Id of the user or agent who shared.
     pub created_by: String,
+    /// `user` or `agent`: the kind of sharer.
     pub created_by_type: String,
+    /// Argon2id hash of the passphrase, when one is required.
     pub passphrase_hash: Option<String>,
+    /// IPs or CIDRs the share may be opened from; empty means any address.
     pub ip_allowlist: Vec<String>,
+    /// When the share stops opening, unix milliseconds.
     pub expires_at: i64,
+    /// How many times it may be opened; `None` means no limit.
     pub max_access_count: Option<i64>,
+    /// How many times it has been opened.
     pub access_count: i64,
+    /// Stored status: `active`, `pending`, `accepted`, `declined` or `revoked`; see
+    /// [`ShareRow::derived_status`].
     pub status: String,
+    /// When it was created, unix milliseconds.
     pub created_at: i64,
 }
 
@@ -74,6 +92,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<ShareRow> {
     })
 }
 
+/// Stores a new share.
 pub async fn insert(tx: &mut Tx, s: &ShareRow) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO shares ({COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
@@ -100,6 +119,7 @@ pub async fn insert(tx: &mut Tx, s: &ShareRow) -> Result<()> {
     Ok(())
 }
 
+/// One share by id, whatever its org.
 pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<ShareRow>> {
     let row = sqlx::query(&format!("SELECT {COLS} FROM shares WHERE id = $1"))
         .bind(id)
@@ -138,6 +158,7 @@ pub async fn inbound(
     rows.iter().map(from_row).collect()
 }
 
+/// Sets the stored status (`accepted`, `declined`, `revoked`).
 pub async fn set_status(tx: &mut Tx, id: &str, status: &str) -> Result<()> {
     sqlx::query("UPDATE shares SET status = $1 WHERE id = $2")
         .bind(status)

@@ -7,17 +7,29 @@ use sqlx::{AnyPool, Row};
 /// A user row.
 #[derive(Debug, Clone)]
 pub struct UserRow {
+    /// The user's id.
     pub id: String,
+    /// The org the user belongs to.
     pub org_id: String,
+    /// The sign-in email, lowercased; unique across orgs.
     pub email: String,
+    /// Name to show instead of the email.
     pub display_name: Option<String>,
+    /// Argon2id hash of the password; `None` for an account without one (Google sign-in).
     pub password_hash: Option<String>,
+    /// Org role: `owner`, `admin` or `member`.
     pub role: String,
+    /// How the account was created: `password` or `google`.
     pub auth_method: String,
+    /// Whether the email address was confirmed by a mailed link.
     pub email_verified: bool,
+    /// Whether the user agreed to marketing email.
     pub marketing_emails: bool,
+    /// When the account was created, unix milliseconds.
     pub created_at: i64,
+    /// The org's billing tier (joined from the org).
     pub billing_tier: String,
+    /// Whether TOTP MFA is enabled (joined from the MFA record).
     pub totp_enabled: bool,
 }
 
@@ -42,6 +54,7 @@ fn user_from(row: &sqlx::any::AnyRow) -> Result<UserRow> {
     })
 }
 
+/// Creates an org with its name and billing tier.
 pub async fn insert_org(tx: &mut Tx, id: &str, name: &str, tier: &str, now: i64) -> Result<()> {
     sqlx::query("INSERT INTO orgs (id, name, billing_tier, created_at) VALUES ($1, $2, $3, $4)")
         .bind(id)
@@ -78,6 +91,7 @@ pub async fn insert_user(tx: &mut Tx, u: &UserRow) -> Result<bool> {
     }
 }
 
+/// The user with this (normalised) email, in any org.
 pub async fn by_email(pool: &AnyPool, email: &str) -> Result<Option<UserRow>> {
     let row = sqlx::query(&format!(
         "SELECT {USER_COLS} FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.email = $1"
@@ -88,6 +102,7 @@ pub async fn by_email(pool: &AnyPool, email: &str) -> Result<Option<UserRow>> {
     row.as_ref().map(user_from).transpose()
 }
 
+/// The user with this id, in any org.
 pub async fn by_id(pool: &AnyPool, id: &str) -> Result<Option<UserRow>> {
     let row = sqlx::query(&format!(
         "SELECT {USER_COLS} FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.id = $1"
@@ -108,6 +123,7 @@ pub async fn is_member(pool: &AnyPool, user_id: &str, org_id: &str) -> Result<bo
     Ok(n > 0)
 }
 
+/// Stores the keyed hash of a new refresh token in `family_id`, valid until `expires_at`.
 pub async fn insert_refresh_token(
     tx: &mut Tx,
     token_hash: &str,
@@ -182,6 +198,7 @@ pub async fn revoke_user_refresh_tokens(tx: &mut Tx, user_id: &str, now: i64) ->
     Ok(())
 }
 
+/// Writes the display name and the marketing-email choice.
 pub async fn update_profile(tx: &mut Tx, u: &UserRow) -> Result<()> {
     sqlx::query("UPDATE users SET display_name = $1, marketing_emails = $2 WHERE id = $3")
         .bind(&u.display_name)
@@ -192,6 +209,7 @@ pub async fn update_profile(tx: &mut Tx, u: &UserRow) -> Result<()> {
     Ok(())
 }
 
+/// Replaces the user's password hash.
 pub async fn set_password(tx: &mut Tx, user_id: &str, hash: &str) -> Result<()> {
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
@@ -241,6 +259,7 @@ pub async fn spend_email_token(
     })
 }
 
+/// Marks the user's email address as verified.
 pub async fn set_email_verified(tx: &mut Tx, user_id: &str) -> Result<()> {
     sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1")
         .bind(user_id)

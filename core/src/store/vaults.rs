@@ -7,16 +7,25 @@ use sqlx::{AnyPool, Row};
 /// A vault row with its live secret count.
 #[derive(Debug, Clone)]
 pub struct VaultRow {
+    /// The vault's id.
     pub id: String,
+    /// The org that owns it.
     pub org_id: String,
+    /// Display name.
     pub name: String,
+    /// Free text.
     pub description: String,
+    /// Id of the user or agent who created it.
     pub created_by: String,
+    /// `user` or `agent`: the kind of creator.
     pub created_by_type: String,
     /// The human behind the vault: the creating user, or the creating agent's creator.
     pub creator_user_id: Option<String>,
+    /// Label of the KEK that wraps the DEKs of new versions (`talon-kek:<vault>:<n>`).
     pub kek_label: String,
+    /// When it was created, unix milliseconds.
     pub created_at: i64,
+    /// Live (not deleted) secrets in the vault.
     pub secret_count: i64,
 }
 
@@ -39,6 +48,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<VaultRow> {
     })
 }
 
+/// Stores a new vault (the secret count is not stored).
 pub async fn insert(tx: &mut Tx, v: &VaultRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO vaults (id, org_id, name, description, created_by, created_by_type, \
