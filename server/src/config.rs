@@ -153,6 +153,10 @@ pub struct ServerArgs {
     /// and the public URL's host are always accepted.
     #[arg(long, env = "TALON_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
     pub mcp_allowed_hosts: Vec<String>,
+    /// What `/mcp` does when a value read earlier in the session appears in the arguments of
+    /// `share_secret`, `grant_access` or `create_vault`: `block`, `warn` or `off`.
+    #[arg(long, env = "ONECLAW_MCP_EXFIL_PROTECTION", default_value = "warn", value_parser = parse_exfil)]
+    pub mcp_exfil_protection: ExfilMode,
     /// Overrides of the tier limits, as JSON (`{"free":{"requests":1000,"vaults":3,"secrets":50,
     /// "agents":2}}`; `null` = unlimited; omitted fields keep the built-in value) or `@<file>`
     /// holding that JSON.
@@ -192,4 +196,152 @@ pub struct ServerArgs {
     /// Keep keys in process memory instead of a PKCS#11 token. INSECURE: for development only.
     #[arg(long, env = "TALON_INSECURE_DEV_KEYSTORE")]
     pub insecure_dev_keystore: bool,
+}
+
+/// Logs to stderr, filtered by `TALON_LOG` (default `info`). rmcp logs whole JSON-RPC messages
+/// (tool arguments and results, i.e. secret values) at debug and below, so it is capped at
+/// info whatever `TALON_LOG` asks for.
+pub fn init_logging() {
+    let rmcp_cap = "rmcp=info".parse().expect("static directive");
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TALON_LOG")
+                .unwrap_or_else(|_| "info".into())
+                .add_directive(rmcp_cap),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The first non-empty variable among `names`, trimmed.
+fn env_any(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .filter_map(|n| std::env::var(n).ok())
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty())
+}
+
+fn parse_exfil(text: &str) -> Result<ExfilMode, String> {
+    Ok(ExfilMode::parse(text))
+}
+
+/// `ONECLAW_MCP_EXFIL_PROTECTION`: what the MCP door does when a value read earlier in the
+/// session appears in the arguments of a tool that sends data elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExfilMode {
+    /// Refuse the call.
+    Block,
+    /// Log a warning and go on (the default).
+    #[default]
+    Warn,
+    /// Do not look.
+    Off,
+}
+
+impl ExfilMode {
+    /// `block`, `warn` or `off` (any case); anything else is `warn`.
+    pub fn parse(text: &str) -> ExfilMode {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "block" => ExfilMode::Block,
+            "off" => ExfilMode::Off,
+            _ => ExfilMode::Warn,
+        }
+    }
+}
+
+/// The environment of the client side (`talon` client commands, `talon mcp`), read once: 1claw's
+/// `ONECLAW_*` names (MCP.md, CLI.md) first, then Talon's `TALON_*` ones. Credentials here are
+/// never printed: the type has no `Debug`.
+#[derive(Clone, Default)]
+pub struct ClientEnv {
+    /// `ONECLAW_BASE_URL`, `ONECLAW_API_URL` or `TALON_URL`.
+    pub base_url: Option<String>,
+    /// `ONECLAW_VAULT_ID` or `TALON_VAULT_ID`.
+    pub vault_id: Option<String>,
+    /// An `ocv_` agent key: `ONECLAW_AGENT_API_KEY`, `TALON_AGENT_API_KEY`, or an
+    /// `ONECLAW_API_KEY` that starts with `ocv_`.
+    pub agent_api_key: Option<String>,
+    /// `ONECLAW_API_KEY` or `TALON_API_KEY` (a `1ck_` personal key or an `ocv_` agent key).
+    pub api_key: Option<String>,
+    /// `ONECLAW_AGENT_ID` or `TALON_AGENT_ID`.
+    pub agent_id: Option<String>,
+    /// A fixed agent JWT: `ONECLAW_AGENT_TOKEN` or `TALON_AGENT_TOKEN`.
+    pub agent_token: Option<String>,
+    /// A fixed bearer: `ONECLAW_TOKEN` or `TALON_TOKEN`.
+    pub token: Option<String>,
+    /// `ONECLAW_LOCAL_ONLY` is `true`, `1` or `yes`.
+    pub local_only: bool,
+    /// `ONECLAW_MCP_EXFIL_PROTECTION`.
+    pub exfil: ExfilMode,
+    /// `TALON_MCP_ALLOWED_HOSTS`: extra `Host` values the standalone MCP server accepts.
+    pub mcp_allowed_hosts: Vec<String>,
+    /// The CLI's configuration directory: `$XDG_CONFIG_HOME/talon`, else `~/.config/talon`.
+    pub config_dir: PathBuf,
+    /// Whether a graphical session is there to open a browser in (`DISPLAY`).
+    pub display: bool,
+}
+
+impl ClientEnv {
+    /// Reads the process environment.
+    pub fn read() -> ClientEnv {
+        let api_key = env_any(&["ONECLAW_API_KEY", "TALON_API_KEY"]);
+        let config_dir = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+            Some(x) => PathBuf::from(x).join("talon"),
+            None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into()))
+                .join(".config")
+                .join("talon"),
+        };
+        ClientEnv {
+            base_url: env_any(&["ONECLAW_BASE_URL", "ONECLAW_API_URL", "TALON_URL"]),
+            vault_id: env_any(&["ONECLAW_VAULT_ID", "TALON_VAULT_ID"]),
+            agent_api_key: env_any(&["ONECLAW_AGENT_API_KEY", "TALON_AGENT_API_KEY"])
+                .or_else(|| env_any(&["ONECLAW_API_KEY"]).filter(|k| k.starts_with("ocv_"))),
+            api_key,
+            agent_id: env_any(&["ONECLAW_AGENT_ID", "TALON_AGENT_ID"]),
+            agent_token: env_any(&["ONECLAW_AGENT_TOKEN", "TALON_AGENT_TOKEN"]),
+            token: env_any(&["ONECLAW_TOKEN", "TALON_TOKEN"]),
+            local_only: env_any(&["ONECLAW_LOCAL_ONLY"])
+                .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes")),
+            exfil: env_any(&["ONECLAW_MCP_EXFIL_PROTECTION"])
+                .map(|v| ExfilMode::parse(&v))
+                .unwrap_or_default(),
+            mcp_allowed_hosts: env_any(&["TALON_MCP_ALLOWED_HOSTS"])
+                .map(|v| v.split(',').map(|h| h.trim().to_owned()).collect())
+                .unwrap_or_default(),
+            config_dir,
+            display: std::env::var_os("DISPLAY").is_some(),
+        }
+    }
+}
+
+/// Whether `SOFTHSM2_CONF` points SoftHSM at a configuration of the operator's own (otherwise
+/// Talon runs an embedded token store in the data directory).
+pub fn softhsm_conf_set() -> bool {
+    std::env::var_os("SOFTHSM2_CONF").is_some()
+}
+
+/// Points SoftHSM at `conf`; called once, before any other thread runs.
+pub fn set_softhsm_conf(conf: &std::path::Path) {
+    std::env::set_var("SOFTHSM2_CONF", conf);
+}
+
+/// Defaults Leptos' site settings (which it reads from the environment) for a source checkout;
+/// called once, before any other thread runs.
+pub fn default_leptos_env() {
+    for (k, v) in [
+        ("LEPTOS_OUTPUT_NAME", "talon"),
+        ("LEPTOS_SITE_ROOT", "target/site"),
+        ("LEPTOS_SITE_PKG_DIR", "pkg"),
+    ] {
+        if std::env::var_os(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+}
+
+/// Whether the variable `name` is set in this process's environment (which a child started by
+/// `talon env run` inherits).
+pub fn is_set(name: &str) -> bool {
+    std::env::var_os(name).is_some()
 }

@@ -90,12 +90,11 @@ pub(super) async fn run(s: &mut Session, c: AgentCmd) -> Res {
             print_key(s, &created);
         }
         AgentCmd::Token => {
-            let key = env_any(&["ONECLAW_AGENT_API_KEY", "TALON_AGENT_API_KEY"])
-                .or_else(|| env_any(&["ONECLAW_API_KEY"]).filter(|k| k.starts_with("ocv_")))
-                .ok_or_else(|| Exit::usage("set ONECLAW_AGENT_API_KEY to the agent's ocv_ key"))?;
-            let t = s
-                .exchange_key(&key, env_any(&["ONECLAW_AGENT_ID", "TALON_AGENT_ID"]))
-                .await?;
+            let key =
+                s.env.agent_api_key.clone().ok_or_else(|| {
+                    Exit::usage("set ONECLAW_AGENT_API_KEY to the agent's ocv_ key")
+                })?;
+            let t = s.exchange_key(&key, s.env.agent_id.clone()).await?;
             println!("{t}");
         }
         AgentCmd::Enroll {

@@ -103,7 +103,7 @@ pub async fn run(s: &mut Session, c: EnvCmd) -> Res<i32> {
             let mut cmd = tokio::process::Command::new(program);
             cmd.args(args);
             for (k, v) in &vars {
-                if no_override && std::env::var_os(k).is_some() {
+                if no_override && crate::config::is_set(k) {
                     continue;
                 }
                 cmd.env(k, v.expose_secret());

@@ -117,7 +117,7 @@ async fn device_login(s: &mut Session, email_hint: Option<String>, no_browser: b
         "To log in, open {uri}\nand confirm the code {}",
         scalar(&start["user_code"])
     );
-    if !no_browser && std::env::var_os("DISPLAY").is_some() {
+    if !no_browser && s.env.display {
         let _ = std::process::Command::new("xdg-open")
             .arg(&uri)
             .stdout(std::process::Stdio::null())

@@ -16,7 +16,8 @@ mod store;
 mod vault;
 
 use crate::client::{Client, Failure};
-use crate::mcp::stdio::{env_any, DEFAULT_URL};
+use crate::config::ClientEnv;
+use crate::mcp::stdio::DEFAULT_URL;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -81,15 +82,16 @@ pub struct Session {
     client: Client,
     format: Format,
     bearer: Option<String>,
+    env: ClientEnv,
 }
 
 impl Session {
-    fn new(g: GlobalArgs) -> Res<Session> {
-        let stored = Stored::load();
+    fn new(g: GlobalArgs, env: ClientEnv) -> Res<Session> {
+        let stored = Stored::load(env.config_dir.clone());
         let url = g
             .api_url
             .clone()
-            .or_else(|| env_any(&["ONECLAW_BASE_URL", "ONECLAW_API_URL", "TALON_URL"]))
+            .or_else(|| env.base_url.clone())
             .or_else(|| stored.setting("api-url"))
             .unwrap_or_else(|| DEFAULT_URL.to_owned());
         let format = match g
@@ -116,6 +118,7 @@ impl Session {
             stored,
             format,
             bearer: None,
+            env,
         })
     }
 
@@ -125,16 +128,10 @@ impl Session {
         if let Some(b) = &self.bearer {
             return Ok(b.clone());
         }
-        let token = if let Some(t) = self
-            .g
-            .token
-            .clone()
-            .or_else(|| env_any(&["ONECLAW_TOKEN", "TALON_TOKEN"]))
-        {
+        let token = if let Some(t) = self.g.token.clone().or_else(|| self.env.token.clone()) {
             t
-        } else if let Some(key) = env_any(&["ONECLAW_API_KEY", "TALON_API_KEY"]) {
-            self.exchange_key(&key, env_any(&["ONECLAW_AGENT_ID", "TALON_AGENT_ID"]))
-                .await?
+        } else if let Some(key) = self.env.api_key.clone() {
+            self.exchange_key(&key, self.env.agent_id.clone()).await?
         } else if let Some(key) = self.stored.credential("api_key") {
             self.exchange_key(&key, None).await?
         } else if let Some(t) = self.stored.credential("access_token") {
@@ -308,7 +305,7 @@ impl Session {
         self.g
             .vault
             .clone()
-            .or_else(|| env_any(&["ONECLAW_VAULT_ID", "TALON_VAULT_ID"]))
+            .or_else(|| self.env.vault_id.clone())
             .or_else(|| self.stored.setting("default-vault"))
             .ok_or_else(|| {
                 Exit::usage(
@@ -434,7 +431,7 @@ pub fn run(g: GlobalArgs, command: ClientCommand) -> i32 {
         }
     };
     let result = rt.block_on(async move {
-        let mut s = Session::new(g)?;
+        let mut s = Session::new(g, ClientEnv::read())?;
         dispatch(&mut s, command).await
     });
     match result {

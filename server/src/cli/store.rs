@@ -16,16 +16,6 @@ pub fn now_s() -> i64 {
         .unwrap_or(0)
 }
 
-/// The CLI's configuration directory.
-pub fn dir() -> PathBuf {
-    match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        Some(x) => PathBuf::from(x).join("talon"),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into()))
-            .join(".config")
-            .join("talon"),
-    }
-}
-
 fn read(path: &Path) -> Map<String, Value> {
     fs::read_to_string(path)
         .ok()
@@ -61,8 +51,8 @@ pub struct Stored {
 }
 
 impl Stored {
-    pub fn load() -> Stored {
-        let dir = dir();
+    /// Reads both files from `dir` (the CLI's configuration directory); missing files are empty.
+    pub fn load(dir: PathBuf) -> Stored {
         Stored {
             settings: read(&dir.join("config.json")),
             credentials: read(&dir.join("credentials.json")),

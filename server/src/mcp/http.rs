@@ -10,6 +10,7 @@
 
 use super::{Mcp, McpCaller, RemoteCaller};
 use crate::client::Client;
+use crate::config::ExfilMode;
 use crate::extract::{bearer, context};
 use crate::problem::Problem;
 use axum::body::Body;
@@ -70,16 +71,31 @@ pub fn allowed_hosts(public_url: &str, extra: &[String]) -> Vec<String> {
     hosts
 }
 
+/// How an HTTP MCP door is set up.
+pub struct DoorSettings {
+    /// Accepted `Host` values, as from [`allowed_hosts`]; a `*` entry disables the check.
+    pub hosts: Vec<String>,
+    /// What to do with a value read earlier in the session found in outgoing arguments.
+    pub exfil: ExfilMode,
+}
+
+impl DoorSettings {
+    fn transport(&self) -> StreamableHttpServerConfig {
+        if self.hosts.iter().any(|h| h == "*") {
+            StreamableHttpServerConfig::default().disable_allowed_hosts()
+        } else {
+            StreamableHttpServerConfig::default().with_allowed_hosts(self.hosts.clone())
+        }
+    }
+}
+
 /// The `/mcp` routes, whose tools call `api` (the server's `/v1` routes, with their gate
-/// layer) in-process. `hosts` as from [`allowed_hosts`]; a `*` entry disables the host check.
-pub fn router(core: Core, api: Router, hosts: Vec<String>) -> Router {
-    let config = if hosts.iter().any(|h| h == "*") {
-        StreamableHttpServerConfig::default().disable_allowed_hosts()
-    } else {
-        StreamableHttpServerConfig::default().with_allowed_hosts(hosts)
-    };
+/// layer) in-process.
+pub fn router(core: Core, api: Router, door: DoorSettings) -> Router {
+    let config = door.transport();
+    let exfil = door.exfil;
     let service = StreamableHttpService::new(
-        move || Ok(Mcp::in_process(api.clone())),
+        move || Ok(Mcp::in_process(api.clone()).with_exfil(exfil)),
         LocalSessionManager::default().into(),
         config,
     );
@@ -212,14 +228,11 @@ async fn authenticate(State(g): State<Guard>, req: Request<Body>, next: Next) ->
 
 /// Standalone mode: `/mcp` passing each request's bearer and vault on to the Talon server at
 /// `client`'s URL (which checks them on every call), and `/health`.
-pub fn standalone_router(client: Client, hosts: Vec<String>) -> Router {
-    let config = if hosts.iter().any(|h| h == "*") {
-        StreamableHttpServerConfig::default().disable_allowed_hosts()
-    } else {
-        StreamableHttpServerConfig::default().with_allowed_hosts(hosts)
-    };
+pub fn standalone_router(client: Client, door: DoorSettings) -> Router {
+    let config = door.transport();
+    let exfil = door.exfil;
     let service = StreamableHttpService::new(
-        move || Ok(Mcp::over_remote(client.clone())),
+        move || Ok(Mcp::over_remote(client.clone()).with_exfil(exfil)),
         LocalSessionManager::default().into(),
         config,
     );
@@ -253,26 +266,28 @@ async fn authenticate_remote(
 
 /// Serves the standalone streamable HTTP MCP server on `port` until interrupted.
 pub async fn run_standalone(
-    base_url: String,
+    env: &crate::config::ClientEnv,
     host: std::net::IpAddr,
     port: u16,
 ) -> Result<(), String> {
+    let base_url = env
+        .base_url
+        .clone()
+        .unwrap_or_else(|| super::stdio::DEFAULT_URL.to_owned());
     let listener = tokio::net::TcpListener::bind((host, port))
         .await
         .map_err(|e| format!("cannot listen on port {port}: {e}. Set PORT or --port."))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let extra: Vec<String> = std::env::var("TALON_MCP_ALLOWED_HOSTS")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-    let hosts = allowed_hosts(&format!("http://{addr}"), &extra);
+    let door = DoorSettings {
+        hosts: allowed_hosts(&format!("http://{addr}"), &env.mcp_allowed_hosts),
+        exfil: env.exfil,
+    };
     println!("Talon MCP listening on http://{addr}/mcp (server {base_url})");
     axum::serve(
         listener,
         standalone_router(
             Client::with_user_agent(&base_url, super::stdio::MCP_USER_AGENT),
-            hosts,
+            door,
         ),
     )
     .await

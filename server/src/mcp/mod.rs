@@ -14,6 +14,7 @@ mod tools;
 mod wording;
 
 use crate::client::{AgentCredential, AgentSession, Client, Failure};
+use crate::config::ExfilMode;
 use api::Api;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
@@ -84,6 +85,8 @@ pub struct Mcp {
     /// Values read in this session (zeroized when the session ends), redacted from the output
     /// of every other tool (MCP.md section 7).
     seen: Arc<std::sync::Mutex<Vec<(String, SecretValue)>>>,
+    /// `ONECLAW_MCP_EXFIL_PROTECTION`.
+    exfil: ExfilMode,
 }
 
 /// Values shorter than this are not redacted (too likely to match ordinary text).
@@ -91,19 +94,13 @@ const MIN_REDACTED_LEN: usize = 4;
 
 const INSTRUCTIONS: &str = "Talon holds secrets for you. Fetch a secret with get_secret right before you use it; never repeat, summarize, log or store a secret value in your replies or files. To check whether a secret exists, use describe_secret or list_secrets: they never spend an access.";
 
-/// `ONECLAW_MCP_EXFIL_PROTECTION`: `block`, `warn` (default) or `off`.
-fn exfil_mode() -> String {
-    std::env::var("ONECLAW_MCP_EXFIL_PROTECTION")
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_else(|_| "warn".into())
-}
-
 impl Mcp {
     /// stdio mode: a REST client acting as the agent on one vault.
     pub fn over_rest(session: Arc<AgentSession>, vault_id: String) -> Mcp {
         Mcp {
             door: Door::Rest { session, vault_id },
             seen: Arc::default(),
+            exfil: ExfilMode::default(),
         }
     }
 
@@ -112,6 +109,7 @@ impl Mcp {
         Mcp {
             door: Door::InProcess(router),
             seen: Arc::default(),
+            exfil: ExfilMode::default(),
         }
     }
 
@@ -120,6 +118,7 @@ impl Mcp {
         Mcp {
             door: Door::Remote(client),
             seen: Arc::default(),
+            exfil: ExfilMode::default(),
         }
     }
 
@@ -128,7 +127,15 @@ impl Mcp {
         Mcp {
             door: Door::Local,
             seen: Arc::default(),
+            exfil: ExfilMode::default(),
         }
+    }
+
+    /// With `mode` as the exfiltration check of `share_secret`, `grant_access` and
+    /// `create_vault`.
+    pub fn with_exfil(mut self, mode: ExfilMode) -> Mcp {
+        self.exfil = mode;
+        self
     }
 
     /// The backend and session vault of one call.
@@ -263,9 +270,12 @@ impl ServerHandler for Mcp {
                 .as_ref()
                 .map(|a| Value::Object(a.clone()).to_string())
                 .unwrap_or_default();
-            let mode = exfil_mode();
-            if let Some(path) = (mode != "off").then(|| self.leaked_in(&args)).flatten() {
-                if mode == "block" {
+            let mode = self.exfil;
+            if let Some(path) = (mode != ExfilMode::Off)
+                .then(|| self.leaked_in(&args))
+                .flatten()
+            {
+                if mode == ExfilMode::Block {
                     return Ok(fail(format!(
                         "Refused: the arguments of {name} contain the value of '{path}', read earlier in this session."
                     ))

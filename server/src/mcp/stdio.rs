@@ -3,6 +3,7 @@
 
 use super::Mcp;
 use crate::client::{AgentCredential, AgentSession, Client};
+use crate::config::{ClientEnv, ExfilMode};
 use rmcp::ServiceExt;
 use std::sync::Arc;
 
@@ -12,26 +13,12 @@ pub const MCP_USER_AGENT: &str = concat!("talon-mcp/", env!("CARGO_PKG_VERSION")
 /// Talon's default listen address.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
-/// The first non-empty variable among `names`.
-pub fn env_any(names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .filter_map(|n| std::env::var(n).ok())
-        .map(|v| v.trim().to_owned())
-        .find(|v| !v.is_empty())
-}
-
 /// The stdio server's settings, read from the environment.
 pub struct StdioConfig {
     pub base_url: String,
     pub vault_id: String,
     pub credential: AgentCredential,
-}
-
-/// Whether `ONECLAW_LOCAL_ONLY` asks for the credential-free, server-free mode.
-pub fn local_only() -> bool {
-    env_any(&["ONECLAW_LOCAL_ONLY"])
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+    pub exfil: ExfilMode,
 }
 
 /// Serves only `inspect_content` on stdin/stdout.
@@ -48,32 +35,33 @@ pub async fn run_local() -> Result<(), String> {
 }
 
 impl StdioConfig {
-    /// Reads the environment; the error names the variable to set.
-    pub fn from_env() -> Result<StdioConfig, String> {
-        let base_url = env_any(&["ONECLAW_BASE_URL", "ONECLAW_API_URL", "TALON_URL"])
+    /// From the client environment; the error names the variable to set.
+    pub fn from_env(env: &ClientEnv) -> Result<StdioConfig, String> {
+        let base_url = env
+            .base_url
+            .clone()
             .unwrap_or_else(|| DEFAULT_URL.to_owned());
-        let vault_id = env_any(&["ONECLAW_VAULT_ID", "TALON_VAULT_ID"])
+        let vault_id = env
+            .vault_id
+            .clone()
             .ok_or("set ONECLAW_VAULT_ID (or TALON_VAULT_ID) to the vault the tools work on")?;
         let vault_id = uuid::Uuid::parse_str(&vault_id)
             .map_err(|_| "ONECLAW_VAULT_ID must be a vault UUID".to_owned())?
             .to_string();
-        let key = env_any(&["ONECLAW_AGENT_API_KEY", "TALON_AGENT_API_KEY"])
-            .or_else(|| env_any(&["ONECLAW_API_KEY"]).filter(|k| k.starts_with("ocv_")));
-        let credential = match key {
+        let credential = match env.agent_api_key.clone() {
             Some(api_key) => AgentCredential::Key {
                 api_key,
-                agent_id: env_any(&["ONECLAW_AGENT_ID", "TALON_AGENT_ID"]),
+                agent_id: env.agent_id.clone(),
             },
-            None => AgentCredential::Token(
-                env_any(&["ONECLAW_AGENT_TOKEN", "TALON_AGENT_TOKEN"]).ok_or(
-                    "set ONECLAW_AGENT_API_KEY (an ocv_ agent key) or ONECLAW_AGENT_TOKEN (an agent JWT)",
-                )?,
-            ),
+            None => AgentCredential::Token(env.agent_token.clone().ok_or(
+                "set ONECLAW_AGENT_API_KEY (an ocv_ agent key) or ONECLAW_AGENT_TOKEN (an agent JWT)",
+            )?),
         };
         Ok(StdioConfig {
             base_url,
             vault_id,
             credential,
+            exfil: env.exfil,
         })
     }
 }
@@ -86,6 +74,7 @@ pub async fn run(config: StdioConfig) -> Result<(), String> {
     ));
     tracing::info!(server = %config.base_url, vault = %config.vault_id, "talon mcp on stdio");
     let service = Mcp::over_rest(session, config.vault_id)
+        .with_exfil(config.exfil)
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| format!("MCP start-up failed: {e}"))?;

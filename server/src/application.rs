@@ -1,0 +1,401 @@
+//! Starting Talon: the keystore, the database, the core and the HTTP surface, for
+//! `talon server`, `talon admin` and `talon mcp`. [`Application::build`] gives the bound
+//! address before anything is served.
+
+use crate::config::{self, AdminArgs, AdminCommand, ClientEnv, McpArgs, ServerArgs};
+use crate::{gate, guard, mcp, problem, rest, web, AppState};
+use axum::Router;
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use talon_core::keystore::{KeyStore, Pkcs11Config, Pkcs11KeyStore, SoftKeyStore};
+use talon_core::mail::Mailer;
+use talon_core::service::{OidcConfig, Plans, StripeConfig};
+use talon_core::store::Store;
+use talon_core::{Core, CoreConfig};
+
+/// A built server: listener bound, core started, router assembled.
+pub struct Application {
+    addr: SocketAddr,
+    public_url: String,
+    description: String,
+    core: Core,
+    router: Router,
+    listener: tokio::net::TcpListener,
+}
+
+/// `talon mcp`: stdio MCP server as an agent. A missing setting exits 1 naming the variable.
+pub fn run_mcp(args: McpArgs) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let env = ClientEnv::read();
+    match args.transport.as_str() {
+        "stdio" if env.local_only => runtime.block_on(mcp::stdio::run_local()),
+        "stdio" => {
+            let config = mcp::stdio::StdioConfig::from_env(&env)?;
+            runtime.block_on(mcp::stdio::run(config))
+        }
+        "http" | "httpStream" => runtime.block_on(mcp::http::run_standalone(&env, args.host, args.port)),
+        other => Err(format!(
+            "unknown MCP transport '{other}': use stdio or httpStream (MCP_TRANSPORT or --transport)"
+        )),
+    }
+}
+
+/// Reads a PIN file, creating it with a random PIN (mode 0600) when absent.
+fn pin_file(path: &Path) -> Result<String, String> {
+    if let Ok(pin) = fs::read_to_string(path) {
+        return Ok(pin.trim().to_owned());
+    }
+    let pin: String = uuid::Uuid::new_v4().simple().to_string();
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(pin.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(pin)
+}
+
+/// Opens the keystore. In embedded mode (a SoftHSM module and no `SOFTHSM2_CONF`), the token
+/// store lives in `<data-dir>/hsm` and Talon initialises the token on first start.
+pub fn open_keystore(args: &ServerArgs) -> Result<Arc<dyn KeyStore>, String> {
+    if args.insecure_dev_keystore {
+        eprintln!("WARNING: --insecure-dev-keystore: keys live in process memory and are lost on exit. Never use this for real secrets.");
+        return Ok(Arc::new(SoftKeyStore::new()));
+    }
+    let hsm_dir = args.data_dir.join("hsm");
+    let is_softhsm = args.pkcs11_module.to_string_lossy().contains("softhsm");
+    let embedded = is_softhsm && !config::softhsm_conf_set();
+    if embedded {
+        let tokens = hsm_dir.join("tokens");
+        fs::create_dir_all(&tokens)
+            .map_err(|e| format!("cannot create {}: {e}", tokens.display()))?;
+        fs::set_permissions(&hsm_dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict {}: {e}", hsm_dir.display()))?;
+        let conf = hsm_dir.join("softhsm2.conf");
+        fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+                tokens.canonicalize().unwrap_or(tokens.clone()).display()
+            ),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+        // Read by the SoftHSM module when it is initialised below; no other thread runs yet.
+        config::set_softhsm_conf(&conf);
+    }
+    if embedded || args.pkcs11_pin.is_none() {
+        fs::create_dir_all(&hsm_dir)
+            .map_err(|e| format!("cannot create {}: {e}", hsm_dir.display()))?;
+    }
+    let pin = match &args.pkcs11_pin {
+        Some(p) => p.clone(),
+        None => pin_file(&hsm_dir.join("pin"))?,
+    };
+    let init_so_pin = match &args.pkcs11_so_pin {
+        Some(p) => Some(p.clone()),
+        None if embedded => Some(pin_file(&hsm_dir.join("so-pin"))?),
+        None => None,
+    };
+    let store = Pkcs11KeyStore::open(&Pkcs11Config {
+        module: args.pkcs11_module.clone(),
+        token_label: args.pkcs11_token_label.clone(),
+        pin,
+        init_so_pin,
+    })
+    .map_err(|e| {
+        format!("{e}\n  Is SoftHSM2 installed (apt-get install softhsm2)? Set TALON_PKCS11_MODULE to your PKCS#11 module and TALON_PKCS11_PIN to the token's user PIN.")
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// The tiers: built in, with TALON_PLAN_LIMITS applied; the default tier must be one of them.
+fn plans(args: &ServerArgs) -> Result<Plans, String> {
+    let plans = match &args.plan_limits {
+        None => Plans::default(),
+        Some(v) => {
+            let json = match v.strip_prefix('@') {
+                Some(file) => fs::read_to_string(file)
+                    .map_err(|e| format!("TALON_PLAN_LIMITS: cannot read {file}: {e}"))?,
+                None => v.clone(),
+            };
+            Plans::with_overrides(&json).map_err(|e| format!("TALON_PLAN_LIMITS: {e}"))?
+        }
+    };
+    if !plans.contains(&args.default_tier) {
+        return Err(format!(
+            "TALON_DEFAULT_TIER '{}' is not a known tier (known: {}); add it to TALON_PLAN_LIMITS or pick one of those",
+            args.default_tier,
+            plans.names().join(", ")
+        ));
+    }
+    Ok(plans)
+}
+
+/// `talon admin …`: opens the same database and keystore as the server (so audit events join
+/// the org's chain) and runs one command.
+pub fn run_admin(args: AdminArgs) -> Result<(), String> {
+    let server = args.server;
+    let plans = plans(&server)?;
+    let keys = open_keystore(&server)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let database_url = server.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                server.data_dir.join("talon.db").display()
+            )
+        });
+        let store = Store::connect(&database_url)
+            .await
+            .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
+        let core = Core::new(
+            store,
+            keys,
+            CoreConfig {
+                default_tier: server.default_tier.clone(),
+                plans,
+                ..CoreConfig::default()
+            },
+        )
+        .map_err(|e| format!("cannot start the core: {e}"))?;
+        match args.command {
+            AdminCommand::SetTier { org, tier } => {
+                let before = core
+                    .admin_set_tier(&org, &tier)
+                    .await
+                    .map_err(|e| format!("set-tier: {e}"))?;
+                println!("org {org}: tier {before} -> {tier}");
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn run_server(args: ServerArgs) -> Result<(), String> {
+    fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", args.data_dir.display()))?;
+    config::default_leptos_env();
+    let keys = open_keystore(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        Application::build(args, keys)
+            .await?
+            .serve(shutdown_signal())
+            .await
+    })
+}
+
+impl Application {
+    /// Connects the database, starts the core on `keys`, binds the listener and builds the
+    /// router; nothing is served until [`Application::serve`]. `keys` is opened before the
+    /// runtime starts (see [`open_keystore`]).
+    pub async fn build(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<Application, String> {
+        let database_url = match &args.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                args.data_dir.join("talon.db").display()
+            ),
+        };
+        let store = Store::connect(&database_url)
+            .await
+            .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot listen on {}: {e}. Set --addr or TALON_ADDR.",
+                    args.addr
+                )
+            })?;
+        let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let keystore_desc = keys.describe();
+        let mailer = match &args.smtp_url {
+            Some(url) => Mailer::smtp(url, &args.smtp_from).map_err(|e| format!("mail: {e}"))?,
+            None => {
+                let outbox = args.data_dir.join("outbox.jsonl");
+                eprintln!(
+                    "No TALON_SMTP_URL set: outgoing mail is written to {}",
+                    outbox.display()
+                );
+                Mailer::Outbox(outbox)
+            }
+        };
+        let plans = plans(&args)?;
+        if args.kek_rewrap_batch < 1 {
+            return Err("TALON_KEK_REWRAP_BATCH must be at least 1".into());
+        }
+        let stripe = StripeConfig {
+            secret_key: args.stripe_secret_key.clone().filter(|k| !k.is_empty()),
+            webhook_secret: args.stripe_webhook_secret.clone().filter(|k| !k.is_empty()),
+            api_base: args.stripe_api_base.clone(),
+            prices: [
+                ("pro:monthly", &args.stripe_price_pro_monthly),
+                ("pro:yearly", &args.stripe_price_pro_yearly),
+                ("business:monthly", &args.stripe_price_business_monthly),
+                ("business:yearly", &args.stripe_price_business_yearly),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v)))
+            .collect(),
+        };
+        let core = Core::new(
+            store.clone(),
+            keys,
+            CoreConfig {
+                public_url: public_url.clone(),
+                default_tier: args.default_tier.clone(),
+                oidc: args.google_client_id.clone().map(|client_id| OidcConfig {
+                    client_id,
+                    issuers: match &args.oidc_issuer {
+                        Some(i) => vec![i.clone()],
+                        None => vec![
+                            "https://accounts.google.com".into(),
+                            "accounts.google.com".into(),
+                        ],
+                    },
+                    jwks_url: args.oidc_jwks_url.clone(),
+                    auth_url: args.oidc_auth_url.clone(),
+                    token_url: args.oidc_token_url.clone(),
+                    client_secret: args.google_client_secret.clone(),
+                }),
+                mailer: Some(mailer),
+                rate_limit_per_principal: args.rate_limit_per_principal,
+                plans,
+                stripe,
+                usage_flush_interval: std::time::Duration::from_millis(args.usage_flush_ms.max(10)),
+                rewrap_batch: args.kek_rewrap_batch,
+                ..CoreConfig::default()
+            },
+        )
+        .map_err(|e| format!("cannot start the core: {e}"))?;
+        core.resume_key_rotations()
+            .await
+            .map_err(|e| format!("cannot resume KEK re-wraps: {e}"))?;
+
+        let mut leptos_options = leptos::config::get_configuration(None)
+            .map_err(|e| format!("dashboard configuration: {e}"))?
+            .leptos_options;
+        leptos_options.site_addr = addr;
+        let mcp_door = mcp::http::DoorSettings {
+            hosts: mcp::http::allowed_hosts(&public_url, &args.mcp_allowed_hosts),
+            exfil: args.mcp_exfil_protection,
+        };
+        let app = build_router(
+            core.clone(),
+            leptos_options,
+            args.rate_limit_per_ip,
+            mcp_door,
+        );
+        Ok(Application {
+            addr,
+            public_url,
+            description: format!("database: {:?}, keystore: {keystore_desc}", store.backend()),
+            core,
+            router: app,
+            listener,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then flushes the counted requests.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let Application {
+            addr,
+            public_url,
+            description,
+            core,
+            router,
+            listener,
+        } = self;
+        println!("Talon listening on http://{addr}");
+        println!("  {description}");
+        println!("  First steps: open {public_url}/login in a browser, or sign up with");
+        println!("  curl -X POST {public_url}/v1/auth/signup -H 'Content-Type: application/json' -d '{{\"email\":\"you@example.com\",\"password\":\"…\"}}'");
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+        if let Err(e) = core.flush_usage().await {
+            eprintln!("talon: counted requests not flushed at shutdown: {e}");
+        }
+        Ok(())
+    }
+}
+
+/// The whole HTTP surface: `/v1` and `/.well-known` with problem responses, then the dashboard.
+pub fn build_router(
+    core: Core,
+    leptos_options: leptos::config::LeptosOptions,
+    rate_limit_per_ip: u32,
+    mcp_door: mcp::http::DoorSettings,
+) -> Router {
+    let state = AppState { core: core.clone() };
+    // The `/v1` routes with their gate layer: what REST clients reach over the socket and
+    // what the MCP door's tools call in-process.
+    let v1 = rest::router()
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::layer,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::middleware::from_fn(problem::request_id_and_problems))
+        .with_state(state);
+    let api = v1.clone().layer(axum::middleware::from_fn_with_state(
+        guard::IpRateLimit::new(rate_limit_per_ip),
+        guard::rate_limit,
+    ));
+    let mcp = mcp::http::router(core.clone(), v1, mcp_door)
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            guard::IpRateLimit::new(rate_limit_per_ip),
+            guard::rate_limit,
+        ));
+    api.merge(mcp)
+        .merge(web::router(core, leptos_options))
+        .layer(axum::middleware::from_fn(guard::security_headers))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
