@@ -32,7 +32,7 @@ pub struct IssuedKey {
 }
 
 #[cfg(feature = "ssr")]
-fn view_of(a: &talon_core::store::agents::AgentRow) -> AgentView {
+fn view_of(a: &talon_core::model::Agent) -> AgentView {
     use talon_core::clock::rfc3339;
     AgentView {
         id: a.id.clone(),

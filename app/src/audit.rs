@@ -44,7 +44,7 @@ pub struct AuditPageData {
 }
 
 #[cfg(feature = "ssr")]
-pub(crate) fn event_view(e: &talon_core::store::audit::EventRow) -> EventView {
+pub(crate) fn event_view(e: &talon_core::model::AuditRecord) -> EventView {
     EventView {
         id: e.id.clone(),
         seq: e.seq,

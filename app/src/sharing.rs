@@ -43,7 +43,7 @@ pub struct CreatedShare {
 }
 
 #[cfg(feature = "ssr")]
-fn view_of(s: &talon_core::store::shares::ShareRow, now: i64) -> ShareView {
+fn view_of(s: &talon_core::model::Share, now: i64) -> ShareView {
     ShareView {
         id: s.id.clone(),
         secret_path: s.secret_path.clone(),
@@ -58,7 +58,7 @@ fn view_of(s: &talon_core::store::shares::ShareRow, now: i64) -> ShareView {
             None => s.access_count.to_string(),
         },
         expires_at: talon_core::clock::rfc3339(s.expires_at),
-        passphrase: s.passphrase_hash.is_some(),
+        passphrase: s.passphrase_protected,
     }
 }
 

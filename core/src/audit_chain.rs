@@ -4,7 +4,7 @@
 //! appending a batch and verifying all use [`link_input`], so the three cannot drift apart.
 
 use crate::keystore::{KeyStore, KeyStoreError, MacKey};
-use crate::store::audit::EventRow;
+use crate::model::AuditRecord;
 use serde_json::{json, Value};
 
 /// The hash the first event of a chain links to.
@@ -18,7 +18,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// The canonical bytes hashed into `integrity_hash`: sorted keys, no whitespace.
-pub(crate) fn canonical(e: &EventRow) -> Vec<u8> {
+pub(crate) fn canonical(e: &AuditRecord) -> Vec<u8> {
     let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
     let v = json!({
         "id": e.id, "org_id": e.org_id, "seq": e.seq, "actor_type": e.actor_type,
@@ -30,7 +30,7 @@ pub(crate) fn canonical(e: &EventRow) -> Vec<u8> {
 }
 
 /// The bytes MACed for `e` when the event before it has hash `prev_hash`.
-pub(crate) fn link_input(prev_hash: &str, e: &EventRow) -> Vec<u8> {
+pub(crate) fn link_input(prev_hash: &str, e: &AuditRecord) -> Vec<u8> {
     let mut input = prev_hash.as_bytes().to_vec();
     input.push(b'|');
     input.extend_from_slice(&canonical(e));
@@ -44,7 +44,7 @@ pub(crate) fn link(
     k: &dyn KeyStore,
     prev_id: Option<String>,
     prev_hash: Option<String>,
-    rows: &mut [EventRow],
+    rows: &mut [AuditRecord],
 ) -> Result<(), KeyStoreError> {
     let mut prev_hash = prev_hash.unwrap_or_else(genesis);
     let mut prev_id = prev_id;

@@ -11,6 +11,7 @@ pub mod error;
 pub mod keystore;
 pub mod mail;
 pub mod material;
+pub mod model;
 pub mod policy;
 pub mod secret_path;
 pub mod service;

@@ -40,7 +40,7 @@ pub struct VaultPageData {
 }
 
 #[cfg(feature = "ssr")]
-fn vault_view(v: &talon_core::store::vaults::VaultRow) -> VaultView {
+fn vault_view(v: &talon_core::model::Vault) -> VaultView {
     use talon_core::clock::rfc3339;
     VaultView {
         id: v.id.clone(),

@@ -25,7 +25,7 @@ pub struct SecretView {
 
 /// A stored version as the secrets table shows it.
 #[cfg(feature = "ssr")]
-pub(super) fn secret_view(s: &talon_core::store::secrets::VersionRow) -> SecretView {
+pub(super) fn secret_view(s: &talon_core::model::SecretVersion) -> SecretView {
     use talon_core::clock::rfc3339;
     SecretView {
         id: s.secret_id.clone(),

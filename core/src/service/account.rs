@@ -7,7 +7,8 @@ use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
 use crate::material::BearerSecret;
 use crate::material::Password;
-use crate::store::{api_keys, api_keys::ApiKeyRow, users, users::UserRow};
+use crate::model::{ApiKey, User};
+use crate::store::{api_keys, users};
 use serde_json::json;
 use talon_api::Scope;
 
@@ -15,7 +16,7 @@ use talon_api::Scope;
 #[derive(Debug)]
 pub struct ApiKeyCreated {
     /// The stored key record (id, name, scopes, prefix, expiry); never the key itself.
-    pub key: ApiKeyRow,
+    pub key: ApiKey,
     /// The `1ck_` key, shown to the user only now.
     pub api_key: BearerSecret,
 }
@@ -44,7 +45,7 @@ pub struct ProfilePatch {
 
 impl Core {
     /// Resolves a `1ck_` key to its active, unexpired record and its still-member user.
-    pub(crate) async fn personal_key(&self, key: &str) -> Result<(ApiKeyRow, UserRow)> {
+    pub(crate) async fn personal_key(&self, key: &str) -> Result<(ApiKey, User)> {
         let invalid = || Error::Unauthorized("Invalid or revoked API key");
         if key.len() > 128 {
             return Err(invalid());
@@ -101,7 +102,7 @@ impl Core {
         }
         let api_key = new_bearer_secret("1ck_");
         let hash = self.credential_hash(&api_key).await?;
-        let row = ApiKeyRow {
+        let row = ApiKey {
             id: uuid::Uuid::new_v4().to_string(),
             user_id: user_id.to_owned(),
             org_id: p.org_id().to_owned(),
@@ -135,7 +136,7 @@ impl Core {
     }
 
     /// The caller's own keys, revoked ones included.
-    pub async fn list_api_keys(&self, p: &Principal) -> Result<Vec<ApiKeyRow>> {
+    pub async fn list_api_keys(&self, p: &Principal) -> Result<Vec<ApiKey>> {
         let (user_id, _) = p.require_human()?;
         api_keys::list_for_user(self.store().pool(), user_id).await
     }
@@ -302,7 +303,7 @@ impl Core {
     }
 
     /// The caller's profile.
-    pub async fn me(&self, p: &Principal) -> Result<UserRow> {
+    pub async fn me(&self, p: &Principal) -> Result<User> {
         let (user_id, _) = p.require_human()?;
         users::by_id(self.store().pool(), user_id)
             .await?
@@ -315,7 +316,7 @@ impl Core {
         p: &Principal,
         patch: ProfilePatch,
         ctx: &RequestContext,
-    ) -> Result<UserRow> {
+    ) -> Result<User> {
         let mut user = self.me(p).await?;
         if let Some(d) = patch.display_name {
             let d = d.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
@@ -355,7 +356,9 @@ impl Core {
             Error::Invalid { reason, .. } => Error::invalid("new_password", reason),
             other => other,
         })?;
-        let hash = user.password_hash.clone().unwrap_or_default();
+        let hash = users::password_hash(self.store().pool(), &user.id)
+            .await?
+            .unwrap_or_default();
         let ok =
             tokio::task::spawn_blocking(move || verify_password(current.expose_secret(), &hash))
                 .await

@@ -6,7 +6,8 @@ use super::identity::new_bearer_secret;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
 use crate::material::BearerSecret;
-use crate::store::{agents, agents::AgentRow, vaults};
+use crate::model::Agent;
+use crate::store::{agents, vaults};
 use serde_json::json;
 use talon_api::Scope;
 
@@ -35,7 +36,7 @@ pub struct CreateAgent {
 #[derive(Debug)]
 pub struct AgentCreated {
     /// The stored agent record.
-    pub agent: AgentRow,
+    pub agent: Agent,
     /// The `ocv_` key, shown only now; only its keyed hash is stored.
     pub api_key: BearerSecret,
 }
@@ -47,7 +48,7 @@ impl Core {
         &self,
         p: &Principal,
         input: CreateAgent,
-    ) -> Result<(AgentRow, String, String)> {
+    ) -> Result<(Agent, String, String)> {
         p.require_scope(Scope::AgentsWrite)?;
         let (user_id, _) = p.require_human()?;
         let name = input.name.trim();
@@ -85,7 +86,7 @@ impl Core {
         let scopes_explicit = input.scopes.as_ref().is_some_and(|s| !s.is_empty());
         let api_key = new_bearer_secret("ocv_");
         let hash = self.credential_hash(&api_key).await?;
-        let agent = AgentRow {
+        let agent = Agent {
             id: uuid::Uuid::new_v4().to_string(),
             org_id: p.org_id().to_owned(),
             name: name.to_owned(),
@@ -128,7 +129,7 @@ impl Core {
         tx: &mut crate::store::Tx,
         p: &Principal,
         ctx: &RequestContext,
-        agent: &AgentRow,
+        agent: &Agent,
         key_hash: &str,
     ) -> Result<()> {
         self.check_limit(tx, &agent.org_id, crate::store::billing::Counted::Agents)
@@ -149,14 +150,14 @@ impl Core {
     }
 
     /// The org's agents (active and inactive). Humans only.
-    pub async fn list_agents(&self, p: &Principal) -> Result<Vec<AgentRow>> {
+    pub async fn list_agents(&self, p: &Principal) -> Result<Vec<Agent>> {
         p.require_scope(Scope::AgentsRead)?;
         p.require_human()?;
         agents::list(self.store().pool(), p.org_id()).await
     }
 
     /// The calling agent's own record.
-    pub async fn agent_self(&self, p: &Principal) -> Result<AgentRow> {
+    pub async fn agent_self(&self, p: &Principal) -> Result<Agent> {
         match p {
             Principal::Agent {
                 agent_id, org_id, ..
@@ -194,7 +195,7 @@ pub struct PatchAgent {
 impl Core {
     /// An agent the caller may manage: its creator, or an org owner/admin. Other humans of the
     /// org may read it; other orgs get 404.
-    async fn managed_agent(&self, p: &Principal, agent_id: &str, manage: bool) -> Result<AgentRow> {
+    async fn managed_agent(&self, p: &Principal, agent_id: &str, manage: bool) -> Result<Agent> {
         let (user_id, role) = p.require_human()?;
         let agent = agents::get(self.store().pool(), p.org_id(), agent_id)
             .await?
@@ -208,7 +209,7 @@ impl Core {
     }
 
     /// One agent of the org (never its key).
-    pub async fn get_agent(&self, p: &Principal, agent_id: &str) -> Result<AgentRow> {
+    pub async fn get_agent(&self, p: &Principal, agent_id: &str) -> Result<Agent> {
         p.require_scope(Scope::AgentsRead)?;
         self.managed_agent(p, agent_id, false).await
     }
@@ -221,7 +222,7 @@ impl Core {
         agent_id: &str,
         patch: PatchAgent,
         ctx: &RequestContext,
-    ) -> Result<AgentRow> {
+    ) -> Result<Agent> {
         p.require_scope(Scope::AgentsWrite)?;
         let mut a = self.managed_agent(p, agent_id, true).await?;
         let was_active = a.is_active;
@@ -357,8 +358,8 @@ impl Core {
     }
 }
 
-impl From<&AgentRow> for talon_api::agents::AgentResponse {
-    fn from(a: &AgentRow) -> Self {
+impl From<&Agent> for talon_api::agents::AgentResponse {
+    fn from(a: &Agent) -> Self {
         use crate::clock::rfc3339;
         talon_api::agents::AgentResponse {
             id: a.id.clone(),
@@ -382,8 +383,8 @@ impl From<&AgentRow> for talon_api::agents::AgentResponse {
     }
 }
 
-impl From<&AgentRow> for talon_api::agents::AgentSelfResponse {
-    fn from(a: &AgentRow) -> Self {
+impl From<&Agent> for talon_api::agents::AgentSelfResponse {
+    fn from(a: &Agent) -> Self {
         use crate::clock::rfc3339;
         talon_api::agents::AgentSelfResponse {
             id: a.id.clone(),

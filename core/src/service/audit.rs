@@ -6,7 +6,8 @@ use crate::audit_chain::{genesis, hex, link, link_input};
 use crate::clock::parse_rfc3339;
 use crate::error::{Dependency, Error, Result};
 use crate::keystore::MacKey;
-use crate::store::audit::{self as audit_store, ChainHead, EventFilter, EventRow};
+use crate::model::AuditRecord;
+use crate::store::audit::{self as audit_store, ChainHead, EventFilter};
 use crate::store::Tx;
 use serde_json::Value;
 use talon_api::Scope;
@@ -83,12 +84,17 @@ pub struct AuditQuery {
 
 /// The row of `event` at `seq`, not yet linked. `ctx.via` (the door a call came through,
 /// when it is not its route's own) is recorded in the details as `via`.
-pub(crate) fn event_row(event: AuditEvent, ctx: &RequestContext, seq: i64, now: i64) -> EventRow {
+pub(crate) fn event_row(
+    event: AuditEvent,
+    ctx: &RequestContext,
+    seq: i64,
+    now: i64,
+) -> AuditRecord {
     let mut details = event.details;
     if let (Some(via), Value::Object(map)) = (ctx.via, &mut details) {
         map.insert("via".into(), Value::String(via.to_owned()));
     }
-    EventRow {
+    AuditRecord {
         id: uuid::Uuid::new_v4().to_string(),
         org_id: event.org_id,
         seq,
@@ -169,7 +175,7 @@ impl Core {
         &self,
         p: &Principal,
         q: AuditQuery,
-    ) -> Result<(Vec<EventRow>, i64, i64, i64)> {
+    ) -> Result<(Vec<AuditRecord>, i64, i64, i64)> {
         let (filter, limit, offset) = self.audit_filter(p, q)?;
         let (events, total) = audit_store::list(self.store().pool(), p.org_id(), &filter).await?;
         Ok((events, total, limit, offset))
@@ -190,7 +196,7 @@ impl Core {
         filter: &EventFilter,
         before_seq: Option<i64>,
         page: i64,
-    ) -> Result<Vec<EventRow>> {
+    ) -> Result<Vec<AuditRecord>> {
         audit_store::page_before(self.store().pool(), p.org_id(), filter, before_seq, page).await
     }
 
@@ -319,8 +325,8 @@ impl Core {
     }
 }
 
-impl From<&EventRow> for talon_api::audit::AuditEventResponse {
-    fn from(e: &EventRow) -> Self {
+impl From<&AuditRecord> for talon_api::audit::AuditEventResponse {
+    fn from(e: &AuditRecord) -> Self {
         let at = crate::clock::rfc3339(e.created_at);
         talon_api::audit::AuditEventResponse {
             id: e.id.clone(),

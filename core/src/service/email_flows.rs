@@ -40,7 +40,7 @@ impl Core {
         let Some(user) = users::by_email(self.store().pool(), &email).await? else {
             return Ok(());
         };
-        if user.password_hash.is_none() {
+        if !user.has_password {
             return Ok(());
         }
         let token = self.mail_token(&user.id, "reset", RESET_TTL_MS).await?;

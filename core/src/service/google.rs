@@ -133,14 +133,14 @@ impl Core {
         email: &str,
         name: Option<String>,
         ctx: &RequestContext,
-    ) -> Result<users::UserRow> {
+    ) -> Result<crate::model::User> {
         let now = self.now();
-        let mut user = users::UserRow {
+        let mut user = crate::model::User {
             id: uuid::Uuid::new_v4().to_string(),
             org_id: uuid::Uuid::new_v4().to_string(),
             email: email.to_owned(),
             display_name: name.clone(),
-            password_hash: None,
+            has_password: false,
             role: Role::Owner.as_str().into(),
             auth_method: "google".into(),
             email_verified: true,
@@ -166,7 +166,7 @@ impl Core {
                 .await?
             }
         }
-        if !users::insert_user(&mut tx, &user).await? {
+        if !users::insert_user(&mut tx, &user, None).await? {
             return Err(Error::Conflict(
                 "An account with this email already exists".into(),
             ));

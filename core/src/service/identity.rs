@@ -196,7 +196,7 @@ impl Core {
     }
 
     /// Claims of a human access token.
-    pub(crate) fn user_claims(&self, user: &users::UserRow, method: &str) -> Claims {
+    pub(crate) fn user_claims(&self, user: &crate::model::User, method: &str) -> Claims {
         let mut c = self.base_claims(
             format!("user:{}", user.id),
             &user.org_id,
@@ -208,7 +208,7 @@ impl Core {
         c
     }
 
-    async fn user_access_token(&self, user: &users::UserRow, method: &str) -> Result<String> {
+    async fn user_access_token(&self, user: &crate::model::User, method: &str) -> Result<String> {
         self.sign(self.user_claims(user, method)).await
     }
 
@@ -256,12 +256,12 @@ impl Core {
             .await
             .map_err(|_| Error::Internal("hashing task failed".into()))??;
         let now = self.now();
-        let user = users::UserRow {
+        let user = crate::model::User {
             id: uuid::Uuid::new_v4().to_string(),
             org_id: uuid::Uuid::new_v4().to_string(),
             email: email.clone(),
             display_name: display_name.clone(),
-            password_hash: Some(hash),
+            has_password: true,
             role: Role::Owner.as_str().into(),
             auth_method: "password".into(),
             email_verified: false,
@@ -284,7 +284,7 @@ impl Core {
                 users::insert_org(&mut tx, &user.org_id, &org_name, &user.billing_tier, now).await?
             }
         }
-        if !users::insert_user(&mut tx, &user).await? {
+        if !users::insert_user(&mut tx, &user, Some(&hash)).await? {
             return Err(Error::Conflict(
                 "An account with this email already exists".into(),
             ));
@@ -330,18 +330,20 @@ impl Core {
         let email = email.trim().to_lowercase();
         let bucket = format!("login:{}:{email}", ctx.ip.as_deref().unwrap_or("-"));
         self.check_auth_throttle(&bucket).await?;
-        let user = users::by_email(self.store().pool(), &email).await?;
-        let hash = user
-            .as_ref()
-            .and_then(|u| u.password_hash.clone())
-            .unwrap_or_else(|| self.0.dummy_password_hash.clone());
+        let found = users::by_email_with_password(self.store().pool(), &email).await?;
+        let (user, hash) = match found {
+            Some((u, h)) => (Some(u), h),
+            None => (None, None),
+        };
+        let has_hash = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.0.dummy_password_hash.clone());
         let password = Password::new(password.to_owned());
         let ok =
             tokio::task::spawn_blocking(move || verify_password(password.expose_secret(), &hash))
                 .await
                 .map_err(|_| Error::Internal("hashing task failed".into()))?;
         let user = match user {
-            Some(u) if ok && u.password_hash.is_some() => u,
+            Some(u) if ok && has_hash => u,
             Some(u) => {
                 self.note_auth_failure(&bucket).await?;
                 let p = user_principal(&u, None)?;
@@ -371,7 +373,7 @@ impl Core {
     /// on, else the tokens, with `auth.success` recorded in the same transaction.
     pub(crate) async fn finish_login(
         &self,
-        user: users::UserRow,
+        user: crate::model::User,
         method: &'static str,
         ctx: &RequestContext,
     ) -> Result<LoginOutcome> {

@@ -3,8 +3,9 @@
 use super::audit::AuditEvent;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
+use crate::model::IpRule;
 use crate::policy::Cidr;
-use crate::store::{ip_rules, ip_rules::IpRuleRow};
+use crate::store::ip_rules;
 use serde_json::json;
 use std::net::IpAddr;
 use talon_api::Scope;
@@ -24,8 +25,8 @@ pub struct NewIpRule {
 
 /// Whether `ip` may act for a principal of class `class` (`users` or `agents`) under `rules`:
 /// a matching deny refuses; else when allow rules exist one must match. Pure.
-pub fn ip_allowed(rules: &[IpRuleRow], class: &str, ip: Option<IpAddr>) -> bool {
-    let applicable: Vec<&IpRuleRow> = rules
+pub fn ip_allowed(rules: &[IpRule], class: &str, ip: Option<IpAddr>) -> bool {
+    let applicable: Vec<&IpRule> = rules
         .iter()
         .filter(|r| r.applies_to == "all" || r.applies_to == class)
         .collect();
@@ -33,7 +34,7 @@ pub fn ip_allowed(rules: &[IpRuleRow], class: &str, ip: Option<IpAddr>) -> bool 
         return true;
     }
     let matches =
-        |r: &&&IpRuleRow| ip.is_some_and(|ip| Cidr::parse(&r.cidr).is_some_and(|c| c.contains(ip)));
+        |r: &&&IpRule| ip.is_some_and(|ip| Cidr::parse(&r.cidr).is_some_and(|c| c.contains(ip)));
     if applicable
         .iter()
         .filter(|r| r.rule_type == "deny")
@@ -41,7 +42,7 @@ pub fn ip_allowed(rules: &[IpRuleRow], class: &str, ip: Option<IpAddr>) -> bool 
     {
         return false;
     }
-    let allows: Vec<&&IpRuleRow> = applicable
+    let allows: Vec<&&IpRule> = applicable
         .iter()
         .filter(|r| r.rule_type == "allow")
         .collect();
@@ -97,7 +98,7 @@ impl Core {
     }
 
     /// The org's IP rules, oldest first. Org owners and admins only.
-    pub async fn list_ip_rules(&self, p: &Principal) -> Result<Vec<IpRuleRow>> {
+    pub async fn list_ip_rules(&self, p: &Principal) -> Result<Vec<IpRule>> {
         Self::require_org_admin(p)?;
         ip_rules::list(self.store().pool(), p.org_id()).await
     }
@@ -108,7 +109,7 @@ impl Core {
         p: &Principal,
         input: NewIpRule,
         ctx: &RequestContext,
-    ) -> Result<IpRuleRow> {
+    ) -> Result<IpRule> {
         Self::require_org_admin(p)?;
         p.require_scope(Scope::OrgWrite)?;
         let rule_type = match input.rule_type.as_str() {
@@ -131,7 +132,7 @@ impl Core {
                 "applies_to must be all, users or agents",
             ));
         }
-        let row = IpRuleRow {
+        let row = IpRule {
             id: uuid::Uuid::new_v4().to_string(),
             org_id: p.org_id().to_owned(),
             rule_type: rule_type.into(),
@@ -194,8 +195,8 @@ impl Core {
 mod tests {
     use super::*;
 
-    fn rule(t: &str, cidr: &str, applies: &str) -> IpRuleRow {
-        IpRuleRow {
+    fn rule(t: &str, cidr: &str, applies: &str) -> IpRule {
+        IpRule {
             id: String::new(),
             org_id: String::new(),
             rule_type: t.into(),

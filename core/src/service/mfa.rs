@@ -8,7 +8,8 @@ use crate::envelope::{self, Binding};
 use crate::error::{Error, Result};
 use crate::material::BearerSecret;
 use crate::material::{random_bytes, Password, SecretValue};
-use crate::store::{api_keys, mfa, rate_limits, users, users::UserRow};
+use crate::model::User;
+use crate::store::{api_keys, mfa, rate_limits, users};
 use crate::totp;
 use serde_json::json;
 
@@ -26,7 +27,7 @@ pub struct MfaSetup {
     pub otpauth_uri: SecretValue,
 }
 
-fn seed_binding(user: &UserRow) -> (String, String) {
+fn seed_binding(user: &User) -> (String, String) {
     (user.org_id.clone(), user.id.clone())
 }
 
@@ -35,7 +36,7 @@ fn invalid_code() -> Error {
 }
 
 impl Core {
-    async fn open_seed(&self, user: &UserRow, row: &mfa::MfaRow) -> Result<SecretValue> {
+    async fn open_seed(&self, user: &User, row: &mfa::MfaRow) -> Result<SecretValue> {
         let (org, uid) = seed_binding(user);
         let (sealed, kek) = (row.sealed.clone(), row.kek_label.clone());
         self.keys(move |k| {
@@ -56,7 +57,7 @@ impl Core {
     async fn check_second_factor(
         &self,
         tx: &mut crate::store::Tx,
-        user: &UserRow,
+        user: &User,
         row: &mfa::MfaRow,
         code: &str,
     ) -> Result<bool> {
@@ -191,7 +192,9 @@ impl Core {
         let ok = match (code, password) {
             (Some(c), _) => self.check_second_factor(&mut tx, &user, &row, c).await?,
             (None, Some(pw)) => {
-                let hash = user.password_hash.clone().unwrap_or_default();
+                let hash = users::password_hash(self.store().pool(), &user.id)
+                    .await?
+                    .unwrap_or_default();
                 tokio::task::spawn_blocking(move || verify_password(pw.expose_secret(), &hash))
                     .await
                     .map_err(|_| Error::Internal("hashing task failed".into()))?
@@ -214,7 +217,7 @@ impl Core {
     }
 
     /// A challenge token for the second step of a login (valid only at `mfa/verify`).
-    pub(crate) async fn mfa_challenge(&self, user: &UserRow, method: &str) -> Result<String> {
+    pub(crate) async fn mfa_challenge(&self, user: &User, method: &str) -> Result<String> {
         let mut c = self.user_claims(user, method);
         c.token_use = "mfa".into();
         c.exp = c.iat + MFA_TOKEN_TTL_S;

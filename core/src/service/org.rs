@@ -4,7 +4,8 @@ use super::audit::AuditEvent;
 use super::identity::normalize_email;
 use super::{Core, Principal, RequestContext, Role};
 use crate::error::{Error, Result};
-use crate::store::{org, users, users::UserRow};
+use crate::model::User;
+use crate::store::{org, users};
 use serde_json::json;
 use talon_api::Scope;
 
@@ -35,7 +36,7 @@ impl Core {
     }
 
     /// The org's members. Humans only.
-    pub async fn members(&self, p: &Principal) -> Result<Vec<UserRow>> {
+    pub async fn members(&self, p: &Principal) -> Result<Vec<User>> {
         p.require_human()?;
         p.require_scope(Scope::OrgRead)?;
         org::members(self.store().pool(), p.org_id()).await
@@ -99,7 +100,7 @@ impl Core {
         Ok(invite)
     }
 
-    async fn member_for_change(&self, p: &Principal, member_id: &str) -> Result<(Role, UserRow)> {
+    async fn member_for_change(&self, p: &Principal, member_id: &str) -> Result<(Role, User)> {
         let (_, my_role) = Self::org_admin(p)?;
         p.require_scope(Scope::OrgWrite)?;
         let member = users::by_id(self.store().pool(), member_id)
@@ -121,7 +122,7 @@ impl Core {
         member_id: &str,
         role: &str,
         ctx: &RequestContext,
-    ) -> Result<UserRow> {
+    ) -> Result<User> {
         let (my_role, mut member) = self.member_for_change(p, member_id).await?;
         let role = Role::parse(role)
             .map_err(|_| Error::invalid("role", "role must be owner, admin or member"))?;

@@ -3,9 +3,10 @@
 use super::audit::AuditEvent;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
+use crate::model::Policy;
 use crate::policy::{self, Conditions};
 use crate::secret_path::PathPattern;
-use crate::store::{agents, policies, policies::PolicyRow, users};
+use crate::store::{agents, policies, users};
 use serde_json::{json, Value};
 use talon_api::{PrincipalKind, Scope};
 
@@ -87,7 +88,7 @@ impl Core {
         vault_id: &str,
         input: CreatePolicy,
         ctx: &RequestContext,
-    ) -> Result<PolicyRow> {
+    ) -> Result<Policy> {
         p.require_scope(Scope::PoliciesWrite)?;
         let v = self.require_vault_admin(p, vault_id).await?;
         let pattern = PathPattern::parse(&input.secret_path_pattern)?;
@@ -117,7 +118,7 @@ impl Core {
             ));
         }
         let now = self.now();
-        let row = PolicyRow {
+        let row = Policy {
             id: uuid::Uuid::new_v4().to_string(),
             vault_id: v.id.clone(),
             secret_path_pattern: pattern.as_str().to_owned(),
@@ -154,7 +155,7 @@ impl Core {
     }
 
     /// Every policy of the vault, including expired ones, oldest first.
-    pub async fn list_policies(&self, p: &Principal, vault_id: &str) -> Result<Vec<PolicyRow>> {
+    pub async fn list_policies(&self, p: &Principal, vault_id: &str) -> Result<Vec<Policy>> {
         p.require_scope(Scope::VaultsRead)?;
         let v = self.require_vault_admin(p, vault_id).await?;
         policies::for_vault(self.store().pool(), &v.id).await
@@ -170,7 +171,7 @@ impl Core {
         policy_id: &str,
         input: UpdatePolicy,
         ctx: &RequestContext,
-    ) -> Result<PolicyRow> {
+    ) -> Result<Policy> {
         p.require_scope(Scope::PoliciesWrite)?;
         let v = self.require_vault_admin(p, vault_id).await?;
         let mut row = policies::get(self.store().pool(), &v.id, policy_id)
@@ -242,8 +243,8 @@ impl Core {
     }
 }
 
-impl From<&PolicyRow> for talon_api::policies::PolicyResponse {
-    fn from(p: &PolicyRow) -> Self {
+impl From<&Policy> for talon_api::policies::PolicyResponse {
+    fn from(p: &Policy) -> Self {
         use crate::clock::rfc3339;
         talon_api::policies::PolicyResponse {
             id: p.id.clone(),

@@ -2,14 +2,11 @@
 
 use super::{Principal, Role};
 use crate::error::{Error, Result};
-use crate::store::{agents, users};
+use crate::model::{Agent, User};
 
 /// The principal of a stored user. A role that does not parse is an error (503), never
 /// read as some other role.
-pub(crate) fn user_principal(
-    u: &users::UserRow,
-    key_scopes: Option<Vec<String>>,
-) -> Result<Principal> {
+pub(crate) fn user_principal(u: &User, key_scopes: Option<Vec<String>>) -> Result<Principal> {
     Ok(Principal::User {
         user_id: u.id.clone(),
         org_id: u.org_id.clone(),
@@ -19,7 +16,7 @@ pub(crate) fn user_principal(
     })
 }
 
-pub(crate) fn agent_principal(a: &agents::AgentRow) -> Principal {
+pub(crate) fn agent_principal(a: &Agent) -> Principal {
     Principal::Agent {
         agent_id: a.id.clone(),
         org_id: a.org_id.clone(),

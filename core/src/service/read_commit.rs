@@ -10,7 +10,8 @@ use super::audit::{event_row, AuditEvent};
 use super::{Core, RequestContext};
 use crate::audit_chain::link;
 use crate::error::{Dependency, Error, Result};
-use crate::store::audit::{self as audit_store, EventRow};
+use crate::model::AuditRecord;
+use crate::store::audit as audit_store;
 use crate::store::secrets as secret_store;
 use crate::store::shares as share_store;
 use std::collections::BTreeMap;
@@ -125,7 +126,7 @@ impl Core {
         }
         for (org, idxs) in by_org {
             let head = audit_store::take_seqs(&mut tx, org, idxs.len() as i64).await?;
-            let mut rows: Vec<EventRow> = Vec::with_capacity(idxs.len());
+            let mut rows: Vec<AuditRecord> = Vec::with_capacity(idxs.len());
             for (k, &i) in idxs.iter().enumerate() {
                 let (e, ctx) = (&jobs[i].event, &jobs[i].ctx);
                 rows.push(event_row(e.clone(), ctx, head.seq + k as i64, now));

@@ -8,11 +8,12 @@ use super::{Core, Principal, RequestContext};
 use crate::envelope::{self, Binding, EnvelopeError, ALGORITHM};
 use crate::error::{Error, Result};
 use crate::material::SecretValue;
+use crate::model::SecretVersion;
+use crate::model::Vault;
 use crate::policy::{self, Decision, Permission};
 use crate::secret_path::SecretPath;
 use crate::store::policies;
-use crate::store::secrets::{self as secret_store, SealedVersion, VersionRow};
-use crate::store::vaults::VaultRow;
+use crate::store::secrets::{self as secret_store, SealedVersion};
 use serde_json::{json, Value};
 use talon_api::{Scope, SecretType};
 
@@ -38,7 +39,7 @@ pub struct PutSecret {
 #[derive(Debug)]
 pub struct SecretRead {
     /// The version read, with `access_count` including this read.
-    pub meta: VersionRow,
+    pub meta: SecretVersion,
     /// The decrypted value.
     pub value: SecretValue,
     /// The share's access count after this read, for a read through a share.
@@ -61,7 +62,7 @@ impl Reader {
         }
     }
 
-    fn event(&self, meta: &VersionRow, outcome: &'static str) -> AuditEvent {
+    fn event(&self, meta: &SecretVersion, outcome: &'static str) -> AuditEvent {
         let mut e = self.template.clone();
         let details =
             json!({"vault_id": meta.vault_id, "path": meta.path, "version": meta.version});
@@ -96,7 +97,7 @@ impl Core {
         path: &SecretPath,
         input: PutSecret,
         ctx: &RequestContext,
-    ) -> Result<VersionRow> {
+    ) -> Result<SecretVersion> {
         p.require_scope(Scope::SecretsWrite)?;
         let v = self.vault_in_org(p, vault_id).await?;
         let secret_type = input.secret_type.unwrap_or_else(|| "generic".into());
@@ -154,7 +155,7 @@ impl Core {
     pub(crate) async fn write_version(
         &self,
         p: &Principal,
-        v: &VaultRow,
+        v: &Vault,
         path: &SecretPath,
         value: SecretValue,
         secret_type: String,
@@ -163,7 +164,7 @@ impl Core {
         max_access_count: Option<i64>,
         action: &'static str,
         ctx: &RequestContext,
-    ) -> Result<VersionRow> {
+    ) -> Result<SecretVersion> {
         let now = self.now();
         let (mut tx, head) = self.begin_audited(&v.org_id).await?;
         // Read after the org's audit sequence is taken, like a KEK rotation's switch: this
@@ -182,7 +183,7 @@ impl Core {
                     (id, 1)
                 }
             };
-        let row = VersionRow {
+        let row = SecretVersion {
             secret_id: secret_id.clone(),
             vault_id: v.id.clone(),
             path: path.as_str().to_owned(),
@@ -263,7 +264,7 @@ impl Core {
     pub(crate) async fn read_found(
         &self,
         reader: &Reader,
-        v: &VaultRow,
+        v: &Vault,
         found: SealedVersion,
         ctx: &RequestContext,
     ) -> Result<SecretRead> {
@@ -339,7 +340,7 @@ impl Core {
     async fn record_gone(
         &self,
         reader: &Reader,
-        meta: &VersionRow,
+        meta: &SecretVersion,
         ctx: &RequestContext,
     ) -> Result<()> {
         self.record(ctx, reader.event(meta, "failure")).await
@@ -353,7 +354,7 @@ impl Core {
         vault_id: &str,
         prefix: &str,
         ctx: &RequestContext,
-    ) -> Result<Vec<VersionRow>> {
+    ) -> Result<Vec<SecretVersion>> {
         p.require_scope(Scope::SecretsRead)?;
         let v = self.vault_in_org(p, vault_id).await?;
         let admin = is_vault_admin(p, &v);
@@ -436,8 +437,8 @@ fn json_object(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| json!({}))
 }
 
-impl From<&VersionRow> for talon_api::secrets::SecretVersionResponse {
-    fn from(s: &VersionRow) -> Self {
+impl From<&SecretVersion> for talon_api::secrets::SecretVersionResponse {
+    fn from(s: &SecretVersion) -> Self {
         talon_api::secrets::SecretVersionResponse {
             id: s.secret_id.clone(),
             vault_id: s.vault_id.clone(),
@@ -452,8 +453,8 @@ impl From<&VersionRow> for talon_api::secrets::SecretVersionResponse {
     }
 }
 
-impl From<&VersionRow> for talon_api::secrets::SecretMetadataResponse {
-    fn from(s: &VersionRow) -> Self {
+impl From<&SecretVersion> for talon_api::secrets::SecretMetadataResponse {
+    fn from(s: &SecretVersion) -> Self {
         talon_api::secrets::SecretMetadataResponse {
             version: s.into(),
             access_count: s.access_count,

@@ -8,8 +8,9 @@ use super::secrets::Reader;
 use super::{Core, Principal, RequestContext, SecretRead};
 use crate::error::{Error, Result};
 use crate::material::Password;
+use crate::model::Share;
 use crate::policy::{Cidr, Permission};
-use crate::store::shares::{self as share_store, ShareRow};
+use crate::store::shares as share_store;
 use crate::store::{agents, secrets as secret_store, users};
 use serde_json::json;
 use talon_api::Scope;
@@ -44,7 +45,7 @@ impl Core {
         secret_id: &str,
         input: CreateShare,
         ctx: &RequestContext,
-    ) -> Result<ShareRow> {
+    ) -> Result<Share> {
         p.require_scope(Scope::SharesWrite)?;
         let (vault_id, path) =
             share_store::secret_in_org(self.store().pool(), p.org_id(), secret_id)
@@ -138,7 +139,7 @@ impl Core {
             ),
             _ => None,
         };
-        let row = ShareRow {
+        let row = Share {
             id: uuid::Uuid::new_v4().to_string(),
             org_id: p.org_id().to_owned(),
             secret_id: secret_id.to_owned(),
@@ -149,7 +150,7 @@ impl Core {
             recipient_email,
             created_by: p.id().to_owned(),
             created_by_type: p.kind().to_owned(),
-            passphrase_hash,
+            passphrase_protected: passphrase_hash.is_some(),
             ip_allowlist: input.ip_allowlist,
             expires_at: input.expires_at,
             max_access_count: input.max_access_count,
@@ -170,13 +171,13 @@ impl Core {
             ),
         )
         .await?;
-        share_store::insert(&mut tx, &row).await?;
+        share_store::insert(&mut tx, &row, passphrase_hash.as_deref()).await?;
         tx.commit().await?;
         Ok(row)
     }
 
     /// Whether `p` is the share's recipient.
-    async fn is_recipient(&self, p: &Principal, s: &ShareRow) -> Result<bool> {
+    async fn is_recipient(&self, p: &Principal, s: &Share) -> Result<bool> {
         Ok(match (s.recipient_type.as_str(), p) {
             ("user" | "creator", Principal::User { user_id, .. }) => {
                 s.recipient_id.as_deref() == Some(user_id.as_str())
@@ -203,10 +204,10 @@ impl Core {
         caller: Option<&Principal>,
         passphrase: Option<&str>,
         ctx: &RequestContext,
-    ) -> Result<(ShareRow, SecretRead)> {
-        let s = share_store::get(self.store().pool(), share_id)
+    ) -> Result<(Share, SecretRead)> {
+        let (s, passphrase_hash) = share_store::get(self.store().pool(), share_id)
             .await?
-            .filter(|s| s.status != "revoked" && s.status != "declined")
+            .filter(|(s, _)| s.status != "revoked" && s.status != "declined")
             .ok_or(Error::NotFound("Share"))?;
         if s.expires_at <= self.now() {
             return Err(Error::Gone("This share has expired".into()));
@@ -225,7 +226,7 @@ impl Core {
                 return Err(Error::IpDenied);
             }
         }
-        if let Some(hash) = s.passphrase_hash.clone() {
+        if let Some(hash) = passphrase_hash {
             let bucket = format!("share-pass:{}:{}", s.id, ctx.ip.as_deref().unwrap_or("-"));
             self.check_auth_throttle(&bucket).await?;
             let given = Password::new(passphrase.unwrap_or("").to_owned());
@@ -295,12 +296,12 @@ impl Core {
     }
 
     /// Shares the caller created, newest first.
-    pub async fn outbound_shares(&self, p: &Principal) -> Result<Vec<ShareRow>> {
+    pub async fn outbound_shares(&self, p: &Principal) -> Result<Vec<Share>> {
         share_store::outbound(self.store().pool(), p.id()).await
     }
 
     /// Shares addressed to the caller, newest first.
-    pub async fn inbound_shares(&self, p: &Principal) -> Result<Vec<ShareRow>> {
+    pub async fn inbound_shares(&self, p: &Principal) -> Result<Vec<Share>> {
         let email = match p {
             Principal::User { email, .. } => Some(email.as_str()),
             Principal::Agent { .. } => None,
@@ -318,6 +319,7 @@ impl Core {
     ) -> Result<()> {
         let s = share_store::get(self.store().pool(), share_id)
             .await?
+            .map(|(s, _)| s)
             .filter(|s| s.status != "revoked")
             .ok_or(Error::NotFound("Share"))?;
         if !self.is_recipient(p, &s).await? {
@@ -351,6 +353,7 @@ impl Core {
     ) -> Result<()> {
         let s = share_store::get(self.store().pool(), share_id)
             .await?
+            .map(|(s, _)| s)
             .filter(|s| s.org_id == p.org_id())
             .ok_or(Error::NotFound("Share"))?;
         if s.created_by != p.id() {

@@ -4,16 +4,17 @@
 use super::audit::AuditEvent;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
+use crate::model::Vault;
 use crate::policy::{self, Conditions, Decision, Effect, Permission, Rule};
 use crate::secret_path::{glob_match, PathPattern};
 use crate::store::billing::Counted;
-use crate::store::{policies, vaults, vaults::VaultRow};
+use crate::store::{policies, vaults};
 use serde_json::json;
 use talon_api::Scope;
 
 /// Whether `p` administers `v`: its creating user, its creating agent and that agent's creator,
 /// and every org owner or admin.
-pub(crate) fn is_vault_admin(p: &Principal, v: &VaultRow) -> bool {
+pub(crate) fn is_vault_admin(p: &Principal, v: &Vault) -> bool {
     match p {
         Principal::User { user_id, role, .. } => {
             role.is_org_admin()
@@ -48,7 +49,7 @@ pub(crate) fn within_scope_ceiling(p: &Principal, path: &str) -> bool {
 /// Builds evaluator rules from stored policies. A row that no longer parses fails the whole
 /// decision (503, logged with the row id): skipping it could drop a deny and turn it into an
 /// allow.
-pub(crate) fn rules_from(rows: &[policies::PolicyRow]) -> Result<Vec<Rule>> {
+pub(crate) fn rules_from(rows: &[crate::model::Policy]) -> Result<Vec<Rule>> {
     rows.iter()
         .map(|r| {
             let bad = |what: &str| Error::corrupt_rule("policies", &r.id, what);
@@ -75,7 +76,7 @@ pub(crate) fn rules_from(rows: &[policies::PolicyRow]) -> Result<Vec<Rule>> {
 impl Core {
     /// The vault, if it belongs to the caller's org (404 otherwise) and the caller's vault
     /// binding allows it (403).
-    pub(crate) async fn vault_in_org(&self, p: &Principal, vault_id: &str) -> Result<VaultRow> {
+    pub(crate) async fn vault_in_org(&self, p: &Principal, vault_id: &str) -> Result<Vault> {
         let v = vaults::get(self.store().pool(), p.org_id(), vault_id)
             .await?
             .ok_or(Error::NotFound("Vault"))?;
@@ -90,7 +91,7 @@ impl Core {
     }
 
     /// The rules that apply to `p` on `v`.
-    pub(crate) async fn rules_for(&self, p: &Principal, v: &VaultRow) -> Result<Vec<Rule>> {
+    pub(crate) async fn rules_for(&self, p: &Principal, v: &Vault) -> Result<Vec<Rule>> {
         let rows = policies::for_principal(self.store().pool(), &v.id, p.kind(), p.id()).await?;
         rules_from(&rows)
     }
@@ -100,7 +101,7 @@ impl Core {
     pub(crate) async fn authorize_path(
         &self,
         p: &Principal,
-        v: &VaultRow,
+        v: &Vault,
         path: &str,
         permission: Permission,
         ctx: &RequestContext,
@@ -138,7 +139,7 @@ impl Core {
 
     /// Whether `p` may see the vault at all: an administrator, or a holder of at least one
     /// unexpired allow policy on it.
-    async fn can_see(&self, p: &Principal, v: &VaultRow) -> Result<bool> {
+    async fn can_see(&self, p: &Principal, v: &Vault) -> Result<bool> {
         if is_vault_admin(p, v) {
             return Ok(true);
         }
@@ -159,7 +160,7 @@ impl Core {
         name: &str,
         description: Option<&str>,
         ctx: &RequestContext,
-    ) -> Result<VaultRow> {
+    ) -> Result<Vault> {
         p.require_scope(Scope::VaultsWrite)?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 255 {
@@ -190,7 +191,7 @@ impl Core {
         let kek_label = format!("talon-kek:{id}:1");
         let label = kek_label.clone();
         self.keys(move |k| k.create_kek(&label)).await??;
-        let row = VaultRow {
+        let row = Vault {
             id: id.clone(),
             org_id: p.org_id().to_owned(),
             name: name.to_owned(),
@@ -237,7 +238,7 @@ impl Core {
     }
 
     /// Vaults the caller administers or holds an allow policy on, oldest first.
-    pub async fn list_vaults(&self, p: &Principal) -> Result<Vec<VaultRow>> {
+    pub async fn list_vaults(&self, p: &Principal) -> Result<Vec<Vault>> {
         p.require_scope(Scope::VaultsRead)?;
         let all = vaults::list(self.store().pool(), p.org_id()).await?;
         let granted =
@@ -255,7 +256,7 @@ impl Core {
     }
 
     /// One vault: 404 outside the org, 403 without any access.
-    pub async fn get_vault(&self, p: &Principal, vault_id: &str) -> Result<VaultRow> {
+    pub async fn get_vault(&self, p: &Principal, vault_id: &str) -> Result<Vault> {
         p.require_scope(Scope::VaultsRead)?;
         let v = self.vault_in_org(p, vault_id).await?;
         if !self.can_see(p, &v).await? {
@@ -304,11 +305,7 @@ impl Core {
     }
 
     /// Policies of a vault; vault administrators only.
-    pub(crate) async fn require_vault_admin(
-        &self,
-        p: &Principal,
-        vault_id: &str,
-    ) -> Result<VaultRow> {
+    pub(crate) async fn require_vault_admin(&self, p: &Principal, vault_id: &str) -> Result<Vault> {
         let v = self.vault_in_org(p, vault_id).await?;
         if !is_vault_admin(p, &v) {
             return Err(Error::Forbidden(
@@ -319,8 +316,8 @@ impl Core {
     }
 }
 
-impl From<&VaultRow> for talon_api::vaults::VaultResponse {
-    fn from(v: &VaultRow) -> Self {
+impl From<&Vault> for talon_api::vaults::VaultResponse {
+    fn from(v: &Vault) -> Self {
         talon_api::vaults::VaultResponse {
             id: v.id.clone(),
             org_id: v.org_id.clone(),
@@ -340,8 +337,8 @@ mod tests {
     use super::*;
     use crate::service::Role;
 
-    fn vault(created_by: &str, kind: &str, creator_user: Option<&str>) -> VaultRow {
-        VaultRow {
+    fn vault(created_by: &str, kind: &str, creator_user: Option<&str>) -> Vault {
+        Vault {
             id: "v".into(),
             org_id: "o".into(),
             name: "n".into(),

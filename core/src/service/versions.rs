@@ -4,9 +4,10 @@ use super::audit::AuditEvent;
 use super::{Core, Principal, RequestContext, SecretRead};
 use crate::error::{Error, Result};
 use crate::material::SecretValue;
+use crate::model::SecretVersion;
 use crate::policy::Permission;
 use crate::secret_path::SecretPath;
-use crate::store::secrets::{self as secret_store, VersionRow};
+use crate::store::secrets as secret_store;
 use serde_json::json;
 use talon_api::Scope;
 use zeroize::Zeroize;
@@ -101,7 +102,7 @@ impl Core {
         vault_id: &str,
         path: &SecretPath,
         ctx: &RequestContext,
-    ) -> Result<Vec<VersionRow>> {
+    ) -> Result<Vec<SecretVersion>> {
         p.require_scope(Scope::SecretsRead)?;
         let v = self.vault_in_org(p, vault_id).await?;
         self.authorize_path(p, &v, path.as_str(), Permission::Read, ctx)
@@ -175,7 +176,7 @@ impl Core {
         path: &SecretPath,
         input: RotateSecret,
         ctx: &RequestContext,
-    ) -> Result<VersionRow> {
+    ) -> Result<SecretVersion> {
         let RotateSecret {
             length,
             charset,

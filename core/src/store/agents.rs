@@ -2,48 +2,14 @@
 
 use super::{json_list, opt_i64, to_json_list, Tx};
 use crate::error::Result;
+use crate::model::Agent;
 use sqlx::{AnyPool, Row};
-
-/// An agent row.
-#[derive(Debug, Clone)]
-pub struct AgentRow {
-    /// The agent's id.
-    pub id: String,
-    /// The org the agent belongs to.
-    pub org_id: String,
-    /// Display name.
-    pub name: String,
-    /// Free text.
-    pub description: String,
-    /// Scopes the agent was registered with.
-    pub scopes: Vec<String>,
-    /// Whether `scopes` were given explicitly and so cap the paths the agent can reach.
-    pub scopes_explicit: bool,
-    /// Vaults the agent is bound to; empty means every vault of the org.
-    pub vault_ids: Vec<String>,
-    /// Whether the agent may sign in; deactivation stops even live tokens.
-    pub is_active: bool,
-    /// Lifetime of its access tokens, seconds; `None` uses the server default.
-    pub token_ttl_seconds: Option<i64>,
-    /// When the agent expires (its key and live tokens stop working), unix milliseconds.
-    pub expires_at: Option<i64>,
-    /// The first characters of its `ocv_` key, to recognise it by.
-    pub api_key_prefix: String,
-    /// When its API key stops working, unix milliseconds.
-    pub api_key_expires_at: Option<i64>,
-    /// Id of the user who created it.
-    pub created_by: String,
-    /// When it was registered, unix milliseconds.
-    pub created_at: i64,
-    /// When it last exchanged its key for a token, unix milliseconds.
-    pub last_active_at: Option<i64>,
-}
 
 const COLS: &str = "id, org_id, name, description, scopes, scopes_explicit, vault_ids, is_active, \
     token_ttl_seconds, expires_at, api_key_prefix, api_key_expires_at, created_by, created_at, last_active_at";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<AgentRow> {
-    Ok(AgentRow {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Agent> {
+    Ok(Agent {
         id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
         name: row.try_get("name")?,
@@ -67,7 +33,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<AgentRow> {
 }
 
 /// Stores a new agent with the keyed hash of its API key.
-pub async fn insert(tx: &mut Tx, a: &AgentRow, api_key_hash: &str) -> Result<()> {
+pub async fn insert(tx: &mut Tx, a: &Agent, api_key_hash: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO agents (id, org_id, name, description, scopes, scopes_explicit, vault_ids, \
          is_active, token_ttl_seconds, expires_at, api_key_hash, api_key_prefix, api_key_expires_at, \
@@ -94,7 +60,7 @@ pub async fn insert(tx: &mut Tx, a: &AgentRow, api_key_hash: &str) -> Result<()>
 }
 
 /// A live (not deleted) agent of the org.
-pub async fn get(pool: &AnyPool, org_id: &str, id: &str) -> Result<Option<AgentRow>> {
+pub async fn get(pool: &AnyPool, org_id: &str, id: &str) -> Result<Option<Agent>> {
     let row = sqlx::query(&format!(
         "SELECT {COLS} FROM agents WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL"
     ))
@@ -106,7 +72,7 @@ pub async fn get(pool: &AnyPool, org_id: &str, id: &str) -> Result<Option<AgentR
 }
 
 /// A live agent by the keyed hash of its API key.
-pub async fn by_key_hash(pool: &AnyPool, hash: &str) -> Result<Option<AgentRow>> {
+pub async fn by_key_hash(pool: &AnyPool, hash: &str) -> Result<Option<Agent>> {
     let row = sqlx::query(&format!(
         "SELECT {COLS} FROM agents WHERE api_key_hash = $1 AND deleted_at IS NULL"
     ))
@@ -117,7 +83,7 @@ pub async fn by_key_hash(pool: &AnyPool, hash: &str) -> Result<Option<AgentRow>>
 }
 
 /// The org's live agents, oldest first.
-pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<AgentRow>> {
+pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<Agent>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM agents WHERE org_id = $1 AND deleted_at IS NULL ORDER BY created_at, id"
     ))
@@ -137,26 +103,8 @@ pub async fn touch(tx: &mut Tx, id: &str, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// Whether the agent exists and is active (for token verification on every request).
-pub async fn is_usable(pool: &AnyPool, id: &str, org_id: &str, now: i64) -> Result<bool> {
-    let row = sqlx::query(
-        "SELECT is_active, expires_at FROM agents WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
-    )
-    .bind(id)
-    .bind(org_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(match row {
-        Some(r) => {
-            r.try_get::<i64, _>("is_active")? != 0
-                && opt_i64(&r, "expires_at")?.is_none_or(|e| e > now)
-        }
-        None => false,
-    })
-}
-
 /// Writes the mutable fields of an agent.
-pub async fn update(tx: &mut Tx, a: &AgentRow) -> Result<()> {
+pub async fn update(tx: &mut Tx, a: &Agent) -> Result<()> {
     sqlx::query(
         "UPDATE agents SET name = $1, description = $2, scopes = $3, scopes_explicit = $4, \
          vault_ids = $5, is_active = $6, token_ttl_seconds = $7, expires_at = $8, \

@@ -2,37 +2,13 @@
 
 use super::{json_list, opt_i64, to_json_list, Tx};
 use crate::error::Result;
+use crate::model::ApiKey;
 use sqlx::{AnyPool, Row};
-
-/// A personal API key (never the key itself).
-#[derive(Debug, Clone)]
-pub struct ApiKeyRow {
-    /// The key's id.
-    pub id: String,
-    /// The user the key acts for.
-    pub user_id: String,
-    /// The user's org.
-    pub org_id: String,
-    /// The name the user gave the key.
-    pub name: String,
-    /// The first characters of the `1ck_` key, to recognise it by.
-    pub key_prefix: String,
-    /// Scopes that narrow the user's rights; empty or `*` means no narrowing.
-    pub scopes: Vec<String>,
-    /// False once the key is revoked.
-    pub is_active: bool,
-    /// When it was created, unix milliseconds.
-    pub created_at: i64,
-    /// When it stops working, unix milliseconds; `None` never expires.
-    pub expires_at: Option<i64>,
-    /// When it was last used, to the minute, unix milliseconds.
-    pub last_used_at: Option<i64>,
-}
 
 const COLS: &str = "id, user_id, org_id, name, key_prefix, scopes, is_active, created_at, expires_at, last_used_at";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKeyRow> {
-    Ok(ApiKeyRow {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey> {
+    Ok(ApiKey {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
         org_id: row.try_get("org_id")?,
@@ -47,7 +23,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKeyRow> {
 }
 
 /// Stores a new key with its keyed hash (the key itself is never stored).
-pub async fn insert(tx: &mut Tx, k: &ApiKeyRow, hash: &str) -> Result<()> {
+pub async fn insert(tx: &mut Tx, k: &ApiKey, hash: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO api_keys (id, user_id, org_id, name, key_hash, key_prefix, scopes, is_active, \
          created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,1,$8,$9)",
@@ -67,7 +43,7 @@ pub async fn insert(tx: &mut Tx, k: &ApiKeyRow, hash: &str) -> Result<()> {
 }
 
 /// The key whose keyed hash is `hash`, active or not.
-pub async fn by_hash(pool: &AnyPool, hash: &str) -> Result<Option<ApiKeyRow>> {
+pub async fn by_hash(pool: &AnyPool, hash: &str) -> Result<Option<ApiKey>> {
     let row = sqlx::query(&format!("SELECT {COLS} FROM api_keys WHERE key_hash = $1"))
         .bind(hash)
         .fetch_optional(pool)
@@ -76,7 +52,7 @@ pub async fn by_hash(pool: &AnyPool, hash: &str) -> Result<Option<ApiKeyRow>> {
 }
 
 /// One key by id, active or not.
-pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<ApiKeyRow>> {
+pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<ApiKey>> {
     let row = sqlx::query(&format!("SELECT {COLS} FROM api_keys WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
@@ -85,7 +61,7 @@ pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<ApiKeyRow>> {
 }
 
 /// The user's keys, oldest first, revoked ones included.
-pub async fn list_for_user(pool: &AnyPool, user_id: &str) -> Result<Vec<ApiKeyRow>> {
+pub async fn list_for_user(pool: &AnyPool, user_id: &str) -> Result<Vec<ApiKey>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM api_keys WHERE user_id = $1 ORDER BY created_at, id"
     ))

@@ -4,6 +4,7 @@
 
 use super::{opt_str, Tx};
 use crate::error::Result;
+use crate::model::AuditRecord;
 use sqlx::{AnyPool, Row};
 
 /// The org's chain head after taking the next sequence number.
@@ -32,44 +33,8 @@ pub async fn next_seq(tx: &mut Tx, org_id: &str) -> Result<ChainHead> {
     })
 }
 
-/// A stored event.
-#[derive(Debug, Clone)]
-pub struct EventRow {
-    /// The event's id (a UUID).
-    pub id: String,
-    /// The org whose chain holds the event.
-    pub org_id: String,
-    /// Position in the org's chain, from 1 with no gaps.
-    pub seq: i64,
-    /// Who acted: `user`, `agent`, `system` or `anonymous`.
-    pub actor_type: String,
-    /// The acting user's or agent's id.
-    pub actor_id: Option<String>,
-    /// What happened, e.g. `secret.read`.
-    pub action: String,
-    /// The kind of thing acted on.
-    pub resource_type: String,
-    /// The id of the thing acted on.
-    pub resource_id: Option<String>,
-    /// `success`, `failure` or `denied`.
-    pub outcome: String,
-    /// Extra facts as a JSON object text; never a secret value.
-    pub details: String,
-    /// The caller's address.
-    pub ip_address: Option<String>,
-    /// The caller's `User-Agent`.
-    pub user_agent: Option<String>,
-    /// When the event was recorded, unix milliseconds.
-    pub created_at: i64,
-    /// The event before it in the chain; `None` for the first.
-    pub prev_event_id: Option<String>,
-    /// Hex MAC, under the keystore's audit key, of the previous event's hash and this event's
-    /// canonical bytes.
-    pub integrity_hash: String,
-}
-
 /// Inserts the event and moves the org's head to it.
-pub async fn insert(tx: &mut Tx, e: &EventRow) -> Result<()> {
+pub async fn insert(tx: &mut Tx, e: &AuditRecord) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_events (id, org_id, seq, actor_type, actor_id, action, resource_type, \
          resource_id, outcome, details, ip_address, user_agent, created_at, prev_event_id, \
@@ -101,8 +66,8 @@ pub async fn insert(tx: &mut Tx, e: &EventRow) -> Result<()> {
     Ok(())
 }
 
-fn event_from(row: &sqlx::any::AnyRow) -> Result<EventRow> {
-    Ok(EventRow {
+fn event_from(row: &sqlx::any::AnyRow) -> Result<AuditRecord> {
+    Ok(AuditRecord {
         id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
         seq: row.try_get("seq")?,
@@ -188,7 +153,11 @@ fn filter_sql(org_id: &str, f: &EventFilter) -> (String, Vec<BindVal>) {
 }
 
 /// Events of the org matching the filter, newest first, and the total matching count.
-pub async fn list(pool: &AnyPool, org_id: &str, f: &EventFilter) -> Result<(Vec<EventRow>, i64)> {
+pub async fn list(
+    pool: &AnyPool,
+    org_id: &str,
+    f: &EventFilter,
+) -> Result<(Vec<AuditRecord>, i64)> {
     let (where_sql, binds) = filter_sql(org_id, f);
     let count_sql = format!("SELECT COUNT(*) FROM audit_events WHERE {where_sql}");
     let mut count_q = sqlx::query_scalar::<_, i64>(&count_sql);
@@ -224,7 +193,7 @@ pub async fn page_before(
     f: &EventFilter,
     before_seq: Option<i64>,
     limit: i64,
-) -> Result<Vec<EventRow>> {
+) -> Result<Vec<AuditRecord>> {
     let (mut where_sql, mut binds) = filter_sql(org_id, f);
     if let Some(seq) = before_seq {
         binds.push(BindVal::I(seq));
@@ -251,7 +220,7 @@ enum BindVal {
 }
 
 /// Every event of the org, oldest first (for chain verification).
-pub async fn all_ascending(pool: &AnyPool, org_id: &str) -> Result<Vec<EventRow>> {
+pub async fn all_ascending(pool: &AnyPool, org_id: &str) -> Result<Vec<AuditRecord>> {
     let rows = sqlx::query("SELECT * FROM audit_events WHERE org_id = $1 ORDER BY seq")
         .bind(org_id)
         .fetch_all(pool)
@@ -278,7 +247,7 @@ pub async fn take_seqs(tx: &mut Tx, org_id: &str, n: i64) -> Result<ChainHead> {
 }
 
 /// Inserts several events of one org in one statement and moves the org's head to the last.
-pub async fn insert_many(tx: &mut Tx, events: &[EventRow]) -> Result<()> {
+pub async fn insert_many(tx: &mut Tx, events: &[AuditRecord]) -> Result<()> {
     let Some(last) = events.last() else {
         return Ok(());
     };

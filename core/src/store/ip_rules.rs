@@ -2,31 +2,11 @@
 
 use super::{opt_str, Tx};
 use crate::error::Result;
+use crate::model::IpRule;
 use sqlx::{AnyPool, Row};
 
-/// One rule.
-#[derive(Debug, Clone)]
-pub struct IpRuleRow {
-    /// The rule's id.
-    pub id: String,
-    /// The org it applies to.
-    pub org_id: String,
-    /// `allow` or `deny`.
-    pub rule_type: String,
-    /// The network, normalised as `addr/prefix`.
-    pub cidr: String,
-    /// Optional note naming the rule.
-    pub label: Option<String>,
-    /// `all`, `users` or `agents`.
-    pub applies_to: String,
-    /// Id of the user who created it.
-    pub created_by: String,
-    /// When it was created, unix milliseconds.
-    pub created_at: i64,
-}
-
 /// The org's rules, oldest first.
-pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<IpRuleRow>> {
+pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<IpRule>> {
     let rows = sqlx::query(
         "SELECT id, org_id, rule_type, cidr, label, applies_to, created_by, created_at FROM ip_rules \
          WHERE org_id = $1 ORDER BY created_at, id",
@@ -36,7 +16,7 @@ pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<IpRuleRow>> {
     .await?;
     rows.iter()
         .map(|r| {
-            Ok(IpRuleRow {
+            Ok(IpRule {
                 id: r.try_get("id")?,
                 org_id: r.try_get("org_id")?,
                 rule_type: r.try_get("rule_type")?,
@@ -51,7 +31,7 @@ pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<IpRuleRow>> {
 }
 
 /// Stores a new rule.
-pub async fn insert(tx: &mut Tx, r: &IpRuleRow) -> Result<()> {
+pub async fn insert(tx: &mut Tx, r: &IpRule) -> Result<()> {
     sqlx::query(
         "INSERT INTO ip_rules (id, org_id, rule_type, cidr, label, applies_to, created_by, created_at) \
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",

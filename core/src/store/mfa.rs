@@ -14,8 +14,6 @@ pub struct MfaRow {
     pub kek_label: String,
     /// False while setup awaits its first valid code.
     pub enabled: bool,
-    /// The 30-second TOTP step of the last accepted code, so no code works twice.
-    pub last_step: i64,
     /// Keyed hashes of the unused recovery codes.
     pub recovery_codes: Vec<String>,
 }
@@ -23,7 +21,7 @@ pub struct MfaRow {
 /// The user's TOTP record, pending or enabled.
 pub async fn get(pool: &AnyPool, user_id: &str) -> Result<Option<MfaRow>> {
     let row = sqlx::query(
-        "SELECT seed_ciphertext, seed_nonce, seed_wrapped_dek, kek_label, enabled, last_step, recovery_codes \
+        "SELECT seed_ciphertext, seed_nonce, seed_wrapped_dek, kek_label, enabled, recovery_codes \
          FROM mfa WHERE user_id = $1",
     )
     .bind(user_id)
@@ -38,7 +36,6 @@ pub async fn get(pool: &AnyPool, user_id: &str) -> Result<Option<MfaRow>> {
         },
         kek_label: r.try_get("kek_label")?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
-        last_step: r.try_get("last_step")?,
         recovery_codes: super::json_list(
             &r.try_get::<String, _>("recovery_codes")?,
             "mfa",

@@ -2,23 +2,23 @@
 //! repository functions per aggregate. Flags are stored as 0/1 integers, times as unix
 //! milliseconds, ids as text (see the migrations).
 
-pub mod agents;
-pub mod api_keys;
-pub mod audit;
-pub mod billing;
-pub mod dashboard_sessions;
-pub mod device_codes;
-pub mod enrollments;
-pub mod ip_rules;
-pub mod key_rotation;
-pub mod mfa;
-pub mod org;
-pub mod policies;
-pub mod rate_limits;
-pub mod secrets;
-pub mod shares;
-pub mod users;
-pub mod vaults;
+pub(crate) mod agents;
+pub(crate) mod api_keys;
+pub(crate) mod audit;
+pub(crate) mod billing;
+pub(crate) mod dashboard_sessions;
+pub(crate) mod device_codes;
+pub(crate) mod enrollments;
+pub(crate) mod ip_rules;
+pub(crate) mod key_rotation;
+pub(crate) mod mfa;
+pub(crate) mod org;
+pub(crate) mod policies;
+pub(crate) mod rate_limits;
+pub(crate) mod secrets;
+pub(crate) mod shares;
+pub(crate) mod users;
+pub(crate) mod vaults;
 
 use crate::error::{Dependency, Error, Result};
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -5,7 +5,7 @@ use crate::error::Result;
 use sqlx::{AnyPool, Row};
 
 /// The org's members, oldest first.
-pub async fn members(pool: &AnyPool, org_id: &str) -> Result<Vec<super::users::UserRow>> {
+pub async fn members(pool: &AnyPool, org_id: &str) -> Result<Vec<crate::model::User>> {
     let rows = sqlx::query("SELECT id FROM users WHERE org_id = $1 ORDER BY created_at, id")
         .bind(org_id)
         .fetch_all(pool)

@@ -2,46 +2,14 @@
 
 use super::{json_list, opt_i64, to_json_list, Tx};
 use crate::error::Result;
+use crate::model::Policy;
 use sqlx::{AnyPool, Row};
-
-/// A policy row.
-#[derive(Debug, Clone)]
-pub struct PolicyRow {
-    /// The policy's id.
-    pub id: String,
-    /// The vault it applies to.
-    pub vault_id: String,
-    /// The glob of secret paths it covers.
-    pub secret_path_pattern: String,
-    /// `user` or `agent`.
-    pub principal_type: String,
-    /// The id of the user or agent it applies to.
-    pub principal_id: String,
-    /// Permission names: `read`, `write`, `delete`, `rotate`.
-    pub permissions: Vec<String>,
-    /// The conditions object as JSON text.
-    pub conditions: String,
-    /// When it stops applying, unix milliseconds; `None` never expires.
-    pub expires_at: Option<i64>,
-    /// `allow` or `deny`.
-    pub effect: String,
-    /// Priority, 0 or more; not used by the evaluator.
-    pub priority: i64,
-    /// Id of the user or agent who created it.
-    pub created_by: String,
-    /// `user` or `agent`: the kind of creator.
-    pub created_by_type: String,
-    /// When it was created, unix milliseconds.
-    pub created_at: i64,
-    /// When it was last changed, unix milliseconds.
-    pub updated_at: i64,
-}
 
 const COLS: &str = "id, vault_id, secret_path_pattern, principal_type, principal_id, permissions, \
     conditions, expires_at, effect, priority, created_by, created_by_type, created_at, updated_at";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<PolicyRow> {
-    Ok(PolicyRow {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Policy> {
+    Ok(Policy {
         id: row.try_get("id")?,
         vault_id: row.try_get("vault_id")?,
         secret_path_pattern: row.try_get("secret_path_pattern")?,
@@ -64,7 +32,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<PolicyRow> {
 }
 
 /// Stores a new policy.
-pub async fn insert(tx: &mut Tx, p: &PolicyRow) -> Result<()> {
+pub async fn insert(tx: &mut Tx, p: &Policy) -> Result<()> {
     sqlx::query(
         "INSERT INTO policies (id, vault_id, secret_path_pattern, principal_type, principal_id, \
          permissions, conditions, expires_at, effect, priority, created_by, created_by_type, \
@@ -90,7 +58,7 @@ pub async fn insert(tx: &mut Tx, p: &PolicyRow) -> Result<()> {
 }
 
 /// All policies of a vault, oldest first.
-pub async fn for_vault(pool: &AnyPool, vault_id: &str) -> Result<Vec<PolicyRow>> {
+pub async fn for_vault(pool: &AnyPool, vault_id: &str) -> Result<Vec<Policy>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM policies WHERE vault_id = $1 ORDER BY created_at, id"
     ))
@@ -106,7 +74,7 @@ pub async fn for_principal(
     vault_id: &str,
     principal_type: &str,
     principal_id: &str,
-) -> Result<Vec<PolicyRow>> {
+) -> Result<Vec<Policy>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM policies WHERE vault_id = $1 AND principal_type = $2 AND principal_id = $3"
     ))
@@ -156,7 +124,7 @@ pub async fn agent_patterns(pool: &AnyPool, agent_id: &str, now: i64) -> Result<
 }
 
 /// One policy of a vault.
-pub async fn get(pool: &AnyPool, vault_id: &str, id: &str) -> Result<Option<PolicyRow>> {
+pub async fn get(pool: &AnyPool, vault_id: &str, id: &str) -> Result<Option<Policy>> {
     let row = sqlx::query(&format!(
         "SELECT {COLS} FROM policies WHERE id = $1 AND vault_id = $2"
     ))
@@ -168,7 +136,7 @@ pub async fn get(pool: &AnyPool, vault_id: &str, id: &str) -> Result<Option<Poli
 }
 
 /// Writes the mutable fields of a policy.
-pub async fn update(tx: &mut Tx, p: &PolicyRow) -> Result<()> {
+pub async fn update(tx: &mut Tx, p: &Policy) -> Result<()> {
     sqlx::query(
         "UPDATE policies SET permissions = $1, conditions = $2, expires_at = $3, effect = $4, \
          priority = $5, updated_at = $6 WHERE id = $7",

@@ -3,46 +3,14 @@
 use super::{opt_i64, Tx};
 use crate::envelope::Sealed;
 use crate::error::Result;
+use crate::model::SecretVersion;
 use sqlx::{AnyPool, Row};
-
-/// The metadata of one version plus its secret's identity.
-#[derive(Debug, Clone)]
-pub struct VersionRow {
-    /// The secret's id, the same across its versions.
-    pub secret_id: String,
-    /// The vault holding the secret.
-    pub vault_id: String,
-    /// The secret's path in the vault.
-    pub path: String,
-    /// Whether the secret has been soft-deleted.
-    pub deleted: bool,
-    /// The version number, from 1.
-    pub version: i64,
-    /// The kind of material, e.g. `generic`, `password`, `env_bundle`.
-    pub secret_type: String,
-    /// The version's metadata as JSON object text (not encrypted).
-    pub metadata: String,
-    /// When the version stops being readable, unix milliseconds.
-    pub expires_at: Option<i64>,
-    /// How many reads it allows; `None` means no limit.
-    pub max_access_count: Option<i64>,
-    /// How many times its value has been read.
-    pub access_count: i64,
-    /// Whether the version was disabled; a disabled version is never read.
-    pub is_disabled: bool,
-    /// Who wrote the version, as `user:<id>` or `agent:<id>`.
-    pub created_by: String,
-    /// When the version was written, unix milliseconds.
-    pub created_at: i64,
-    /// Label of the KEK its DEK is wrapped under.
-    pub kek_label: String,
-}
 
 /// A version with its sealed value.
 #[derive(Debug, Clone)]
 pub struct SealedVersion {
     /// The version's metadata.
-    pub meta: VersionRow,
+    pub meta: SecretVersion,
     /// The ciphertext, nonce and wrapped DEK.
     pub sealed: Sealed,
 }
@@ -51,8 +19,8 @@ const META_COLS: &str = "s.id AS secret_id, s.vault_id, s.path, s.deleted_at, v.
     v.secret_type, v.metadata, v.expires_at, v.max_access_count, v.access_count, v.is_disabled, \
     v.created_by, v.created_at, v.kek_label";
 
-fn meta_from(row: &sqlx::any::AnyRow) -> Result<VersionRow> {
-    Ok(VersionRow {
+fn meta_from(row: &sqlx::any::AnyRow) -> Result<SecretVersion> {
+    Ok(SecretVersion {
         secret_id: row.try_get("secret_id")?,
         vault_id: row.try_get("vault_id")?,
         path: row.try_get("path")?,
@@ -118,7 +86,7 @@ pub async fn set_latest(tx: &mut Tx, secret_id: &str, version: i64) -> Result<()
 /// Inserts one sealed version.
 pub async fn insert_version(
     tx: &mut Tx,
-    v: &VersionRow,
+    v: &SecretVersion,
     sealed: &Sealed,
     algorithm: &str,
 ) -> Result<()> {
@@ -195,7 +163,11 @@ pub async fn count_access(tx: &mut Tx, secret_id: &str, version: i64) -> Result<
 
 /// Latest version metadata of every live secret in the vault whose path starts with `prefix`,
 /// sorted by path.
-pub async fn list_latest(pool: &AnyPool, vault_id: &str, prefix: &str) -> Result<Vec<VersionRow>> {
+pub async fn list_latest(
+    pool: &AnyPool,
+    vault_id: &str,
+    prefix: &str,
+) -> Result<Vec<SecretVersion>> {
     let rows = sqlx::query(&format!(
         "SELECT {META_COLS} FROM secrets s \
          JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.latest_version \
@@ -252,7 +224,7 @@ pub async fn newest_at(
 }
 
 /// Every version of a secret, ascending.
-pub async fn versions(pool: &AnyPool, secret_id: &str) -> Result<Vec<VersionRow>> {
+pub async fn versions(pool: &AnyPool, secret_id: &str) -> Result<Vec<SecretVersion>> {
     let rows = sqlx::query(&format!(
         "SELECT {META_COLS} FROM secrets s JOIN secret_versions v ON v.secret_id = s.id \
          WHERE s.id = $1 ORDER BY v.version"

@@ -2,72 +2,15 @@
 
 use super::{json_list, opt_i64, opt_str, to_json_list, Tx};
 use crate::error::Result;
+use crate::model::Share;
 use sqlx::{AnyPool, Row};
-
-/// A share row.
-#[derive(Debug, Clone)]
-pub struct ShareRow {
-    /// The share's id.
-    pub id: String,
-    /// The org of the shared secret.
-    pub org_id: String,
-    /// The shared secret.
-    pub secret_id: String,
-    /// The vault holding it.
-    pub vault_id: String,
-    /// The secret's path when shared.
-    pub secret_path: String,
-    /// `user`, `agent`, `external_email`, `anyone_with_link` or `creator`.
-    pub recipient_type: String,
-    /// The recipient user or agent; for `external_email`, the user who claimed it.
-    pub recipient_id: Option<String>,
-    /// The recipient address of an `external_email` share.
-    pub recipient_email: Option<String>,
-    /// Id of the user or agent who shared.
-    pub created_by: String,
-    /// `user` or `agent`: the kind of sharer.
-    pub created_by_type: String,
-    /// Argon2id hash of the passphrase, when one is required.
-    pub passphrase_hash: Option<String>,
-    /// IPs or CIDRs the share may be opened from; empty means any address.
-    pub ip_allowlist: Vec<String>,
-    /// When the share stops opening, unix milliseconds.
-    pub expires_at: i64,
-    /// How many times it may be opened; `None` means no limit.
-    pub max_access_count: Option<i64>,
-    /// How many times it has been opened.
-    pub access_count: i64,
-    /// Stored status: `active`, `pending`, `accepted`, `declined` or `revoked`; see
-    /// [`ShareRow::derived_status`].
-    pub status: String,
-    /// When it was created, unix milliseconds.
-    pub created_at: i64,
-}
-
-impl ShareRow {
-    /// The status a caller sees: `revoked` and `declined` as stored, otherwise `expired` past
-    /// the expiry, `exhausted` at the view limit, else the stored `active`/`pending`/`accepted`.
-    pub fn derived_status(&self, now_ms: i64) -> &str {
-        match self.status.as_str() {
-            "revoked" | "declined" => self.status.as_str(),
-            _ if self.expires_at <= now_ms => "expired",
-            _ if self
-                .max_access_count
-                .is_some_and(|m| self.access_count >= m) =>
-            {
-                "exhausted"
-            }
-            other => other,
-        }
-    }
-}
 
 const COLS: &str = "id, org_id, secret_id, vault_id, secret_path, recipient_type, recipient_id, \
     recipient_email, created_by, created_by_type, passphrase_hash, ip_allowlist, expires_at, \
     max_access_count, access_count, status, created_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Result<ShareRow> {
-    Ok(ShareRow {
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Share> {
+    Ok(Share {
         id: r.try_get("id")?,
         org_id: r.try_get("org_id")?,
         secret_id: r.try_get("secret_id")?,
@@ -78,7 +21,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<ShareRow> {
         recipient_email: opt_str(r, "recipient_email")?,
         created_by: r.try_get("created_by")?,
         created_by_type: r.try_get("created_by_type")?,
-        passphrase_hash: opt_str(r, "passphrase_hash")?,
+        passphrase_protected: opt_str(r, "passphrase_hash")?.is_some(),
         ip_allowlist: json_list(
             &r.try_get::<String, _>("ip_allowlist")?,
             "shares",
@@ -92,8 +35,8 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<ShareRow> {
     })
 }
 
-/// Stores a new share.
-pub async fn insert(tx: &mut Tx, s: &ShareRow) -> Result<()> {
+/// Stores a new share with the Argon2id hash of its passphrase, if it has one.
+pub async fn insert(tx: &mut Tx, s: &Share, passphrase_hash: Option<&str>) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO shares ({COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
     ))
@@ -107,7 +50,7 @@ pub async fn insert(tx: &mut Tx, s: &ShareRow) -> Result<()> {
     .bind(&s.recipient_email)
     .bind(&s.created_by)
     .bind(&s.created_by_type)
-    .bind(&s.passphrase_hash)
+    .bind(passphrase_hash)
     .bind(to_json_list(&s.ip_allowlist))
     .bind(s.expires_at)
     .bind(s.max_access_count)
@@ -119,17 +62,19 @@ pub async fn insert(tx: &mut Tx, s: &ShareRow) -> Result<()> {
     Ok(())
 }
 
-/// One share by id, whatever its org.
-pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<ShareRow>> {
+/// One share by id, whatever its org, with the hash of its passphrase (if it has one).
+pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<(Share, Option<String>)>> {
     let row = sqlx::query(&format!("SELECT {COLS} FROM shares WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    row.as_ref().map(from_row).transpose()
+    row.as_ref()
+        .map(|r| Ok((from_row(r)?, opt_str(r, "passphrase_hash")?)))
+        .transpose()
 }
 
 /// Shares created by a principal, newest first.
-pub async fn outbound(pool: &AnyPool, creator: &str) -> Result<Vec<ShareRow>> {
+pub async fn outbound(pool: &AnyPool, creator: &str) -> Result<Vec<Share>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM shares WHERE created_by = $1 ORDER BY created_at DESC, id"
     ))
@@ -144,7 +89,7 @@ pub async fn inbound(
     pool: &AnyPool,
     recipient_id: &str,
     email: Option<&str>,
-) -> Result<Vec<ShareRow>> {
+) -> Result<Vec<Share>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM shares WHERE status <> 'revoked' AND recipient_type <> 'anyone_with_link' \
          AND (recipient_id = $1 OR (recipient_type = 'external_email' AND recipient_id IS NULL \

@@ -2,48 +2,20 @@
 
 use super::{opt_str, Tx};
 use crate::error::Result;
+use crate::model::User;
 use sqlx::{AnyPool, Row};
-
-/// A user row.
-#[derive(Debug, Clone)]
-pub struct UserRow {
-    /// The user's id.
-    pub id: String,
-    /// The org the user belongs to.
-    pub org_id: String,
-    /// The sign-in email, lowercased; unique across orgs.
-    pub email: String,
-    /// Name to show instead of the email.
-    pub display_name: Option<String>,
-    /// Argon2id hash of the password; `None` for an account without one (Google sign-in).
-    pub password_hash: Option<String>,
-    /// Org role: `owner`, `admin` or `member`.
-    pub role: String,
-    /// How the account was created: `password` or `google`.
-    pub auth_method: String,
-    /// Whether the email address was confirmed by a mailed link.
-    pub email_verified: bool,
-    /// Whether the user agreed to marketing email.
-    pub marketing_emails: bool,
-    /// When the account was created, unix milliseconds.
-    pub created_at: i64,
-    /// The org's billing tier (joined from the org).
-    pub billing_tier: String,
-    /// Whether TOTP MFA is enabled (joined from the MFA record).
-    pub totp_enabled: bool,
-}
 
 const USER_COLS: &str = "u.id, u.org_id, u.email, u.display_name, u.password_hash, u.role, \
     u.auth_method, u.email_verified, u.marketing_emails, u.created_at, o.billing_tier, \
     COALESCE((SELECT m.enabled FROM mfa m WHERE m.user_id = u.id), 0) AS totp_enabled";
 
-fn user_from(row: &sqlx::any::AnyRow) -> Result<UserRow> {
-    Ok(UserRow {
+fn user_from(row: &sqlx::any::AnyRow) -> Result<User> {
+    Ok(User {
         id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
         email: row.try_get("email")?,
         display_name: opt_str(row, "display_name")?,
-        password_hash: opt_str(row, "password_hash")?,
+        has_password: opt_str(row, "password_hash")?.is_some(),
         role: row.try_get("role")?,
         auth_method: row.try_get("auth_method")?,
         email_verified: row.try_get::<i64, _>("email_verified")? != 0,
@@ -66,8 +38,9 @@ pub async fn insert_org(tx: &mut Tx, id: &str, name: &str, tier: &str, now: i64)
     Ok(())
 }
 
-/// Inserts a user; `Ok(false)` when the email is already registered.
-pub async fn insert_user(tx: &mut Tx, u: &UserRow) -> Result<bool> {
+/// Inserts a user with the Argon2id hash of its password (none for Google sign-in);
+/// `Ok(false)` when the email is already registered.
+pub async fn insert_user(tx: &mut Tx, u: &User, password_hash: Option<&str>) -> Result<bool> {
     let r = sqlx::query(
         "INSERT INTO users (id, org_id, email, display_name, password_hash, role, auth_method, \
          email_verified, marketing_emails, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
@@ -76,7 +49,7 @@ pub async fn insert_user(tx: &mut Tx, u: &UserRow) -> Result<bool> {
     .bind(&u.org_id)
     .bind(&u.email)
     .bind(&u.display_name)
-    .bind(&u.password_hash)
+    .bind(password_hash)
     .bind(&u.role)
     .bind(&u.auth_method)
     .bind(u.email_verified as i64)
@@ -92,7 +65,7 @@ pub async fn insert_user(tx: &mut Tx, u: &UserRow) -> Result<bool> {
 }
 
 /// The user with this (normalised) email, in any org.
-pub async fn by_email(pool: &AnyPool, email: &str) -> Result<Option<UserRow>> {
+pub async fn by_email(pool: &AnyPool, email: &str) -> Result<Option<User>> {
     let row = sqlx::query(&format!(
         "SELECT {USER_COLS} FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.email = $1"
     ))
@@ -102,8 +75,34 @@ pub async fn by_email(pool: &AnyPool, email: &str) -> Result<Option<UserRow>> {
     row.as_ref().map(user_from).transpose()
 }
 
+/// The user with this (normalised) email, in any org, with the hash of its password.
+pub async fn by_email_with_password(
+    pool: &AnyPool,
+    email: &str,
+) -> Result<Option<(User, Option<String>)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLS} FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref()
+        .map(|r| Ok((user_from(r)?, opt_str(r, "password_hash")?)))
+        .transpose()
+}
+
+/// The Argon2id hash of a user's password, if the account has one.
+pub async fn password_hash(pool: &AnyPool, user_id: &str) -> Result<Option<String>> {
+    let hash: Option<Option<String>> =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(hash.flatten())
+}
+
 /// The user with this id, in any org.
-pub async fn by_id(pool: &AnyPool, id: &str) -> Result<Option<UserRow>> {
+pub async fn by_id(pool: &AnyPool, id: &str) -> Result<Option<User>> {
     let row = sqlx::query(&format!(
         "SELECT {USER_COLS} FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.id = $1"
     ))
@@ -199,7 +198,7 @@ pub async fn revoke_user_refresh_tokens(tx: &mut Tx, user_id: &str, now: i64) ->
 }
 
 /// Writes the display name and the marketing-email choice.
-pub async fn update_profile(tx: &mut Tx, u: &UserRow) -> Result<()> {
+pub async fn update_profile(tx: &mut Tx, u: &User) -> Result<()> {
     sqlx::query("UPDATE users SET display_name = $1, marketing_emails = $2 WHERE id = $3")
         .bind(&u.display_name)
         .bind(u.marketing_emails as i64)

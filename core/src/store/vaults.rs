@@ -2,39 +2,15 @@
 
 use super::{opt_str, Tx};
 use crate::error::Result;
+use crate::model::Vault;
 use sqlx::{AnyPool, Row};
-
-/// A vault row with its live secret count.
-#[derive(Debug, Clone)]
-pub struct VaultRow {
-    /// The vault's id.
-    pub id: String,
-    /// The org that owns it.
-    pub org_id: String,
-    /// Display name.
-    pub name: String,
-    /// Free text.
-    pub description: String,
-    /// Id of the user or agent who created it.
-    pub created_by: String,
-    /// `user` or `agent`: the kind of creator.
-    pub created_by_type: String,
-    /// The human behind the vault: the creating user, or the creating agent's creator.
-    pub creator_user_id: Option<String>,
-    /// Label of the KEK that wraps the DEKs of new versions (`talon-kek:<vault>:<n>`).
-    pub kek_label: String,
-    /// When it was created, unix milliseconds.
-    pub created_at: i64,
-    /// Live (not deleted) secrets in the vault.
-    pub secret_count: i64,
-}
 
 const COLS: &str = "v.id, v.org_id, v.name, v.description, v.created_by, v.created_by_type, \
     v.creator_user_id, v.kek_label, v.created_at, \
     (SELECT COUNT(*) FROM secrets s WHERE s.vault_id = v.id AND s.deleted_at IS NULL) AS secret_count";
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<VaultRow> {
-    Ok(VaultRow {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Vault> {
+    Ok(Vault {
         id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
         name: row.try_get("name")?,
@@ -49,7 +25,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<VaultRow> {
 }
 
 /// Stores a new vault (the secret count is not stored).
-pub async fn insert(tx: &mut Tx, v: &VaultRow) -> Result<()> {
+pub async fn insert(tx: &mut Tx, v: &Vault) -> Result<()> {
     sqlx::query(
         "INSERT INTO vaults (id, org_id, name, description, created_by, created_by_type, \
          creator_user_id, kek_label, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
@@ -69,7 +45,7 @@ pub async fn insert(tx: &mut Tx, v: &VaultRow) -> Result<()> {
 }
 
 /// The vault with this id in this org, if any.
-pub async fn get(pool: &AnyPool, org_id: &str, id: &str) -> Result<Option<VaultRow>> {
+pub async fn get(pool: &AnyPool, org_id: &str, id: &str) -> Result<Option<Vault>> {
     let row = sqlx::query(&format!(
         "SELECT {COLS} FROM vaults v WHERE v.id = $1 AND v.org_id = $2"
     ))
@@ -81,7 +57,7 @@ pub async fn get(pool: &AnyPool, org_id: &str, id: &str) -> Result<Option<VaultR
 }
 
 /// Every vault of the org, oldest first.
-pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<VaultRow>> {
+pub async fn list(pool: &AnyPool, org_id: &str) -> Result<Vec<Vault>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLS} FROM vaults v WHERE v.org_id = $1 ORDER BY v.created_at, v.id"
     ))

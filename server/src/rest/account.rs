@@ -15,7 +15,7 @@ use talon_api::ApiKeyId;
 use talon_core::clock::rfc3339;
 use talon_core::material::{BearerSecret, Password};
 use talon_core::service::{ProfilePatch, Tokens};
-use talon_core::store::{api_keys::ApiKeyRow, users::UserRow};
+use talon_core::model::{ApiKey, User};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,7 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/mfa", delete(mfa_disable))
 }
 
-fn key_view(k: &ApiKeyRow) -> Value {
+fn key_view(k: &ApiKey) -> Value {
     json!({
         "id": k.id, "name": k.name, "key_prefix": k.key_prefix, "prefix": k.key_prefix,
         "scopes": k.scopes, "is_active": k.is_active, "created_at": rfc3339(k.created_at),
@@ -43,7 +43,7 @@ fn key_view(k: &ApiKeyRow) -> Value {
     })
 }
 
-pub fn profile(u: &UserRow) -> Value {
+pub fn profile(u: &User) -> Value {
     json!({
         "id": u.id, "email": u.email, "display_name": u.display_name, "org_id": u.org_id,
         "role": u.role, "auth_method": u.auth_method, "email_verified": u.email_verified,

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use talon_api::UserId;
 use talon_core::clock::rfc3339;
-use talon_core::store::users::UserRow;
+use talon_core::model::User;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn member(u: &UserRow) -> Value {
+fn member(u: &User) -> Value {
     let joined = rfc3339(u.created_at);
     json!({
         "id": u.id, "user_id": u.id, "email": u.email, "display_name": u.display_name,

@@ -11,8 +11,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use talon_core::clock::rfc3339;
+use talon_core::model::IpRule;
 use talon_core::service::NewIpRule;
-use talon_core::store::ip_rules::IpRuleRow;
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/security/ip-rules/{rule_id}", delete(remove))
 }
 
-fn view(r: &IpRuleRow) -> Value {
+fn view(r: &IpRule) -> Value {
     json!({
         "id": r.id, "org_id": r.org_id, "rule_type": r.rule_type, "cidr": r.cidr,
         "label": r.label, "applies_to": r.applies_to, "created_by": r.created_by,

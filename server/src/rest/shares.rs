@@ -14,8 +14,8 @@ use talon_api::shares::{CreateShareRequest, ShareResponse};
 use talon_api::{SecretId, ShareId};
 use talon_core::clock::rfc3339;
 use talon_core::material::Password;
+use talon_core::model::Share;
 use talon_core::service::CreateShare;
-use talon_core::store::shares::ShareRow;
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
@@ -28,7 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/shares/{share_id}/decline", post(decline))
 }
 
-pub(crate) fn share_view(s: &ShareRow, base: &str) -> ShareResponse {
+pub(crate) fn share_view(s: &Share, base: &str) -> ShareResponse {
     ShareResponse {
         id: s.id.clone(),
         share_url: format!("{base}/v1/share/{}", s.id),
@@ -39,13 +39,13 @@ pub(crate) fn share_view(s: &ShareRow, base: &str) -> ShareResponse {
         expires_at: rfc3339(s.expires_at),
         max_access_count: s.max_access_count,
         access_count: s.access_count,
-        passphrase_protected: s.passphrase_hash.is_some(),
+        passphrase_protected: s.passphrase_protected,
         status: s.status.clone(),
         created_at: rfc3339(s.created_at),
     }
 }
 
-fn list_item(s: &ShareRow, now: i64) -> Value {
+fn list_item(s: &Share, now: i64) -> Value {
     let expired = s.expires_at <= now;
     let status = s.derived_status(now);
     json!({

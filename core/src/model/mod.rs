@@ -1,0 +1,23 @@
+//! The domain models the services return: what a vault, agent, policy, secret version,
+//! share, audit record, user, API key or IP rule is, as the doors (REST, dashboard, MCP) see
+//! it. The store decodes its rows into these; SQL stays in `store`.
+
+mod agent;
+mod api_key;
+mod audit;
+mod ip_rule;
+mod policy;
+mod secret;
+mod share;
+mod user;
+mod vault;
+
+pub use agent::Agent;
+pub use api_key::ApiKey;
+pub use audit::AuditRecord;
+pub use ip_rule::IpRule;
+pub use policy::Policy;
+pub use secret::SecretVersion;
+pub use share::Share;
+pub use user::User;
+pub use vault::Vault;
