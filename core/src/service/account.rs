@@ -1,7 +1,7 @@
 //! A human's own account: personal API keys, refresh, logout, profile, password change.
 
 use super::audit::AuditEvent;
-use super::identity::{check_password_rules, hash_password, new_bearer_secret, verify_password};
+use super::credentials::{check_password_rules, hash_password, new_bearer_secret, verify_password};
 use super::principal::user_principal;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};

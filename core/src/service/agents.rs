@@ -2,7 +2,7 @@
 //! listing.
 
 use super::audit::AuditEvent;
-use super::identity::new_bearer_secret;
+use super::credentials::new_bearer_secret;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
 use crate::material::BearerSecret;

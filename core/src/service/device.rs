@@ -2,7 +2,7 @@
 //! short user code, and the CLI's poll receives a 24-hour access token once.
 
 use super::audit::AuditEvent;
-use super::identity::new_bearer_secret;
+use super::credentials::new_bearer_secret;
 use super::principal::user_principal;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
@@ -128,7 +128,7 @@ impl Core {
         }
         let email = email
             .filter(|e| !e.trim().is_empty())
-            .map(|e| super::identity::normalize_email(&e))
+            .map(|e| super::credentials::normalize_email(&e))
             .transpose()?;
         let bucket = format!("device:{}", ctx.ip.as_deref().unwrap_or("-"));
         self.check_auth_throttle(&bucket).await?;

@@ -1,7 +1,7 @@
 //! Flows that go through the user's mailbox: password reset and email verification.
 
 use super::audit::AuditEvent;
-use super::identity::{check_password_rules, hash_password, new_bearer_secret};
+use super::credentials::{check_password_rules, hash_password, new_bearer_secret};
 use super::principal::user_principal;
 use super::{Core, RequestContext, Tokens};
 use crate::error::{Error, Result};

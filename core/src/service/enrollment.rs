@@ -3,7 +3,7 @@
 
 use super::agents::CreateAgent;
 use super::audit::AuditEvent;
-use super::identity::new_bearer_secret;
+use super::credentials::new_bearer_secret;
 use super::mfa::TOTP_KEK;
 use super::{Core, Principal, RequestContext};
 use crate::envelope::{self, Binding};
@@ -62,7 +62,7 @@ impl Core {
             return Err(Error::invalid("name", "name must be 1 to 255 characters"));
         }
         let email = human_email
-            .map(|e| super::identity::normalize_email(&e))
+            .map(|e| super::credentials::normalize_email(&e))
             .transpose()?;
         let ip_bucket = format!("enroll:{}", ctx.ip.as_deref().unwrap_or("-"));
         self.check_auth_throttle(&ip_bucket).await?;

@@ -114,7 +114,7 @@ impl Core {
             .ok_or(Error::Unauthorized(
                 "The identity provider has not verified this email",
             ))?;
-        let email = super::identity::normalize_email(&email)?;
+        let email = super::credentials::normalize_email(&email)?;
 
         let user = match users::by_email(self.store().pool(), &email).await? {
             Some(u) if u.auth_method == "google" => u,

@@ -1,7 +1,7 @@
 //! TOTP multi-factor authentication: setup, verification at login, recovery codes, disable.
 
 use super::audit::AuditEvent;
-use super::identity::verify_password;
+use super::credentials::verify_password;
 use super::principal::user_principal;
 use super::{Core, Principal, RequestContext};
 use crate::envelope::{self, Binding};

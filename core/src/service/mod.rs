@@ -4,6 +4,7 @@ mod account;
 mod agents;
 mod audit;
 mod billing;
+mod credentials;
 mod dashboard_sessions;
 mod device;
 mod email_flows;
@@ -257,7 +258,7 @@ impl Core {
         if keys.kek_attributes(mfa::TOTP_KEK).is_err() {
             keys.create_kek(mfa::TOTP_KEK)?;
         }
-        let dummy_password_hash = identity::hash_password("talon-dummy-password-for-timing")?;
+        let dummy_password_hash = credentials::hash_password("talon-dummy-password-for-timing")?;
         Ok(Core(Arc::new(Inner {
             store,
             keys,

@@ -1,7 +1,7 @@
 //! The org and its team: members, roles, invitations.
 
 use super::audit::AuditEvent;
-use super::identity::normalize_email;
+use super::credentials::normalize_email;
 use super::{Core, Principal, RequestContext, Role};
 use crate::error::{Error, Result};
 use crate::model::User;

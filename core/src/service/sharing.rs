@@ -3,7 +3,7 @@
 //! hashes; every access counts against the share and the version in one commit, and is audited.
 
 use super::audit::AuditEvent;
-use super::identity::{hash_password, normalize_email, verify_password};
+use super::credentials::{hash_password, normalize_email, verify_password};
 use super::secrets::Reader;
 use super::{Core, Principal, RequestContext, SecretRead};
 use crate::error::{Error, Result};

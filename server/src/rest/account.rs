@@ -14,8 +14,8 @@ use talon_api::auth::TokenResponse;
 use talon_api::ApiKeyId;
 use talon_core::clock::rfc3339;
 use talon_core::material::{BearerSecret, Password};
-use talon_core::service::{ProfilePatch, Tokens};
 use talon_core::model::{ApiKey, User};
+use talon_core::service::{ProfilePatch, Tokens};
 
 pub fn router() -> Router<AppState> {
     Router::new()
