@@ -1,5 +1,6 @@
-//! The REST door's side of the gate: which [`Operation`] each `/v1` route is, and the route
-//! layer that carries it to the extractor that admits the caller ([`crate::extract::Auth`])
+//! The REST door's side of the gate: which [`Operation`] each `/v1` route is and which
+//! [`Access`] it needs, and the route layer that carries both to the extractor that admits
+//! the caller ([`crate::extract::Auth`])
 //! and, once the handler has answered, settles the admission (usage event, quota headers).
 //! The rules themselves live in the core's gate ([`talon_core::Core::admit`]).
 
@@ -12,7 +13,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::{Arc, Mutex};
 use talon_core::service::QuotaView;
-use talon_core::{Admitted, Core, Credential, Error, Operation, RequestContext};
+use talon_core::service::Scope;
+use talon_core::{Access, Admitted, Core, Credential, Error, Operation, RequestContext};
 
 /// Which operation a route is (API.md 5.2 names the billable ones).
 pub fn operation(method: &Method, route: &str) -> Operation {
@@ -28,6 +30,84 @@ pub fn operation(method: &Method, route: &str) -> Operation {
         ("GET", "/v1/audit/events") | ("GET", "/v1/audit/export") => Operation::AuditQuery,
         _ => Operation::Other,
     }
+}
+
+/// What each signed-in `/v1` route needs of the caller's credential: the ceiling on a
+/// personal API key. `None` for a route not listed, which the gate refuses (a new route
+/// must declare its access here; a unit test checks that every route does).
+pub fn access(method: &Method, route: &str) -> Option<Access> {
+    use Access::{Any, FullAccess, Session};
+    let scope = Access::Scope;
+    Some(match (method.as_str(), route) {
+        // Who am I, and signing out: any credential.
+        ("GET", "/v1/auth/me")
+        | ("GET", "/v1/auth/mfa/status")
+        | ("DELETE", "/v1/auth/token")
+        | ("POST", "/v1/auth/refresh")
+        | ("GET", "/v1/agents/me")
+        | ("GET", "/v1/share/{share_id}") => Any,
+        // The account itself: never a scoped key.
+        ("PATCH", "/v1/auth/me")
+        | ("POST", "/v1/auth/change-password")
+        | ("POST", "/v1/auth/mfa/setup")
+        | ("POST", "/v1/auth/mfa/verify-setup")
+        | ("DELETE", "/v1/auth/mfa")
+        | ("GET", "/v1/auth/api-keys")
+        | ("DELETE", "/v1/auth/api-keys/{key_id}")
+        | ("POST", "/v1/billing/subscribe")
+        | ("POST", "/v1/billing/portal")
+        | ("POST", "/v1/org/invite")
+        | ("PATCH", "/v1/org/members/{user_id}")
+        | ("DELETE", "/v1/org/members/{user_id}") => FullAccess,
+        // A new key: no wider than the key that creates it (checked by the core).
+        ("POST", "/v1/auth/api-keys") => Any,
+        // Approving a device login hands out a full session: only a session may.
+        ("POST", "/v1/auth/device/approve") | ("POST", "/v1/auth/device/deny") => Session,
+        ("GET", "/v1/vaults")
+        | ("GET", "/v1/vaults/{vault_id}")
+        | ("GET", "/v1/vaults/{vault_id}/key")
+        | ("GET", "/v1/vaults/{vault_id}/policies") => scope(Scope::VaultsRead),
+        ("POST", "/v1/vaults")
+        | ("DELETE", "/v1/vaults/{vault_id}")
+        | ("POST", "/v1/vaults/{vault_id}/rotate-key") => scope(Scope::VaultsWrite),
+        ("POST", "/v1/vaults/{vault_id}/policies")
+        | ("PUT", "/v1/vaults/{vault_id}/policies/{policy_id}")
+        | ("DELETE", "/v1/vaults/{vault_id}/policies/{policy_id}") => {
+            scope(Scope::PoliciesWrite)
+        }
+        ("GET", "/v1/vaults/{vault_id}/secrets")
+        | ("GET", "/v1/vaults/{vault_id}/secrets/{*path}")
+        | ("GET", "/v1/vaults/{vault_id}/secret-versions/{*path}")
+        | ("GET", "/v1/vaults/{vault_id}/secret-version/{*path}") => scope(Scope::SecretsRead),
+        ("PUT", "/v1/vaults/{vault_id}/secrets/{*path}")
+        | ("DELETE", "/v1/vaults/{vault_id}/secrets/{*path}")
+        | ("POST", "/v1/vaults/{vault_id}/secret-version-disable/{*path}")
+        | ("POST", "/v1/vaults/{vault_id}/secret-rotate/{*path}") => scope(Scope::SecretsWrite),
+        ("GET", "/v1/agents") | ("GET", "/v1/agents/{agent_id}") => scope(Scope::AgentsRead),
+        ("POST", "/v1/agents")
+        | ("PATCH", "/v1/agents/{agent_id}")
+        | ("DELETE", "/v1/agents/{agent_id}")
+        | ("POST", "/v1/agents/{agent_id}/rotate-key")
+        | ("POST", "/v1/agents/enroll/{pairing_id}/approve")
+        | ("POST", "/v1/agents/enroll/{pairing_id}/deny") => scope(Scope::AgentsWrite),
+        ("POST", "/v1/secrets/{secret_id}/share")
+        | ("DELETE", "/v1/share/{share_id}")
+        | ("GET", "/v1/shares/outbound")
+        | ("GET", "/v1/shares/inbound")
+        | ("POST", "/v1/shares/{share_id}/accept")
+        | ("POST", "/v1/shares/{share_id}/decline") => scope(Scope::SharesWrite),
+        ("GET", "/v1/audit/events") | ("GET", "/v1/audit/export") | ("GET", "/v1/audit/verify") => {
+            scope(Scope::AuditRead)
+        }
+        ("GET", "/v1/billing/usage")
+        | ("GET", "/v1/billing/history")
+        | ("GET", "/v1/billing/subscription") => scope(Scope::BillingRead),
+        ("GET", "/v1/org/members") | ("GET", "/v1/security/ip-rules") => scope(Scope::OrgRead),
+        ("POST", "/v1/security/ip-rules") | ("DELETE", "/v1/security/ip-rules/{rule_id}") => {
+            scope(Scope::OrgWrite)
+        }
+        _ => return None,
+    })
 }
 
 /// The route template as usage history shows it: `{vault_id}` and `{*path}` become
@@ -47,6 +127,7 @@ pub fn templated(route: &str) -> String {
 
 struct SlotState {
     op: Operation,
+    access: Option<Access>,
     admitted: Option<Admitted>,
     quota: Option<QuotaView>,
 }
@@ -57,24 +138,33 @@ struct SlotState {
 pub struct GateSlot(Arc<Mutex<SlotState>>);
 
 impl GateSlot {
-    fn new(op: Operation) -> GateSlot {
+    fn new(op: Operation, access: Option<Access>) -> GateSlot {
         GateSlot(Arc::new(Mutex::new(SlotState {
             op,
+            access,
             admitted: None,
             quota: None,
         })))
     }
 
-    /// Passes the request through the core's gate with the route's operation. A refusal for
-    /// the quota still reports the quota in the response headers.
+    /// Passes the request through the core's gate with the route's operation and access. A
+    /// route that declares no access is refused; a refusal for the quota still reports the
+    /// quota in the response headers.
     pub async fn admit(
         &self,
         core: &Core,
         credential: Credential<'_>,
         ctx: &RequestContext,
     ) -> Result<Admitted, Problem> {
-        let op = self.0.lock().expect("gate slot").op;
-        let result = core.admit(credential, ctx, op).await;
+        let (op, access) = {
+            let st = self.0.lock().expect("gate slot");
+            (st.op, st.access)
+        };
+        let access = access.ok_or_else(|| {
+            tracing::error!("a signed-in route declares no access");
+            Problem::from(Error::Internal("route access not declared".into()))
+        })?;
+        let result = core.admit(credential, ctx, op, access).await;
         let mut st = self.0.lock().expect("gate slot");
         match result {
             Ok(a) => {
@@ -136,7 +226,7 @@ pub async fn layer(State(s): State<AppState>, mut req: Request<Body>, next: Next
         .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
     let method = req.method().clone();
-    let slot = GateSlot::new(operation(&method, &route));
+    let slot = GateSlot::new(operation(&method, &route), access(&method, &route));
     req.extensions_mut().insert(slot.clone());
     let mut res = next.run(req).await;
     let (admitted, quota) = {
@@ -160,6 +250,113 @@ pub async fn layer(State(s): State<AppState>, mut req: Request<Body>, next: Next
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Routes that sign no one in (or only read an optional caller for wording): they never
+    /// reach the gate, so they declare no access.
+    const PUBLIC: &[(&str, &str)] = &[
+        ("POST", "/v1/auth/signup"),
+        ("POST", "/v1/auth/token"),
+        ("POST", "/v1/auth/agent-token"),
+        ("POST", "/v1/auth/google"),
+        ("POST", "/v1/auth/api-key-token"),
+        ("POST", "/v1/auth/forgot-password"),
+        ("POST", "/v1/auth/reset-password"),
+        ("POST", "/v1/auth/verify-email"),
+        ("POST", "/v1/auth/mfa/verify"),
+        ("POST", "/v1/auth/device/code"),
+        ("GET", "/v1/auth/device/code/{user_code}"),
+        ("POST", "/v1/auth/device/token"),
+        ("POST", "/v1/agents/enroll"),
+        ("GET", "/v1/agents/enroll/{pairing_id}/status"),
+        ("POST", "/v1/billing/webhooks"),
+        ("GET", "/v1/health"),
+        ("GET", "/v1/health/hsm"),
+        ("GET", "/v1/auth/jwt-public-key"),
+    ];
+
+    /// Every `(method, path)` the REST routers register, read from their source.
+    fn registered_routes() -> Vec<(String, String)> {
+        let sources = [
+            include_str!("rest/account.rs"),
+            include_str!("rest/agents.rs"),
+            include_str!("rest/audit.rs"),
+            include_str!("rest/auth.rs"),
+            include_str!("rest/billing.rs"),
+            include_str!("rest/device.rs"),
+            include_str!("rest/health.rs"),
+            include_str!("rest/org.rs"),
+            include_str!("rest/policies.rs"),
+            include_str!("rest/secrets.rs"),
+            include_str!("rest/security.rs"),
+            include_str!("rest/shares.rs"),
+            include_str!("rest/vault_keys.rs"),
+            include_str!("rest/vaults.rs"),
+        ];
+        let route = regex::Regex::new(r#"\.route\(\s*"(/v1/[^"]*)",([^;]*?)\)\s*(\.route|$|\n\s*\})"#)
+            .expect("route pattern");
+        let method = regex::Regex::new(r"\b(get|post|put|patch|delete)\(").expect("method");
+        let mut out = Vec::new();
+        for src in sources {
+            let mut at = 0;
+            while let Some(m) = route.captures_at(src, at) {
+                let whole = m.get(0).expect("match");
+                at = whole.start() + 1;
+                let path = &m[1];
+                if path == "/v1/{*rest}" {
+                    continue;
+                }
+                for verb in method.captures_iter(&m[2]) {
+                    out.push((verb[1].to_uppercase(), path.to_owned()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_signed_in_route_declares_its_access() {
+        let routes = registered_routes();
+        assert!(routes.len() > 60, "the route scan found only {}", routes.len());
+        for (verb, path) in &routes {
+            let public = PUBLIC.iter().any(|(m, p)| m == verb && p == path);
+            let method = Method::from_bytes(verb.as_bytes()).expect("method");
+            let declared = access(&method, path).is_some();
+            assert!(
+                public ^ declared,
+                "{verb} {path}: {}",
+                if public {
+                    "is public but declares an access"
+                } else {
+                    "declares no access (add it to gate::access)"
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn account_routes_are_never_open_to_a_scoped_key() {
+        for (verb, path) in [
+            ("POST", "/v1/auth/device/approve"),
+            ("POST", "/v1/auth/mfa/setup"),
+            ("POST", "/v1/auth/mfa/verify-setup"),
+            ("DELETE", "/v1/auth/mfa"),
+            ("POST", "/v1/auth/change-password"),
+            ("PATCH", "/v1/auth/me"),
+            ("POST", "/v1/org/invite"),
+            ("DELETE", "/v1/org/members/{user_id}"),
+        ] {
+            let method = Method::from_bytes(verb.as_bytes()).expect("method");
+            let a = access(&method, path).expect("declared");
+            assert!(
+                matches!(a, Access::FullAccess | Access::Session),
+                "{verb} {path}: {a:?}"
+            );
+        }
+        assert_eq!(
+            access(&Method::POST, "/v1/auth/device/approve"),
+            Some(Access::Session)
+        );
+    }
 
     #[test]
     fn routes_template_their_parameters() {

@@ -99,6 +99,7 @@ async fn admit_session(
             Credential::Session { user_id: &user_id },
             &ctx,
             operation(&path),
+            talon_core::Access::Session,
         )
         .await
     {

@@ -1,12 +1,13 @@
 //! The gate: the one entrance every request passes, whatever its door (REST, `/mcp`, the
 //! dashboard, and any door added later). A door says who the caller claims to be (a
-//! [`Credential`]) and which [`Operation`] the request is; the gate signs the caller in,
+//! [`Credential`]), which [`Operation`] the request is and what [`Access`] it needs; the gate
+//! signs the caller in, holds a personal API key to its scopes (the ceiling of every route),
 //! applies the org's IP rules, the per-principal rate limit, and the monthly quota of
 //! billable operations, in that order (API.md section 3). Nothing else authenticates.
 
 use super::billing::{BillableOp, QuotaView};
 use super::principal::user_principal;
-use super::{Core, Principal, RequestContext};
+use super::{Core, Principal, RequestContext, Scope};
 use crate::error::{Error, Result};
 use crate::store::{agents, api_keys, users};
 
@@ -75,6 +76,62 @@ impl Operation {
     }
 }
 
+/// What a request needs of the caller's credential beyond being signed in: the ceiling a
+/// personal API key's scopes put on it. Every route of every door declares one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Any signed-in caller.
+    Any,
+    /// A caller signed in with a personal API key (or a token exchanged for one) must hold
+    /// this scope, or `*`; other callers pass (an agent's scopes are checked per path).
+    Scope(Scope),
+    /// A human with full rights: a password or Google sign-in, a dashboard session, or a key
+    /// whose scopes are `*`. Scoped keys and agents are refused (account and member changes).
+    FullAccess,
+    /// A human signed in by password, Google or the dashboard: no API key at all, not even a
+    /// `*` one (approving a device login, which hands out a full session).
+    Session,
+}
+
+impl Access {
+    /// Refuses `p` when its credential does not reach this ceiling (403).
+    pub fn check(self, p: &Principal) -> Result<()> {
+        let key_scopes = match p {
+            Principal::User { key_scopes, .. } => key_scopes.as_deref(),
+            Principal::Agent { .. } => {
+                return match self {
+                    Access::Any | Access::Scope(_) => Ok(()),
+                    Access::FullAccess | Access::Session => Err(Error::Forbidden(
+                        "This endpoint is for human users; agents cannot call it".into(),
+                    )),
+                }
+            }
+        };
+        let unscoped =
+            |scopes: &[String]| scopes.is_empty() || scopes.iter().any(|s| s == "*");
+        match (self, key_scopes) {
+            (Access::Any, _) | (_, None) => Ok(()),
+            (Access::Scope(scope), Some(scopes)) => {
+                if unscoped(scopes) || scopes.iter().any(|s| s == scope.as_str()) {
+                    Ok(())
+                } else {
+                    Err(Error::Forbidden(format!(
+                        "This API key lacks the '{}' scope",
+                        scope.as_str()
+                    )))
+                }
+            }
+            (Access::FullAccess, Some(scopes)) if unscoped(scopes) => Ok(()),
+            (Access::FullAccess, Some(_)) => Err(Error::Forbidden(
+                "A scoped API key cannot do this; sign in, or use a key with the '*' scope".into(),
+            )),
+            (Access::Session, Some(_)) => Err(Error::Forbidden(
+                "An API key cannot do this; sign in with your password or the dashboard".into(),
+            )),
+        }
+    }
+}
+
 /// A request the gate let in: who is calling, and the org's quota for the response
 /// headers. A billable admission has been counted; [`Core::settle`] records its usage
 /// event once the outcome is known.
@@ -89,7 +146,8 @@ pub struct Admitted {
 
 impl Core {
     /// The one entrance: signs the caller in from `credential`, then refuses the request
-    /// when an org IP rule does not admit `ctx`'s address (403 `ip_denied`, audited), when
+    /// when the credential does not reach `access` (403), when an org IP rule does not admit
+    /// `ctx`'s address (403 `ip_denied`, audited), when
     /// the caller is over the per-principal rate limit (429), or when `op` is billable and
     /// the org's monthly quota is used up (402). A stored rule that cannot be read refuses
     /// the request (503), it never skips the check.
@@ -98,11 +156,13 @@ impl Core {
         credential: Credential<'_>,
         ctx: &RequestContext,
         op: Operation,
+        access: Access,
     ) -> Result<Admitted> {
         let (principal, ip_rules) = match credential {
             Credential::Bearer(token) => self.verify_bearer(token).await?,
             Credential::Session { user_id } => (self.session_user(user_id).await?, None),
         };
+        access.check(&principal)?;
         if ip_rules != Some(0) {
             self.check_ip_rules(&principal, ctx).await?;
         }
@@ -197,5 +257,64 @@ impl Core {
             }
             _ => Err(invalid()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use talon_api::Role;
+
+    fn user(key_scopes: Option<&[&str]>) -> Principal {
+        Principal::User {
+            user_id: "u".into(),
+            org_id: "o".into(),
+            email: "u@example.com".into(),
+            role: Role::Owner,
+            key_scopes: key_scopes.map(|s| s.iter().map(|x| (*x).to_owned()).collect()),
+        }
+    }
+
+    #[test]
+    fn a_scoped_key_reaches_only_the_routes_of_its_scopes() {
+        let read_only = user(Some(&["vaults:read"]));
+        assert!(Access::Scope(Scope::VaultsRead).check(&read_only).is_ok());
+        assert!(Access::Scope(Scope::SecretsRead).check(&read_only).is_err());
+        assert!(Access::FullAccess.check(&read_only).is_err());
+        assert!(Access::Session.check(&read_only).is_err());
+        assert!(Access::Any.check(&read_only).is_ok());
+    }
+
+    #[test]
+    fn a_star_key_has_full_access_but_is_not_a_session() {
+        for key in [user(Some(&["*"])), user(Some(&[]))] {
+            assert!(Access::Scope(Scope::OrgWrite).check(&key).is_ok());
+            assert!(Access::FullAccess.check(&key).is_ok());
+            assert!(Access::Session.check(&key).is_err());
+        }
+    }
+
+    #[test]
+    fn a_signed_in_human_passes_every_ceiling_and_an_agent_none_of_the_human_ones() {
+        let session = user(None);
+        for a in [
+            Access::Any,
+            Access::Scope(Scope::OrgWrite),
+            Access::FullAccess,
+            Access::Session,
+        ] {
+            assert!(a.check(&session).is_ok(), "{a:?}");
+        }
+        let agent = Principal::Agent {
+            agent_id: "a".into(),
+            org_id: "o".into(),
+            created_by: "u".into(),
+            scopes: vec![],
+            scopes_explicit: false,
+            vault_ids: vec![],
+        };
+        assert!(Access::Scope(Scope::SecretsRead).check(&agent).is_ok());
+        assert!(Access::FullAccess.check(&agent).is_err());
+        assert!(Access::Session.check(&agent).is_err());
     }
 }

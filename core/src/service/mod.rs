@@ -32,7 +32,7 @@ pub use audit::{AuditEvent, AuditQuery, ChainReport};
 pub use billing::{BillableOp, PlanLimits, Plans, QuotaView};
 pub use device::{DeviceInfo, DevicePoll, DeviceStarted, DeviceToken};
 pub use enrollment::{EnrollStarted, EnrollState};
-pub use gate::{bearer_token, Admitted, Credential, Operation};
+pub use gate::{bearer_token, Access, Admitted, Credential, Operation};
 pub use google::OidcConfig;
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};
 pub use ip_rules::{ip_allowed, NewIpRule};

@@ -197,7 +197,12 @@ async fn authenticate(State(g): State<Guard>, req: Request<Body>, next: Next) ->
     let ctx = context(&parts);
     let admitted = match g
         .core
-        .admit(Credential::Bearer(&token), &ctx, Operation::Other)
+        .admit(
+            Credential::Bearer(&token),
+            &ctx,
+            Operation::Other,
+            talon_core::Access::Any,
+        )
         .await
     {
         Ok(a) => a,

@@ -19,6 +19,7 @@ mod kek_rotation;
 mod limits;
 mod mcp;
 mod mfa;
+mod scopes;
 mod sharing;
 mod team;
 mod versions;
