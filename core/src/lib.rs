@@ -21,7 +21,7 @@ pub mod totp;
 
 pub use error::{Dependency, Error, Result};
 pub use service::{
-    bearer_token, Access, Admitted, AgentCreated, AgentToken, Core, CoreConfig, CreateAgent, CreatePolicy,
-    Credential, HealthReport, LoginOutcome, Operation, PatchAgent, Principal, PutSecret,
-    RequestContext, Role, SecretRead, Signup, SignupOutcome, UpdatePolicy,
+    bearer_token, Access, Admitted, AgentCreated, AgentToken, Core, CoreConfig, CreateAgent,
+    CreatePolicy, Credential, HealthReport, LoginOutcome, Operation, PatchAgent, Principal,
+    PutSecret, RequestContext, Role, SecretRead, Signup, SignupOutcome, UpdatePolicy,
 };

@@ -98,6 +98,7 @@ async fn exercise(core: &Core) -> Vec<String> {
             talon_core::Credential::Bearer(out.access_token.expose_secret()),
             &ctx,
             talon_core::Operation::Other,
+            talon_core::Access::Any,
         )
         .await
         .unwrap()

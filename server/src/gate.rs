@@ -72,9 +72,7 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("POST", "/v1/vaults/{vault_id}/rotate-key") => scope(Scope::VaultsWrite),
         ("POST", "/v1/vaults/{vault_id}/policies")
         | ("PUT", "/v1/vaults/{vault_id}/policies/{policy_id}")
-        | ("DELETE", "/v1/vaults/{vault_id}/policies/{policy_id}") => {
-            scope(Scope::PoliciesWrite)
-        }
+        | ("DELETE", "/v1/vaults/{vault_id}/policies/{policy_id}") => scope(Scope::PoliciesWrite),
         ("GET", "/v1/vaults/{vault_id}/secrets")
         | ("GET", "/v1/vaults/{vault_id}/secrets/{*path}")
         | ("GET", "/v1/vaults/{vault_id}/secret-versions/{*path}")
@@ -292,8 +290,9 @@ mod tests {
             include_str!("rest/vault_keys.rs"),
             include_str!("rest/vaults.rs"),
         ];
-        let route = regex::Regex::new(r#"\.route\(\s*"(/v1/[^"]*)",([^;]*?)\)\s*(\.route|$|\n\s*\})"#)
-            .expect("route pattern");
+        let route =
+            regex::Regex::new(r#"\.route\(\s*"(/v1/[^"]*)",([^;]*?)\)\s*(\.route|$|\n\s*\})"#)
+                .expect("route pattern");
         let method = regex::Regex::new(r"\b(get|post|put|patch|delete)\(").expect("method");
         let mut out = Vec::new();
         for src in sources {
@@ -316,7 +315,11 @@ mod tests {
     #[test]
     fn every_signed_in_route_declares_its_access() {
         let routes = registered_routes();
-        assert!(routes.len() > 60, "the route scan found only {}", routes.len());
+        assert!(
+            routes.len() > 60,
+            "the route scan found only {}",
+            routes.len()
+        );
         for (verb, path) in &routes {
             let public = PUBLIC.iter().any(|(m, p)| m == verb && p == path);
             let method = Method::from_bytes(verb.as_bytes()).expect("method");

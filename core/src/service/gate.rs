@@ -107,8 +107,7 @@ impl Access {
                 }
             }
         };
-        let unscoped =
-            |scopes: &[String]| scopes.is_empty() || scopes.iter().any(|s| s == "*");
+        let unscoped = |scopes: &[String]| scopes.is_empty() || scopes.iter().any(|s| s == "*");
         match (self, key_scopes) {
             (Access::Any, _) | (_, None) => Ok(()),
             (Access::Scope(scope), Some(scopes)) => {

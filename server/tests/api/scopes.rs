@@ -90,33 +90,113 @@ async fn scoped_keys_reach_only_the_routes_their_scopes_allow(db: Db) {
         .await;
     let other = "00000000-0000-4000-8000-000000000000";
     let routes: Vec<(Method, String, Needs)> = vec![
-        (Method::GET, "/v1/vaults".into(), Needs::Scope("vaults:read")),
-        (Method::POST, "/v1/vaults".into(), Needs::Scope("vaults:write")),
-        (Method::DELETE, format!("/v1/vaults/{other}"), Needs::Scope("vaults:write")),
-        (Method::GET, format!("/v1/vaults/{vault}/secrets"), Needs::Scope("secrets:read")),
-        (Method::GET, format!("/v1/vaults/{vault}/secrets/app/key"), Needs::Scope("secrets:read")),
-        (Method::PUT, format!("/v1/vaults/{vault}/secrets/app/key"), Needs::Scope("secrets:write")),
-        (Method::POST, format!("/v1/vaults/{vault}/policies"), Needs::Scope("policies:write")),
-        (Method::GET, "/v1/agents".into(), Needs::Scope("agents:read")),
-        (Method::POST, "/v1/agents".into(), Needs::Scope("agents:write")),
-        (Method::GET, "/v1/audit/events".into(), Needs::Scope("audit:read")),
-        (Method::GET, "/v1/audit/verify".into(), Needs::Scope("audit:read")),
-        (Method::GET, "/v1/billing/usage".into(), Needs::Scope("billing:read")),
-        (Method::GET, "/v1/org/members".into(), Needs::Scope("org:read")),
-        (Method::POST, "/v1/security/ip-rules".into(), Needs::Scope("org:write")),
-        (Method::GET, "/v1/shares/outbound".into(), Needs::Scope("shares:write")),
+        (
+            Method::GET,
+            "/v1/vaults".into(),
+            Needs::Scope("vaults:read"),
+        ),
+        (
+            Method::POST,
+            "/v1/vaults".into(),
+            Needs::Scope("vaults:write"),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/vaults/{other}"),
+            Needs::Scope("vaults:write"),
+        ),
+        (
+            Method::GET,
+            format!("/v1/vaults/{vault}/secrets"),
+            Needs::Scope("secrets:read"),
+        ),
+        (
+            Method::GET,
+            format!("/v1/vaults/{vault}/secrets/app/key"),
+            Needs::Scope("secrets:read"),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/vaults/{vault}/secrets/app/key"),
+            Needs::Scope("secrets:write"),
+        ),
+        (
+            Method::POST,
+            format!("/v1/vaults/{vault}/policies"),
+            Needs::Scope("policies:write"),
+        ),
+        (
+            Method::GET,
+            "/v1/agents".into(),
+            Needs::Scope("agents:read"),
+        ),
+        (
+            Method::POST,
+            "/v1/agents".into(),
+            Needs::Scope("agents:write"),
+        ),
+        (
+            Method::GET,
+            "/v1/audit/events".into(),
+            Needs::Scope("audit:read"),
+        ),
+        (
+            Method::GET,
+            "/v1/audit/verify".into(),
+            Needs::Scope("audit:read"),
+        ),
+        (
+            Method::GET,
+            "/v1/billing/usage".into(),
+            Needs::Scope("billing:read"),
+        ),
+        (
+            Method::GET,
+            "/v1/org/members".into(),
+            Needs::Scope("org:read"),
+        ),
+        (
+            Method::POST,
+            "/v1/security/ip-rules".into(),
+            Needs::Scope("org:write"),
+        ),
+        (
+            Method::GET,
+            "/v1/shares/outbound".into(),
+            Needs::Scope("shares:write"),
+        ),
         (Method::POST, "/v1/auth/mfa/setup".into(), Needs::Full),
-        (Method::POST, "/v1/auth/mfa/verify-setup".into(), Needs::Full),
+        (
+            Method::POST,
+            "/v1/auth/mfa/verify-setup".into(),
+            Needs::Full,
+        ),
         (Method::DELETE, "/v1/auth/mfa".into(), Needs::Full),
         (Method::POST, "/v1/auth/change-password".into(), Needs::Full),
         (Method::PATCH, "/v1/auth/me".into(), Needs::Full),
         (Method::GET, "/v1/auth/api-keys".into(), Needs::Full),
-        (Method::DELETE, format!("/v1/auth/api-keys/{other}"), Needs::Full),
+        (
+            Method::DELETE,
+            format!("/v1/auth/api-keys/{other}"),
+            Needs::Full,
+        ),
         (Method::POST, "/v1/org/invite".into(), Needs::Full),
-        (Method::PATCH, format!("/v1/org/members/{other}"), Needs::Full),
-        (Method::DELETE, format!("/v1/org/members/{other}"), Needs::Full),
+        (
+            Method::PATCH,
+            format!("/v1/org/members/{other}"),
+            Needs::Full,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/org/members/{other}"),
+            Needs::Full,
+        ),
         (Method::POST, "/v1/billing/portal".into(), Needs::Full),
-        (Method::POST, "/v1/auth/device/approve".into(), Needs::Session),
+        (
+            Method::POST,
+            "/v1/auth/device/approve".into(),
+            Needs::Session,
+        ),
         (Method::POST, "/v1/auth/device/deny".into(), Needs::Session),
     ];
     let keys: Vec<(Vec<&str>, String)> = {
