@@ -219,13 +219,23 @@ impl Session {
         body: Option<&Value>,
     ) -> Res<Value> {
         let bearer = self.bearer().await?;
+        let client = self.client.clone();
+        self.retrying(&method, path, || {
+            client.call(method.clone(), path, Some(&bearer), query, body)
+        })
+        .await
+    }
+
+    /// Sends with `send` until it answers other than 429 (at most 3 retries, honouring
+    /// `Retry-After` up to 30 s); a failure becomes the command's exit.
+    async fn retrying<T, F, Fut>(&self, method: &Method, path: &str, mut send: F) -> Res<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
+    {
         let mut attempt = 0;
         loop {
-            let r = self
-                .client
-                .call(method.clone(), path, Some(&bearer), query, body)
-                .await;
-            match r {
+            match send().await {
                 Err(f) if f.status == 429 && attempt < 3 => {
                     attempt += 1;
                     let wait = f.retry_after.unwrap_or(1).min(30);
@@ -260,27 +270,11 @@ impl Session {
         B: Serialize + ?Sized,
     {
         let bearer = self.bearer().await?;
-        let mut attempt = 0;
-        loop {
-            let r = self
-                .client
-                .fetch(method.clone(), path, Some(&bearer), query, body)
-                .await;
-            match r {
-                Err(f) if f.status == 429 && attempt < 3 => {
-                    attempt += 1;
-                    let wait = f.retry_after.unwrap_or(1).min(30);
-                    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-                }
-                Err(f) => return Err(failure_exit(f, self.g.verbose)),
-                Ok(v) => {
-                    if self.g.verbose {
-                        eprintln!("{method} {path}: ok");
-                    }
-                    return Ok(v);
-                }
-            }
-        }
+        let client = self.client.clone();
+        self.retrying(&method, path, || {
+            client.fetch(method.clone(), path, Some(&bearer), query, body)
+        })
+        .await
     }
 
     /// The latest-version metadata of every readable secret under `prefix` of `vault`.
