@@ -1,5 +1,7 @@
-//! Audit Log (`/audit`): the org's events with filters and pagination, the
-//! hash chain's verification status, and an export as JSON lines.
+//! Audit Log (`/audit`): the org's events with filters and pagination, a
+//! verification of the whole hash chain on request (org owners and admins;
+//! rate limited, so it is not run on every page load), and an export as JSON
+//! lines.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -34,13 +36,20 @@ pub struct EventView {
     pub ip: String,
 }
 
-/// A page of events and the chain's status.
+/// A page of events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditPageData {
     pub events: Vec<EventView>,
     pub total: i64,
-    pub chain: String,
-    pub chain_ok: bool,
+}
+
+/// The verdict of a chain verification as the page shows it: `verified` only
+/// when the whole chain was checked, up to its signed head, and held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainView {
+    pub verified: bool,
+    pub partial: bool,
+    pub message: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -85,7 +94,7 @@ pub fn audit_query(f: &AuditFilter, limit: i64) -> talon_core::service::AuditQue
     }
 }
 
-/// A page of events matching the filter, and the chain's verification.
+/// A page of events matching the filter.
 #[server(prefix = "/ui", endpoint = "audit/page")]
 pub async fn audit_page(filter: AuditFilter) -> Result<AuditPageData, SessionError> {
     use crate::session::backend::*;
@@ -94,29 +103,61 @@ pub async fn audit_page(filter: AuditFilter) -> Result<AuditPageData, SessionErr
         .audit_events(&p, audit_query(&filter, PAGE_SIZE))
         .await
         .map_err(rejected)?;
-    let report = core
-        .verify_audit_chain(&p, None, None, None)
-        .await
-        .map_err(rejected)?;
-    let (chain, chain_ok) = match &report.first_break {
-        None => (
-            format!(
-                "Chain verified: {} events, no broken link.",
-                report.verified
-            ),
-            true,
-        ),
-        Some((id, seq, reason)) => (
-            format!("Chain broken at event #{seq} ({id}): {reason}."),
-            false,
-        ),
-    };
     Ok(AuditPageData {
         events: rows.iter().map(event_view).collect(),
         total,
-        chain,
-        chain_ok,
     })
+}
+
+/// Verifies the org's whole chain (the same check as `GET /v1/audit/verify`
+/// without a range): admins only, rate limited, one at a time per org.
+#[server(prefix = "/ui", endpoint = "audit/verify")]
+pub async fn verify_chain() -> Result<ChainView, SessionError> {
+    use crate::session::backend::*;
+    let (core, p, _) = caller().await?;
+    let r = core
+        .verify_audit_chain(&p, None, None, None)
+        .await
+        .map_err(rejected)?;
+    Ok(chain_view(&r))
+}
+
+#[cfg(feature = "ssr")]
+fn chain_view(r: &talon_core::service::ChainReport) -> ChainView {
+    let seq = |s: Option<i64>| s.map_or("-".to_owned(), |s| format!("#{s}"));
+    let range = format!(
+        "{} events, {} to {}",
+        r.checked,
+        seq(r.first_seq),
+        seq(r.last_seq)
+    );
+    match &r.first_break {
+        Some(b) => ChainView {
+            verified: false,
+            partial: false,
+            message: format!(
+                "Chain broken at event {}{}: {}. Checked {range} before the break.",
+                seq(b.seq),
+                b.event_id
+                    .as_deref()
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default(),
+                b.reason
+            ),
+        },
+        None if !r.complete => ChainView {
+            verified: false,
+            partial: true,
+            message: format!(
+                "Partial check: {range} verified; the rest of the chain was not checked."
+            ),
+        },
+        None => ChainView {
+            verified: true,
+            partial: false,
+            message: format!("Chain verified: all {range}, up to the signed head, no broken link."),
+        },
+    }
 }
 
 /// `/audit`.
@@ -133,6 +174,7 @@ pub fn AuditPage() -> impl IntoView {
         })
     };
     let data = Resource::new(filter, audit_page);
+    let verify = ServerAction::<VerifyChain>::new();
     view! {
         <div class="mx-auto max-w-6xl">
             <PageHeader
@@ -189,6 +231,32 @@ pub fn AuditPage() -> impl IntoView {
                     </div>
                 </form>
             </Card>
+            <Card title="Chain integrity">
+                <ActionForm action=verify attr:class="flex flex-wrap items-center gap-3">
+                    <button type="submit" class=BUTTON>
+                        "Verify the whole chain"
+                    </button>
+                    <p class="text-sm text-slate-600">
+                        "Recomputes every event's hash up to the signed head. Owners and admins; a few times a minute."
+                    </p>
+                </ActionForm>
+                <div class="mt-3" data-testid="chain-status">
+                    {move || {
+                        verify
+                            .value()
+                            .get()
+                            .map(|result| match result {
+                                Ok(v) if v.verified => {
+                                    view! { <SuccessNote message=v.message /> }.into_any()
+                                }
+                                Ok(v) => view! { <ErrorNote message=v.message /> }.into_any(),
+                                Err(error) => {
+                                    view! { <ErrorNote message=error.to_string() /> }.into_any()
+                                }
+                            })
+                    }}
+                </div>
+            </Card>
             <Suspense fallback=loading>
                 {move || Suspend::new(async move {
                     match data.await {
@@ -196,13 +264,6 @@ pub fn AuditPage() -> impl IntoView {
                         Ok(d) => {
                             let f = filter();
                             view! {
-                                <div class="mb-4" data-testid="chain-status">
-                                    {if d.chain_ok {
-                                        view! { <SuccessNote message=d.chain.clone() /> }.into_any()
-                                    } else {
-                                        view! { <ErrorNote message=d.chain.clone() /> }.into_any()
-                                    }}
-                                </div>
                                 <Card title="Events">
                                     <EventTable events=d.events />
                                     <Pager filter=f total=d.total />

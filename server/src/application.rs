@@ -282,6 +282,7 @@ impl Application {
                 }),
                 mailer: Some(mailer),
                 rate_limit_per_principal: args.rate_limit_per_principal,
+                audit_verify_per_minute: args.audit_verify_per_minute,
                 plans,
                 stripe,
                 usage_flush_interval: std::time::Duration::from_millis(args.usage_flush_ms.max(10)),
@@ -293,6 +294,9 @@ impl Application {
         core.resume_key_rotations()
             .await
             .map_err(|e| format!("cannot resume KEK re-wraps: {e}"))?;
+        core.backfill_audit_heads()
+            .await
+            .map_err(|e| format!("cannot sign the audit chain heads: {e}"))?;
 
         let mut leptos_options = leptos::config::get_configuration(None)
             .map_err(|e| format!("dashboard configuration: {e}"))?

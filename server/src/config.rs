@@ -149,6 +149,10 @@ pub struct ServerArgs {
     /// sharing a PostgreSQL database; 0 disables.
     #[arg(long, env = "TALON_RATE_LIMIT_PER_PRINCIPAL", default_value_t = 1000)]
     pub rate_limit_per_principal: u32,
+    /// Audit chain verifications (`GET /v1/audit/verify`, the dashboard's check) allowed per org
+    /// per minute, counted across every process sharing the database; 0 disables the limit.
+    #[arg(long, env = "TALON_AUDIT_VERIFY_PER_MINUTE", default_value_t = 5)]
+    pub audit_verify_per_minute: u32,
     /// Extra `Host` names accepted by `/mcp` (comma-separated; `*` accepts any). Loopback names
     /// and the public URL's host are always accepted.
     #[arg(long, env = "TALON_MCP_ALLOWED_HOSTS", value_delimiter = ',')]

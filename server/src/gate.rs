@@ -94,6 +94,7 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("GET", "/v1/shares/inbound")
         | ("POST", "/v1/shares/{share_id}/accept")
         | ("POST", "/v1/shares/{share_id}/decline") => scope(Scope::SharesWrite),
+        // Verify also needs an owner or admin and is limited per org; the core checks both.
         ("GET", "/v1/audit/events") | ("GET", "/v1/audit/export") | ("GET", "/v1/audit/verify") => {
             scope(Scope::AuditRead)
         }

@@ -2,14 +2,15 @@
 //! Events carry ids and paths, never values.
 
 use super::{Core, Principal, RequestContext};
-use crate::audit_chain::{genesis, hex, link, link_input};
+use crate::audit_chain::{check_rows, head_input, hex, link, sign_head, Cursor, HeadMark};
 use crate::clock::parse_rfc3339;
 use crate::error::{Dependency, Error, Result};
 use crate::keystore::MacKey;
 use crate::model::AuditRecord;
-use crate::store::audit::{self as audit_store, ChainHead, EventFilter};
+use crate::store::audit::{self as audit_store, ChainHead, EventFilter, StoredHead};
 use crate::store::Tx;
 use serde_json::Value;
+use subtle::ConstantTimeEq;
 use talon_api::Scope;
 
 /// An event to record.
@@ -154,12 +155,16 @@ impl Core {
     ) -> Result<()> {
         let mut rows = [event_row(event, ctx, head.seq, self.now())];
         let (prev_id, prev_hash) = (head.prev_id, head.prev_hash);
-        let [row] = self
-            .keys(move |k| link(k, prev_id, prev_hash, &mut rows).map(|()| rows))
+        let ([row], head_mac) = self
+            .keys(move |k| link(k, prev_id, prev_hash, &mut rows).map(|mac| (rows, mac)))
             .await
             .map_err(audit_down)?
             .map_err(|e| audit_down(e.into()))?;
-        audit_store::insert(tx, &row).await.map_err(audit_down)
+        let head_mac =
+            head_mac.ok_or_else(|| audit_down(Error::Internal("no signed head".into())))?;
+        audit_store::insert(tx, &row, &head_mac)
+            .await
+            .map_err(audit_down)
     }
 
     /// Records an event in its own transaction (denials, failures).
@@ -242,21 +247,106 @@ impl Core {
     }
 }
 
+/// Events read per database page while verifying: the walk holds one page at a time, whatever
+/// the chain's length.
+const VERIFY_PAGE: i64 = 500;
+/// Length of the window in which an org's verifications are counted.
+const VERIFY_WINDOW_MS: i64 = 60_000;
+
+/// Where a verification found the chain broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// The event that does not verify; `None` when the break is a missing event whose id is
+    /// not known (a truncated tail) or a row that does not decode.
+    pub event_id: Option<String>,
+    /// Its sequence number (for a missing tail, the first one missing); `None` when unknown.
+    pub seq: Option<i64>,
+    /// Why, in the response's words.
+    pub reason: &'static str,
+}
+
+/// The org's signed chain head as a verification saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadReport {
+    /// Sequence number of the event the head names.
+    pub seq: i64,
+    /// Id of that event.
+    pub event_id: String,
+    /// Whether the head's MAC verified under the keystore's audit key.
+    pub mac_valid: bool,
+}
+
 /// Result of recomputing an org's audit chain.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ChainReport {
     /// Events whose hash and link verified.
     pub verified: usize,
     /// Events looked at (verified plus the first broken one, if any).
     pub checked: usize,
-    /// The first event that does not verify, and why.
-    pub first_break: Option<(String, i64, &'static str)>,
+    /// Sequence number of the first event checked; `None` when none was.
+    pub first_seq: Option<i64>,
+    /// Sequence number of the last event that verified; `None` when none did.
+    pub last_seq: Option<i64>,
+    /// Whether the whole chain was checked, from the org's first event to its signed head, and
+    /// verified. False for a range cut by `from`, `to` or `limit`, and for a broken chain.
+    pub complete: bool,
+    /// The first break, if any.
+    pub first_break: Option<ChainBreak>,
+    /// The signed head; `None` when the org has none.
+    pub head: Option<HeadReport>,
+}
+
+impl ChainReport {
+    fn broken(mut self, event_id: Option<String>, seq: Option<i64>, reason: &'static str) -> Self {
+        self.first_break = Some(ChainBreak {
+            event_id,
+            seq,
+            reason,
+        });
+        self.complete = false;
+        self
+    }
+}
+
+/// Marks an org's verification as running in this process; dropping it (the walk finished,
+/// failed or the request was cancelled) frees the org's slot.
+struct VerifySlot {
+    core: Core,
+    org_id: String,
+}
+
+impl Drop for VerifySlot {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.core.0.verifies_running.lock() {
+            running.remove(&self.org_id);
+        }
+    }
+}
+
+/// Orgs whose chain is being verified in this process.
+#[derive(Default)]
+pub(crate) struct RunningVerifies(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl std::ops::Deref for RunningVerifies {
+    type Target = std::sync::Mutex<std::collections::HashSet<String>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Core {
-    /// Walks the org's chain oldest to newest over `[from, to)` (at most `limit` events),
-    /// recomputing every hash and checking every link and the sequence. Edited, deleted,
-    /// reordered or inserted rows all break it. Humans only.
+    /// Walks the org's chain oldest to newest over `[from, to)` (at most `limit` events; the
+    /// whole chain when all three are absent), a page of [`VERIFY_PAGE`] rows at a time,
+    /// recomputing every hash and checking every link, the sequence's continuity and the
+    /// org's signed head: its MAC, that the row at its sequence number is its event and, when
+    /// the walk reaches the end of the chain, that the chain ends there. Edited, deleted,
+    /// reordered or inserted rows, a deleted or truncated tail and a replaced head all break it.
+    ///
+    /// Org owners and admins only (403 otherwise). One verification per org at a time in this
+    /// process (409 for a second one while the first runs) and at most
+    /// `audit_verify_per_minute` per org per minute, counted in the database so every process
+    /// sharing it enforces the same limit (429 with `Retry-After`). A keystore failure is 503
+    /// `dependency: keystore`, never a verdict.
     pub async fn verify_audit_chain(
         &self,
         p: &Principal,
@@ -264,8 +354,13 @@ impl Core {
         to: Option<&str>,
         limit: Option<i64>,
     ) -> Result<ChainReport> {
-        p.require_human()?;
+        let (_, role) = p.require_human()?;
         p.require_scope(Scope::AuditRead)?;
+        if !role.is_org_admin() {
+            return Err(Error::Forbidden(
+                "Only org owners and admins can verify the audit chain".into(),
+            ));
+        }
         let time = |field: &'static str, v: Option<&str>| -> Result<Option<i64>> {
             v.map(|s| {
                 parse_rfc3339(s).ok_or_else(|| {
@@ -275,53 +370,215 @@ impl Core {
             .transpose()
         };
         let (from, to) = (time("from", from)?, time("to", to)?);
-        let limit = limit.unwrap_or(1000);
-        if !(1..=10_000).contains(&limit) {
+        if limit.is_some_and(|l| !(1..=10_000).contains(&l)) {
             return Err(Error::invalid("limit", "limit must be between 1 and 10000"));
         }
-        let all = audit_store::all_ascending(self.store().pool(), p.org_id()).await?;
-        let start = all
-            .iter()
-            .position(|e| from.is_none_or(|f| e.created_at >= f))
-            .unwrap_or(all.len());
-        // The link into the range comes from the event just before it.
-        let (mut prev_id, mut prev_hash, mut expected_seq) =
-            match start.checked_sub(1).map(|i| &all[i]) {
-                Some(e) => (Some(e.id.clone()), e.integrity_hash.clone(), e.seq + 1),
-                None => (None, genesis(), 1),
-            };
-        let range = all[start..]
-            .iter()
-            .take_while(|e| to.is_none_or(|t| e.created_at < t))
-            .take(limit as usize);
-        let mut checked = 0;
-        for e in range {
-            checked += 1;
-            let why = if e.seq != expected_seq {
-                Some("sequence gap or reorder")
-            } else if e.prev_event_id != prev_id {
-                Some("link to the previous event does not match")
-            } else {
-                let input = link_input(&prev_hash, e);
-                let mac = self.keys(move |k| k.mac(MacKey::Audit, &input)).await??;
-                (hex(&mac) != e.integrity_hash).then_some("integrity hash does not match the event")
-            };
-            if let Some(why) = why {
-                return Ok(ChainReport {
-                    verified: checked - 1,
-                    checked,
-                    first_break: Some((e.id.clone(), e.seq, why)),
-                });
-            }
-            prev_hash = e.integrity_hash.clone();
-            prev_id = Some(e.id.clone());
-            expected_seq = e.seq + 1;
+        let _slot = self.take_verify_slot(p.org_id())?;
+        self.check_verify_rate(p.org_id()).await?;
+        self.walk_chain(p.org_id(), from, to, limit).await
+    }
+
+    /// Claims the org's verification slot in this process, or refuses with 409 while another
+    /// verification of the org runs. Across processes the per-org rate limit bounds how many
+    /// can run at once.
+    fn take_verify_slot(&self, org_id: &str) -> Result<VerifySlot> {
+        let mut running = self
+            .0
+            .verifies_running
+            .lock()
+            .map_err(|_| Error::Internal("verify slots poisoned".into()))?;
+        if !running.insert(org_id.to_owned()) {
+            return Err(Error::Conflict(
+                "A verification of this organization's audit chain is already running".into(),
+            ));
         }
-        Ok(ChainReport {
-            verified: checked,
-            checked,
-            first_break: None,
+        Ok(VerifySlot {
+            core: self.clone(),
+            org_id: org_id.to_owned(),
         })
+    }
+
+    /// Counts one verification of the org in the current minute and refuses with 429 past
+    /// `audit_verify_per_minute` (0 disables the limit).
+    async fn check_verify_rate(&self, org_id: &str) -> Result<()> {
+        let limit = self.config().audit_verify_per_minute;
+        if limit == 0 {
+            return Ok(());
+        }
+        let now = self.now();
+        let start = now - now.rem_euclid(VERIFY_WINDOW_MS);
+        let bucket = format!("audit_verify:{org_id}");
+        if crate::store::rate_limits::hit(self.store().pool(), &bucket, start).await? > limit as i64
+        {
+            let left_ms = start + VERIFY_WINDOW_MS - now;
+            return Err(Error::RateLimited {
+                retry_after_s: (left_ms.saturating_add(999) / 1000).max(1) as u64,
+            });
+        }
+        Ok(())
+    }
+
+    async fn walk_chain(
+        &self,
+        org_id: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+        limit: Option<i64>,
+    ) -> Result<ChainReport> {
+        let pool = self.store().pool();
+        let mut report = ChainReport::default();
+
+        // The signed head: its MAC first, so a forged head never vouches for a chain.
+        let head = match audit_store::signed_head(pool, org_id).await? {
+            StoredHead::Missing => None,
+            StoredHead::Undecodable => {
+                return Ok(report.broken(None, None, "the signed chain head does not decode"));
+            }
+            StoredHead::Present(h) => {
+                let input = head_input(org_id, h.last_seq, &h.last_event_id, &h.last_hash);
+                let mac = self.keys(move |k| k.mac(MacKey::Audit, &input)).await??;
+                let mac_valid: bool = hex(&mac).as_bytes().ct_eq(h.mac.as_bytes()).into();
+                report.head = Some(HeadReport {
+                    seq: h.last_seq,
+                    event_id: h.last_event_id.clone(),
+                    mac_valid,
+                });
+                if !mac_valid {
+                    return Ok(report.broken(
+                        Some(h.last_event_id),
+                        Some(h.last_seq),
+                        "the signed chain head does not verify",
+                    ));
+                }
+                Some(HeadMark {
+                    seq: h.last_seq,
+                    event_id: h.last_event_id,
+                    hash: h.last_hash,
+                })
+            }
+        };
+
+        // Where the range starts, and the link into it from the event just before it.
+        let start = match from {
+            None => i64::MIN,
+            Some(t) => audit_store::first_seq_since(pool, org_id, t)
+                .await?
+                .unwrap_or(i64::MAX),
+        };
+        let before = audit_store::last_before(pool, org_id, start).await?;
+        if before.undecodable {
+            return Ok(report.broken(None, None, "an event before the range does not decode"));
+        }
+        let from_genesis = before.rows.is_empty();
+        let mut cursor = before
+            .rows
+            .first()
+            .map_or_else(Cursor::genesis, Cursor::after);
+        let mut tail_seq = before.rows.first().map(|e| e.seq);
+
+        let mut next = start;
+        let mut cut = false;
+        loop {
+            let page = audit_store::page_from(pool, org_id, next, VERIFY_PAGE).await?;
+            let full = page.rows.len() as i64 == VERIFY_PAGE;
+            let mut rows = page.rows;
+            let in_range = rows
+                .iter()
+                .enumerate()
+                .position(|(i, e)| {
+                    to.is_some_and(|t| e.created_at >= t)
+                        || limit.is_some_and(|l| (report.checked + i) as i64 >= l)
+                })
+                .unwrap_or(rows.len());
+            if in_range < rows.len() {
+                cut = true;
+                rows.truncate(in_range);
+            }
+            let (rows, verdict, after) = {
+                let head = head.clone();
+                let mut c = cursor.clone();
+                self.keys(move |k| {
+                    check_rows(k, &mut c, head.as_ref(), &rows).map(|v| (rows, v, c))
+                })
+                .await??
+            };
+            cursor = after;
+            if report.first_seq.is_none() {
+                report.first_seq = rows.first().map(|e| e.seq);
+            }
+            if let Some((i, why)) = verdict {
+                report.checked += i + 1;
+                report.verified += i;
+                if i > 0 {
+                    report.last_seq = Some(rows[i - 1].seq);
+                }
+                let e = &rows[i];
+                return Ok(report.broken(Some(e.id.clone()), Some(e.seq), why.reason()));
+            }
+            report.checked += rows.len();
+            report.verified += rows.len();
+            if let Some(last) = rows.last() {
+                report.last_seq = Some(last.seq);
+                tail_seq = Some(last.seq);
+                next = last.seq.saturating_add(1);
+            }
+            if cut {
+                return Ok(report);
+            }
+            if page.undecodable {
+                let seq = Some(cursor.expected_seq);
+                return Ok(report.broken(None, seq, "an event row does not decode"));
+            }
+            if !full {
+                break;
+            }
+        }
+
+        // The walk reached the end of the chain: it must end at the signed head.
+        // (Every append moves the head in its own transaction; an org without one has either
+        // never had an event or lost its head row.)
+        match (&head, tail_seq) {
+            (None, None) => {}
+            (None, Some(seq)) => {
+                return Ok(report.broken(None, Some(seq), "the chain has no signed head record"));
+            }
+            (Some(h), tail) if tail.is_none_or(|t| t < h.seq) => {
+                let missing = tail.map_or(1, |t| t + 1);
+                let id = (missing == h.seq).then(|| h.event_id.clone());
+                return Ok(report.broken(
+                    id,
+                    Some(missing),
+                    "the newest events are missing: the chain ends before its signed head",
+                ));
+            }
+            _ => {}
+        }
+        report.complete = from_genesis;
+        Ok(report)
+    }
+
+    /// Gives every org that has audit events but no signed head (events written before the
+    /// head table existed) a head signed over its current newest event. Runs at start-up.
+    ///
+    /// Such a head vouches only for the chain as it is at that moment: a tail deleted or
+    /// truncated before it was created goes undetected. Verification never creates a head
+    /// itself (a chain without one is reported broken), so deleting a head row does not let
+    /// a later verification accept a shortened chain without a server restart in between.
+    pub async fn backfill_audit_heads(&self) -> Result<usize> {
+        let pool = self.store().pool();
+        let mut created = 0;
+        for org_id in audit_store::orgs_without_signed_head(pool).await? {
+            let tail = audit_store::last_before(pool, &org_id, i64::MAX).await?;
+            let Some(e) = tail.rows.into_iter().next() else {
+                continue;
+            };
+            let (e, mac) = self
+                .keys(move |k| sign_head(k, &e).map(|mac| (e, mac)))
+                .await??;
+            audit_store::create_signed_head(pool, &e, &mac).await?;
+            created += 1;
+        }
+        Ok(created)
     }
 }
 

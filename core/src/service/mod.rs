@@ -28,7 +28,7 @@ mod versions;
 
 pub use account::{ApiKeyCreated, ProfilePatch, Tokens};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
-pub use audit::{AuditEvent, AuditQuery, ChainReport};
+pub use audit::{AuditEvent, AuditQuery, ChainBreak, ChainReport, HeadReport};
 pub use billing::{BillableOp, PlanLimits, Plans, QuotaView};
 pub use device::{DeviceInfo, DevicePoll, DeviceStarted, DeviceToken};
 pub use enrollment::{EnrollStarted, EnrollState};
@@ -74,6 +74,8 @@ pub struct CoreConfig {
     pub mailer: Option<crate::mail::Mailer>,
     /// Authenticated requests per second allowed per principal; 0 disables.
     pub rate_limit_per_principal: u32,
+    /// Audit chain verifications allowed per org per minute; 0 disables the limit.
+    pub audit_verify_per_minute: u32,
     /// Tiers and their limits.
     pub plans: Plans,
     /// Stripe settings; without a secret key the Stripe endpoints answer 501.
@@ -96,6 +98,7 @@ impl Default for CoreConfig {
             oidc: None,
             mailer: None,
             rate_limit_per_principal: 0,
+            audit_verify_per_minute: 5,
             plans: Plans::default(),
             stripe: StripeConfig {
                 api_base: "https://api.stripe.com".into(),
@@ -243,6 +246,7 @@ struct Inner {
     dummy_password_hash: String,
     jwks: google::JwksCache,
     principal_windows: throttle::PrincipalWindows,
+    verifies_running: audit::RunningVerifies,
     read_committer: read_commit::ReadCommitter,
     meter: billing::Meter,
 }
@@ -267,6 +271,7 @@ impl Core {
             dummy_password_hash,
             jwks: google::JwksCache::default(),
             principal_windows: throttle::PrincipalWindows::default(),
+            verifies_running: audit::RunningVerifies::default(),
             read_committer: read_commit::ReadCommitter::default(),
             meter: billing::Meter::default(),
         })))

@@ -132,10 +132,11 @@ impl Core {
                 rows.push(event_row(e.clone(), ctx, head.seq + k as i64, now));
             }
             let (prev_id, prev_hash) = (head.prev_id, head.prev_hash);
-            let rows = self
-                .keys(move |k| link(k, prev_id, prev_hash, &mut rows).map(|()| rows))
+            let (rows, head_mac) = self
+                .keys(move |k| link(k, prev_id, prev_hash, &mut rows).map(|mac| (rows, mac)))
                 .await??;
-            audit_store::insert_many(&mut tx, &rows).await?;
+            let head_mac = head_mac.ok_or_else(|| Error::Internal("empty audit batch".into()))?;
+            audit_store::insert_many(&mut tx, &rows, &head_mac).await?;
         }
         tx.commit().await?;
         Ok(counts)

@@ -33,8 +33,8 @@ pub async fn next_seq(tx: &mut Tx, org_id: &str) -> Result<ChainHead> {
     })
 }
 
-/// Inserts the event and moves the org's head to it.
-pub async fn insert(tx: &mut Tx, e: &AuditRecord) -> Result<()> {
+/// Inserts the event and moves the org's head (and its signed head, MAC `head_mac`) to it.
+pub async fn insert(tx: &mut Tx, e: &AuditRecord, head_mac: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_events (id, org_id, seq, actor_type, actor_id, action, resource_type, \
          resource_id, outcome, details, ip_address, user_agent, created_at, prev_event_id, \
@@ -63,6 +63,24 @@ pub async fn insert(tx: &mut Tx, e: &AuditRecord) -> Result<()> {
         .bind(&e.org_id)
         .execute(&mut **tx)
         .await?;
+    move_signed_head(tx, e, head_mac).await
+}
+
+/// Points the org's signed head at `e` (creating it for the org's first event).
+async fn move_signed_head(tx: &mut Tx, e: &AuditRecord, mac: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_heads (org_id, last_seq, last_event_id, last_hash, mac) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id) DO UPDATE SET \
+         last_seq = excluded.last_seq, last_event_id = excluded.last_event_id, \
+         last_hash = excluded.last_hash, mac = excluded.mac",
+    )
+    .bind(&e.org_id)
+    .bind(e.seq)
+    .bind(&e.id)
+    .bind(&e.integrity_hash)
+    .bind(mac)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -219,13 +237,148 @@ enum BindVal {
     I(i64),
 }
 
-/// Every event of the org, oldest first (for chain verification).
-pub async fn all_ascending(pool: &AnyPool, org_id: &str) -> Result<Vec<AuditRecord>> {
-    let rows = sqlx::query("SELECT * FROM audit_events WHERE org_id = $1 ORDER BY seq")
+/// Rows of the chain read for verification: those that decoded, in order, and whether the read
+/// stopped early at a row that does not decode (a tampered column type or a NULL), which
+/// verification reports as a break rather than an error.
+pub struct ChainPage {
+    /// The rows that decoded, in the order asked for.
+    pub rows: Vec<AuditRecord>,
+    /// The read stopped at a row that does not decode.
+    pub undecodable: bool,
+}
+
+fn chain_page(rows: &[sqlx::any::AnyRow]) -> ChainPage {
+    let mut page = ChainPage {
+        rows: Vec::with_capacity(rows.len()),
+        undecodable: false,
+    };
+    for row in rows {
+        match event_from(row) {
+            Ok(e) => page.rows.push(e),
+            Err(_) => {
+                page.undecodable = true;
+                break;
+            }
+        }
+    }
+    page
+}
+
+/// Up to `limit` events of the org with a sequence number at or above `from_seq`, oldest first:
+/// keyset pages for verification, so memory stays one page whatever the chain's length.
+pub async fn page_from(
+    pool: &AnyPool,
+    org_id: &str,
+    from_seq: i64,
+    limit: i64,
+) -> Result<ChainPage> {
+    let sql = format!(
+        "SELECT * FROM audit_events WHERE org_id = $1 AND seq >= $2 ORDER BY seq LIMIT {}",
+        limit.max(0)
+    );
+    let rows = sqlx::query(&sql)
         .bind(org_id)
+        .bind(from_seq)
         .fetch_all(pool)
         .await?;
-    rows.iter().map(event_from).collect()
+    Ok(chain_page(&rows))
+}
+
+/// The org's event with the highest sequence number below `before_seq` (none or one row).
+pub async fn last_before(pool: &AnyPool, org_id: &str, before_seq: i64) -> Result<ChainPage> {
+    let rows = sqlx::query(
+        "SELECT * FROM audit_events WHERE org_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(org_id)
+    .bind(before_seq)
+    .fetch_all(pool)
+    .await?;
+    Ok(chain_page(&rows))
+}
+
+/// The lowest sequence number of the org's events created at or after `at` (unix ms).
+pub async fn first_seq_since(pool: &AnyPool, org_id: &str, at: i64) -> Result<Option<i64>> {
+    let row = sqlx::query(
+        "SELECT MIN(seq) AS seq FROM audit_events WHERE org_id = $1 AND created_at >= $2",
+    )
+    .bind(org_id)
+    .bind(at)
+    .fetch_one(pool)
+    .await?;
+    Ok(row.try_get::<Option<i64>, _>("seq")?)
+}
+
+/// An org's signed chain head as stored.
+#[derive(Debug, Clone)]
+pub struct SignedHead {
+    /// Sequence number of the newest event.
+    pub last_seq: i64,
+    /// Id of the newest event.
+    pub last_event_id: String,
+    /// Integrity hash of the newest event.
+    pub last_hash: String,
+    /// Hex audit-key MAC over the three (see `audit_chain::head_input`).
+    pub mac: String,
+}
+
+/// What the store holds as an org's signed head.
+pub enum StoredHead {
+    /// No head row: an org without events, or one whose head row was deleted.
+    Missing,
+    /// A head row whose columns do not decode.
+    Undecodable,
+    /// The head row.
+    Present(SignedHead),
+}
+
+/// The org's signed chain head.
+pub async fn signed_head(pool: &AnyPool, org_id: &str) -> Result<StoredHead> {
+    let row = sqlx::query(
+        "SELECT last_seq, last_event_id, last_hash, mac FROM audit_heads WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(StoredHead::Missing);
+    };
+    let decoded = (|| -> std::result::Result<SignedHead, sqlx::Error> {
+        Ok(SignedHead {
+            last_seq: row.try_get("last_seq")?,
+            last_event_id: row.try_get("last_event_id")?,
+            last_hash: row.try_get("last_hash")?,
+            mac: row.try_get("mac")?,
+        })
+    })();
+    Ok(decoded.map_or(StoredHead::Undecodable, StoredHead::Present))
+}
+
+/// Orgs that have audit events but no signed head yet (their events predate the head table).
+pub async fn orgs_without_signed_head(pool: &AnyPool) -> Result<Vec<String>> {
+    let ids = sqlx::query_scalar::<_, String>(
+        "SELECT id FROM orgs WHERE audit_seq > 0 \
+         AND NOT EXISTS (SELECT 1 FROM audit_heads WHERE audit_heads.org_id = orgs.id)",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(ids)
+}
+
+/// Creates the org's signed head pointing at `e` unless the org has one already (an append that
+/// got there first wins, since it is at least as new).
+pub async fn create_signed_head(pool: &AnyPool, e: &AuditRecord, mac: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_heads (org_id, last_seq, last_event_id, last_hash, mac) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id) DO NOTHING",
+    )
+    .bind(&e.org_id)
+    .bind(e.seq)
+    .bind(&e.id)
+    .bind(&e.integrity_hash)
+    .bind(mac)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Takes `n` consecutive sequence numbers of the org's chain; returns the first one and the
@@ -246,8 +399,9 @@ pub async fn take_seqs(tx: &mut Tx, org_id: &str, n: i64) -> Result<ChainHead> {
     })
 }
 
-/// Inserts several events of one org in one statement and moves the org's head to the last.
-pub async fn insert_many(tx: &mut Tx, events: &[AuditRecord]) -> Result<()> {
+/// Inserts several events of one org in one statement and moves the org's head (and its signed
+/// head, MAC `head_mac`) to the last.
+pub async fn insert_many(tx: &mut Tx, events: &[AuditRecord], head_mac: &str) -> Result<()> {
     let Some(last) = events.last() else {
         return Ok(());
     };
@@ -292,5 +446,5 @@ pub async fn insert_many(tx: &mut Tx, events: &[AuditRecord]) -> Result<()> {
         .bind(&last.org_id)
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    move_signed_head(tx, last, head_mac).await
 }

@@ -366,12 +366,16 @@ pub enum AuditCmd {
         #[arg(long)]
         offset: Option<String>,
     },
-    /// Exit 0 when the hash chain is intact, 7 otherwise.
+    /// Exit 0 when the whole hash chain was checked and is intact; 7 when it is broken, 8 when
+    /// only part of it was checked (`--from`, `--to` or `--limit` narrow the range).
     Verify {
         #[arg(long)]
         from: Option<String>,
         #[arg(long)]
         to: Option<String>,
+        /// Check at most this many events (1 to 10000); the whole chain when absent.
+        #[arg(long)]
+        limit: Option<String>,
     },
 }
 

@@ -144,7 +144,9 @@ struct VerifyQuery {
     limit: Option<String>,
 }
 
-/// Recomputes the org's hash chain and names the first broken link.
+/// Recomputes the org's hash chain (the whole chain unless `from`, `to` or `limit` narrow it)
+/// and names the first broken link. `complete` is true only when every event from the org's
+/// first to its signed head was checked and verified; a narrowed range reads as partial.
 async fn verify(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -160,12 +162,19 @@ async fn verify(
         "chain_valid": broken.is_none(),
         "events_verified": r.verified,
         "events_checked": r.checked,
-        "broken_at_event_id": broken.map(|b| b.0.clone()),
-        "broken_at_seq": broken.map(|b| b.1),
-        "broken_reason": broken.map(|b| b.2),
+        "first_seq": r.first_seq,
+        "last_seq": r.last_seq,
+        "complete": r.complete,
+        "partial": broken.is_none() && !r.complete,
+        "head": r.head.as_ref().map(|h| json!({
+            "seq": h.seq, "event_id": h.event_id, "mac_valid": h.mac_valid,
+        })),
+        "broken_at_event_id": broken.and_then(|b| b.event_id.clone()),
+        "broken_at_seq": broken.and_then(|b| b.seq),
+        "broken_reason": broken.map(|b| b.reason),
         "scheme": {
             "algorithm": "HMAC-SHA256",
-            "chain_structure": "per-org sequence; integrity_hash = HMAC(key in the HSM, prev_integrity_hash | canonical JSON of the event)",
+            "chain_structure": "per-org sequence; integrity_hash = HMAC(key in the HSM, prev_integrity_hash | canonical JSON of the event); a signed head (HMAC of the newest event's seq, id and hash) moves with every append",
             "hash_field": "integrity_hash",
             "link_field": "prev_event_id",
             "documentation": "API.md section 10",

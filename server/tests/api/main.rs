@@ -9,6 +9,7 @@ mod account;
 mod agents_and_policies;
 mod api;
 mod audit_export;
+mod audit_verify;
 mod billing;
 mod cli;
 mod dashboard;

@@ -334,6 +334,11 @@ impl TestServer {
         }
     }
 
+    /// The server process's id (for reading its memory use from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is running").id()
+    }
+
     /// A direct connection to the server's database, for tampering tests.
     pub async fn db_pool(&self) -> sqlx::AnyPool {
         sqlx::any::install_default_drivers();
