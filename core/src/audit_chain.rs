@@ -251,7 +251,8 @@ mod tests {
         let (rows, _) = chain(&k, 6);
         let head = mark(&rows[5]);
         type Tamper = fn(&mut Vec<AuditRecord>);
-        let cases: [(&str, Tamper, Option<(usize, LinkBreak)>); 6] = [
+        type Case = (&'static str, Tamper, Option<(usize, LinkBreak)>);
+        let cases: [Case; 6] = [
             ("intact", |_| {}, None),
             (
                 "edited",
