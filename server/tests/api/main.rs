@@ -21,5 +21,6 @@ mod mcp;
 mod mfa;
 mod scopes;
 mod sharing;
+mod slow_clients;
 mod team;
 mod versions;
