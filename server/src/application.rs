@@ -3,7 +3,7 @@
 //! address before anything is served.
 
 use crate::config::{self, AdminArgs, AdminCommand, ClientEnv, McpArgs, ServerArgs};
-use crate::{gate, guard, mcp, problem, rest, web, AppState};
+use crate::{gate, guard, listener, mcp, problem, rest, web, AppState};
 use axum::Router;
 use std::fs;
 use std::io::Write;
@@ -25,6 +25,7 @@ pub struct Application {
     core: Core,
     router: Router,
     listener: tokio::net::TcpListener,
+    limits: listener::Limits,
 }
 
 /// `talon mcp`: stdio MCP server as an agent. A missing setting exits 1 naming the variable.
@@ -212,6 +213,7 @@ impl Application {
                 args.data_dir.join("talon.db").display()
             ),
         };
+        let limits = args.listener_limits()?;
         let store = Store::connect(&database_url)
             .await
             .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
@@ -319,6 +321,7 @@ impl Application {
             core,
             router: app,
             listener,
+            limits,
         })
     }
 
@@ -327,7 +330,8 @@ impl Application {
         self.addr
     }
 
-    /// Serves until `shutdown` resolves, then flushes the counted requests.
+    /// Serves (see [`listener::serve`]) until `shutdown` resolves and in-flight requests have
+    /// finished, then flushes the counted requests.
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -339,18 +343,19 @@ impl Application {
             core,
             router,
             listener,
+            limits,
         } = self;
+        if let Some(files) = listener::raise_open_files_limit() {
+            let wanted = limits.max_connections as u64 + 64;
+            if files < wanted {
+                eprintln!("WARNING: the open-files limit ({files}) is below TALON_MAX_CONNECTIONS plus room for the database and keystore ({wanted}); raise it (ulimit -n) or lower TALON_MAX_CONNECTIONS.");
+            }
+        }
         println!("Talon listening on http://{addr}");
         println!("  {description}");
         println!("  First steps: open {public_url}/login in a browser, or sign up with");
         println!("  curl -X POST {public_url}/v1/auth/signup -H 'Content-Type: application/json' -d '{{\"email\":\"you@example.com\",\"password\":\"…\"}}'");
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+        listener::serve(listener, router, limits, shutdown).await;
         if let Err(e) = core.flush_usage().await {
             eprintln!("talon: counted requests not flushed at shutdown: {e}");
         }

@@ -200,6 +200,54 @@ pub struct ServerArgs {
     /// Keep keys in process memory instead of a PKCS#11 token. INSECURE: for development only.
     #[arg(long, env = "TALON_INSECURE_DEV_KEYSTORE")]
     pub insecure_dev_keystore: bool,
+    /// Seconds a client has to send a complete request head (from the first byte of the head;
+    /// for a new connection, from the moment it opened); then it gets 408 and is closed.
+    #[arg(long, env = "TALON_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a request body has to arrive in full after its head; then the request is
+    /// answered 408 and the connection closed.
+    #[arg(long, env = "TALON_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Seconds a kept-alive connection may stay without a new request before it is closed.
+    #[arg(long, env = "TALON_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// Open connections allowed in all; a connection above it gets 503 and is closed.
+    #[arg(long, env = "TALON_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Open connections allowed from one client IP; a connection above it gets 503 and is
+    /// closed.
+    #[arg(long, env = "TALON_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+}
+
+impl ServerArgs {
+    /// The listener's limits, or a message naming the setting to fix.
+    pub fn listener_limits(&self) -> Result<crate::listener::Limits, String> {
+        let secs = |name: &str, v: u64| {
+            if v == 0 {
+                Err(format!("{name} must be at least 1 (seconds)"))
+            } else {
+                Ok(std::time::Duration::from_secs(v))
+            }
+        };
+        let count = |name: &str, v: usize| {
+            if v == 0 {
+                Err(format!("{name} must be at least 1"))
+            } else {
+                Ok(v)
+            }
+        };
+        Ok(crate::listener::Limits {
+            header_timeout: secs("TALON_HEADER_TIMEOUT_SECS", self.header_timeout_secs)?,
+            body_timeout: secs("TALON_BODY_TIMEOUT_SECS", self.body_timeout_secs)?,
+            idle_timeout: secs("TALON_IDLE_TIMEOUT_SECS", self.idle_timeout_secs)?,
+            max_connections: count("TALON_MAX_CONNECTIONS", self.max_connections)?,
+            max_connections_per_ip: count(
+                "TALON_MAX_CONNECTIONS_PER_IP",
+                self.max_connections_per_ip,
+            )?,
+        })
+    }
 }
 
 /// Logs to stderr, filtered by `TALON_LOG` (default `info`). rmcp logs whole JSON-RPC messages

@@ -9,6 +9,7 @@ pub mod config;
 mod extract;
 mod gate;
 mod guard;
+pub mod listener;
 mod mcp;
 mod oauth;
 mod problem;

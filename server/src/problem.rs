@@ -133,6 +133,19 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The JSON text of a problem document with the standard members and `request_id`, for answers
+/// written outside the router (by the listener).
+pub fn document(status: StatusCode, detail: &str, request_id: &str) -> String {
+    json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+        "request_id": request_id,
+    })
+    .to_string()
+}
+
 /// Result type of REST handlers.
 pub type ApiResult<T> = Result<T, Problem>;
 

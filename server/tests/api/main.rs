@@ -22,5 +22,6 @@ mod mcp;
 mod mfa;
 mod scopes;
 mod sharing;
+mod slow_clients;
 mod team;
 mod versions;
