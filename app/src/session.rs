@@ -202,12 +202,6 @@ pub async fn current_user() -> Result<Option<SignedInUser>, SessionError> {
     }
 }
 
-/// Whether a request carries a session cookie (the CSRF check applies to it).
-#[cfg(feature = "ssr")]
-pub fn has_session_cookie(headers: &axum::http::HeaderMap) -> bool {
-    backend::cookie_value(headers, SESSION_COOKIE).is_some()
-}
-
 /// The signed-in human of a request, put into the request's extensions by the
 /// dashboard door once the core's gate has admitted the session (IP rules, rate
 /// limit, quota). Pages and server functions read the caller from here and only
@@ -378,9 +372,18 @@ pub(crate) mod backend {
         SessionError,
     > {
         let core = core()?;
-        let principal = principal().await?;
+        let principal = principal().await.inspect_err(|_| signed_out_status())?;
         let ctx = request_context().await;
         Ok((core, principal, ctx))
+    }
+
+    /// Makes a server function that needs a session answer 401 (not 500) when there
+    /// is none, so a caller can tell "sign in again" from a failure. A plain form
+    /// post's redirect, set later, still wins.
+    pub(crate) fn signed_out_status() {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(axum::http::StatusCode::UNAUTHORIZED);
+        }
     }
 
     /// Whether the current request is a plain HTML form post (no JS).

@@ -1,4 +1,5 @@
-//! Request guards that run before any handler: the per-IP rate limit and security headers.
+//! Request guards that run before any handler: the per-IP rate limit, the refusal of
+//! cross-site browser posts to `/v1`, and security headers.
 
 use crate::problem::Problem;
 use axum::body::Body;
@@ -72,6 +73,42 @@ pub async fn rate_limit(
     next.run(req).await
 }
 
+/// Refuses a state-changing `/v1` request (anything but GET, HEAD, OPTIONS) that a browser
+/// says comes from another site: `Sec-Fetch-Site` other than `same-origin`/`none`, or an
+/// `Origin` that does not name the host. Scripts and SDKs send neither header and pass, so
+/// the API stays usable from anywhere, but another site's page cannot make a visitor's
+/// browser sign up, sign in, ask for a password reset or answer a code step. 403 problem.
+pub async fn cross_site_posts(req: Request<Body>, next: Next) -> Response {
+    let safe = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if safe || !is_cross_site_browser(req.headers()) {
+        return next.run(req).await;
+    }
+    tracing::warn!(path = %req.uri().path(), "cross-site API request refused");
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "Cross-site request refused: browsers may call this API only from its own origin.",
+    )
+    .into_response()
+}
+
+/// Whether a browser marked the request as sent from another site (see [`cross_site_posts`]).
+pub fn is_cross_site_browser(headers: &axum::http::HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if value("sec-fetch-site").is_some_and(|site| !matches!(site, "same-origin" | "none")) {
+        return true;
+    }
+    let Some(origin) = value("origin") else {
+        return false;
+    };
+    let host = value("host").unwrap_or_default();
+    !origin.split_once("://").is_some_and(|(scheme, authority)| {
+        matches!(scheme, "http" | "https") && authority.eq_ignore_ascii_case(host)
+    })
+}
+
 /// Security headers on every response; API responses are also never cached and may not be
 /// framed or run anything.
 pub async fn security_headers(req: Request<Body>, next: Next) -> Response {
@@ -133,6 +170,47 @@ mod tests {
             l.take("203.0.113.2".parse().unwrap()).is_ok(),
             "buckets are per IP"
         );
+    }
+
+    #[test]
+    fn cross_site_browser_requests_are_recognised() {
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (&[("host", "talon.example")], false),
+            (
+                &[
+                    ("host", "talon.example"),
+                    ("origin", "https://talon.example"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    ("host", "talon.example"),
+                    ("origin", "https://evil.example"),
+                ],
+                true,
+            ),
+            (&[("host", "talon.example"), ("origin", "null")], true),
+            (
+                &[("host", "talon.example"), ("sec-fetch-site", "cross-site")],
+                true,
+            ),
+            (
+                &[("host", "talon.example"), ("sec-fetch-site", "same-site")],
+                true,
+            ),
+            (
+                &[("host", "talon.example"), ("sec-fetch-site", "none")],
+                false,
+            ),
+        ];
+        for (pairs, expected) in cases {
+            let mut headers = axum::http::HeaderMap::new();
+            for (name, value) in *pairs {
+                headers.insert(*name, HeaderValue::from_str(value).unwrap());
+            }
+            assert_eq!(is_cross_site_browser(&headers), *expected, "{pairs:?}");
+        }
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub fn router(core: Core, leptos_options: LeptosOptions) -> Router {
             admit_session,
         ))
         .layer(axum::middleware::from_fn(same_origin_posts))
+        .layer(axum::middleware::from_fn(not_cached))
         .layer(crate::sessions::layer(core))
 }
 
@@ -58,6 +59,21 @@ fn operation(path: &str) -> Operation {
         "/ui/audit/page" | "/audit/export.jsonl" => Operation::AuditQuery,
         _ => Operation::Other,
     }
+}
+
+/// Dashboard pages and server-function answers (a revealed value, a share link, a new
+/// agent key) are never stored by the browser or a proxy: every response but a compiled
+/// asset carries `Cache-Control: no-store`.
+async fn not_cached(request: Request, next: Next) -> Response {
+    let asset = is_asset(request.uri().path());
+    let mut response = next.run(request).await;
+    if !asset {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
+    response
 }
 
 /// Compiled assets hold nothing of an org's; they are served without admission.
@@ -126,17 +142,19 @@ async fn admit_session(
     }
 }
 
-/// CSRF protection for the cookie-authenticated dashboard: a state-changing
-/// request (anything but GET, HEAD, OPTIONS) that carries the session cookie
-/// must come from the dashboard's own origin. Browsers send `Origin` on every
-/// such request and `Sec-Fetch-Site` on modern ones; another site's form or
-/// script gets a 403 before any server function runs.
+/// CSRF protection for the cookie-authenticated dashboard: every state-changing
+/// request (anything but GET, HEAD, OPTIONS) must come from the dashboard's own
+/// origin, with or without a session cookie, so another site cannot sign a browser
+/// in (login CSRF), sign it up, or start a password reset or a code step either.
+/// Browsers send `Origin` on every such request and `Sec-Fetch-Site` on modern
+/// ones; another site's form or script gets a 403 before any server function
+/// runs. Top-level GET navigations (links, the Google sign-in redirects) pass.
 async fn same_origin_posts(request: Request, next: Next) -> Response {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if safe || !app::session::has_session_cookie(request.headers()) {
+    if safe {
         return next.run(request).await;
     }
     if is_same_origin(request.headers()) {

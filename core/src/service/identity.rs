@@ -5,6 +5,7 @@
 use super::audit::AuditEvent;
 use super::credentials::{check_password_rules, hash_password, normalize_email, verify_password};
 use super::principal::{agent_principal, user_principal};
+use super::throttle::{agent_key_buckets, login_buckets};
 use super::{Core, RequestContext, Role};
 use crate::error::{Error, Result};
 use crate::material::BearerSecret;
@@ -165,7 +166,8 @@ impl Core {
     }
 
     /// Email + password login. Unknown email and wrong password take the same time and give the
-    /// same answer.
+    /// same answer. Failures are counted per account from this IP, per account and per IP
+    /// across accounts; once one of them is used up, the login is 429 until the window ends.
     pub async fn login(
         &self,
         email: &str,
@@ -173,8 +175,8 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<LoginOutcome> {
         let email = email.trim().to_lowercase();
-        let bucket = format!("login:{}:{email}", ctx.ip.as_deref().unwrap_or("-"));
-        self.check_auth_throttle(&bucket).await?;
+        let buckets = login_buckets(ctx.ip.as_deref().unwrap_or("-"), &email);
+        self.check_auth_buckets(&buckets).await?;
         let found = users::by_email_with_password(self.store().pool(), &email).await?;
         let (user, hash) = match found {
             Some((u, h)) => (Some(u), h),
@@ -190,7 +192,7 @@ impl Core {
         let user = match user {
             Some(u) if ok && has_hash => u,
             Some(u) => {
-                self.note_auth_failure(&bucket).await?;
+                self.note_auth_failures(&buckets).await?;
                 let p = user_principal(&u, None)?;
                 self.record(
                     ctx,
@@ -207,7 +209,7 @@ impl Core {
                 return Err(Error::invalid_credentials());
             }
             None => {
-                self.note_auth_failure(&bucket).await?;
+                self.note_auth_failures(&buckets).await?;
                 return Err(Error::invalid_credentials());
             }
         };
@@ -264,7 +266,9 @@ impl Core {
     }
 
     /// Exchanges an `ocv_` agent key for a short-lived access token. Every failure is the same
-    /// 401.
+    /// 401. Failures are counted per key prefix from this IP, per key prefix, and per IP (a
+    /// much higher ceiling), so one agent's bad keys do not lock out the others behind the
+    /// same address; 429 once one of its buckets is used up.
     pub async fn agent_token(
         &self,
         api_key: &str,
@@ -272,15 +276,15 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<AgentToken> {
         let denied = || Error::Unauthorized("Invalid agent credentials");
-        let bucket = format!("agent-token:{}", ctx.ip.as_deref().unwrap_or("-"));
-        self.check_auth_throttle(&bucket).await?;
+        let buckets = agent_key_buckets(ctx.ip.as_deref().unwrap_or("-"), api_key);
+        self.check_auth_buckets(&buckets).await?;
         if !api_key.starts_with("ocv_") || api_key.len() > 128 {
-            self.note_auth_failure(&bucket).await?;
+            self.note_auth_failures(&buckets).await?;
             return Err(denied());
         }
         let hash = self.credential_hash(api_key).await?;
         let Some(agent) = agents::by_key_hash(self.store().pool(), &hash).await? else {
-            self.note_auth_failure(&bucket).await?;
+            self.note_auth_failures(&buckets).await?;
             return Err(denied());
         };
         let now = self.now();
@@ -290,7 +294,7 @@ impl Core {
             && agent.api_key_expires_at.is_none_or(|e| e > now)
             && agent_id.is_none_or(|id| id.eq_ignore_ascii_case(&agent.id));
         if !usable {
-            self.note_auth_failure(&bucket).await?;
+            self.note_auth_failures(&buckets).await?;
             self.record(
                 ctx,
                 AuditEvent::by(

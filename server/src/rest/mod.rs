@@ -22,7 +22,8 @@ use axum::routing::any;
 use axum::Router;
 use talon_core::clock::parse_rfc3339;
 
-/// Every `/v1` route plus `/.well-known`.
+/// Every `/v1` route plus `/.well-known` (an unknown path under either is a 404 problem);
+/// a browser's cross-site post to any of them is refused ([`crate::guard::cross_site_posts`]).
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
@@ -43,6 +44,11 @@ pub fn router() -> Router<AppState> {
             "/v1/{*rest}",
             any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }),
         )
+        .route(
+            "/.well-known/{*rest}",
+            any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such document") }),
+        )
+        .layer(axum::middleware::from_fn(crate::guard::cross_site_posts))
 }
 
 /// Parses an id from the path or body as the id newtype `I` (`talon_api::VaultId` and the

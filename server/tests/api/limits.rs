@@ -55,14 +55,14 @@ async fn brute_force_password_guessing_is_rate_limited(db: Db) {
         )
         .await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
-    // Agent key guessing is limited the same way.
+    // Agent key guessing is limited the same way, per key prefix.
     let mut last = StatusCode::OK;
-    for _ in 0..12 {
+    for i in 0..12 {
         last = srv
             .post(
                 "/v1/auth/agent-token",
                 None,
-                json!({"api_key": "ocv_guess"}),
+                json!({"api_key": format!("ocv_guess000{i:032}")}),
             )
             .await
             .0;

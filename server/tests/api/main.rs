@@ -16,6 +16,7 @@ mod dashboard;
 mod email;
 mod gate;
 mod google;
+mod hardening;
 mod kek_rotation;
 mod limits;
 mod mcp;
