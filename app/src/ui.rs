@@ -99,9 +99,16 @@ pub fn Field(
     }
 }
 
-/// A red alert with a message that is safe to show.
+/// A red alert with a message that is safe to show. When the message says the session has
+/// ended (signed out elsewhere, expired, revoked), the browser goes to the sign-in page.
 #[component]
 pub fn ErrorNote(#[prop(into)] message: String) -> impl IntoView {
+    if message == SessionError::SignedOut.to_string() {
+        // Effects run only in the browser, after the note is on the page.
+        Effect::new(move |_| {
+            let _ = window().location().set_href("/login");
+        });
+    }
     view! {
         <p
             role="alert"

@@ -1,5 +1,5 @@
 import type { Page } from '@playwright/test';
-import { PASSWORD, expect, fillSignIn, hydrated, signUp, test } from './helpers';
+import { PASSWORD, expect, fillSignIn, hydrated, open, signUp, signedIn, test } from './helpers';
 
 const AREAS = [
   'Dashboard',
@@ -131,4 +131,25 @@ test('Sign in with Google goes through the provider with PKCE and lands on the d
   await page.goto('/auth/google/callback?code=forged&state=forged');
   await expect(page).toHaveURL('/login?error=google');
   await expect(page.getByRole('alert')).toContainText('Google sign-in did not complete');
+});
+
+test('an action after the session ended in another browser goes to the sign-in page', async ({ page, browser, request }) => {
+  const email = await signedIn(page, request);
+  await open(page, '/vaults', 'Vaults');
+
+  const elsewhere = await browser.newContext();
+  const other = await elsewhere.newPage();
+  await other.goto('/login');
+  await hydrated(other);
+  await fillSignIn(other, email, PASSWORD);
+  await expect(other).toHaveURL('/');
+  await open(other, '/security', 'Security');
+  await other.getByRole('button', { name: 'Sign out everywhere' }).click();
+  await expect(other).toHaveURL('/login');
+  await elsewhere.close();
+
+  await page.getByLabel('Vault name').fill('after-sign-out');
+  await page.getByRole('button', { name: 'Create vault' }).click();
+  await expect(page).toHaveURL('/login');
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
 });

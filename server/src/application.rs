@@ -11,8 +11,9 @@ use std::net::SocketAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
-use talon_core::keystore::{KeyStore, Pkcs11Config, Pkcs11KeyStore, SoftKeyStore};
+use talon_core::keystore::{KeyStore, KeyStoreError, Pkcs11Config, Pkcs11KeyStore, SoftKeyStore};
 use talon_core::mail::Mailer;
+use talon_core::service::keystore_identity::{check_keystore_identity, database_is_fresh};
 use talon_core::service::{OidcConfig, Plans, StripeConfig};
 use talon_core::store::Store;
 use talon_core::{Core, CoreConfig};
@@ -65,20 +66,41 @@ fn pin_file(path: &Path) -> Result<String, String> {
     Ok(pin)
 }
 
-/// Opens the keystore. In embedded mode (a SoftHSM module and no `SOFTHSM2_CONF`), the token
-/// store lives in `<data-dir>/hsm` and Talon initialises the token on first start.
-pub fn open_keystore(args: &ServerArgs) -> Result<Arc<dyn KeyStore>, String> {
-    if args.insecure_dev_keystore {
-        eprintln!("WARNING: --insecure-dev-keystore: keys live in process memory and are lost on exit. Never use this for real secrets.");
-        return Ok(Arc::new(SoftKeyStore::new()));
-    }
+/// The keystore settings, prepared before any other thread runs (SoftHSM reads its
+/// configuration from the environment when it is initialised).
+pub struct KeystorePlan {
+    insecure: bool,
+    embedded: bool,
+    tokens_dir: std::path::PathBuf,
+    config: Pkcs11Config,
+    so_pin: Option<String>,
+}
+
+/// Prepares the keystore: in embedded mode (a SoftHSM module and no `SOFTHSM2_CONF`) the token
+/// store lives in `<data-dir>/hsm`, with its configuration and PIN files written there.
+pub fn prepare_keystore(args: &ServerArgs) -> Result<KeystorePlan, String> {
     let hsm_dir = args.data_dir.join("hsm");
+    let tokens_dir = hsm_dir.join("tokens");
+    let config = |pin: String| Pkcs11Config {
+        module: args.pkcs11_module.clone(),
+        token_label: args.pkcs11_token_label.clone(),
+        pin,
+        init_so_pin: None,
+    };
+    if args.insecure_dev_keystore {
+        return Ok(KeystorePlan {
+            insecure: true,
+            embedded: false,
+            tokens_dir,
+            config: config(String::new()),
+            so_pin: None,
+        });
+    }
     let is_softhsm = args.pkcs11_module.to_string_lossy().contains("softhsm");
     let embedded = is_softhsm && !config::softhsm_conf_set();
     if embedded {
-        let tokens = hsm_dir.join("tokens");
-        fs::create_dir_all(&tokens)
-            .map_err(|e| format!("cannot create {}: {e}", tokens.display()))?;
+        fs::create_dir_all(&tokens_dir)
+            .map_err(|e| format!("cannot create {}: {e}", tokens_dir.display()))?;
         fs::set_permissions(&hsm_dir, fs::Permissions::from_mode(0o700))
             .map_err(|e| format!("cannot restrict {}: {e}", hsm_dir.display()))?;
         let conf = hsm_dir.join("softhsm2.conf");
@@ -86,11 +108,11 @@ pub fn open_keystore(args: &ServerArgs) -> Result<Arc<dyn KeyStore>, String> {
             &conf,
             format!(
                 "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-                tokens.canonicalize().unwrap_or(tokens.clone()).display()
+                tokens_dir.canonicalize().unwrap_or(tokens_dir.clone()).display()
             ),
         )
         .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
-        // Read by the SoftHSM module when it is initialised below; no other thread runs yet.
+        // Read by the SoftHSM module when it is initialised; no other thread runs yet.
         config::set_softhsm_conf(&conf);
     }
     if embedded || args.pkcs11_pin.is_none() {
@@ -101,21 +123,98 @@ pub fn open_keystore(args: &ServerArgs) -> Result<Arc<dyn KeyStore>, String> {
         Some(p) => p.clone(),
         None => pin_file(&hsm_dir.join("pin"))?,
     };
-    let init_so_pin = match &args.pkcs11_so_pin {
+    let so_pin = match &args.pkcs11_so_pin {
         Some(p) => Some(p.clone()),
         None if embedded => Some(pin_file(&hsm_dir.join("so-pin"))?),
         None => None,
     };
-    let store = Pkcs11KeyStore::open(&Pkcs11Config {
-        module: args.pkcs11_module.clone(),
-        token_label: args.pkcs11_token_label.clone(),
-        pin,
-        init_so_pin,
+    Ok(KeystorePlan {
+        insecure: false,
+        embedded,
+        tokens_dir,
+        config: config(pin),
+        so_pin,
     })
-    .map_err(|e| {
-        format!("{e}\n  Is SoftHSM2 installed (apt-get install softhsm2)? Set TALON_PKCS11_MODULE to your PKCS#11 module and TALON_PKCS11_PIN to the token's user PIN.")
-    })?;
-    Ok(Arc::new(store))
+}
+
+impl KeystorePlan {
+    /// Whether the keystore's keys live only in this process (the insecure development mode).
+    pub fn is_ephemeral(&self) -> bool {
+        self.insecure
+    }
+
+    /// Whether the embedded token directory holds anything.
+    fn token_files_present(&self) -> bool {
+        fs::read_dir(&self.tokens_dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    }
+
+    /// Opens the keystore. A token is initialised only on a first start: embedded mode, an
+    /// empty token directory and a database with nothing in it yet (`database_fresh`).
+    /// Otherwise a missing token stops start-up with a message saying why and what to do.
+    pub fn open(&self, database_fresh: bool) -> Result<Arc<dyn KeyStore>, String> {
+        if self.insecure {
+            eprintln!("WARNING: --insecure-dev-keystore: keys live in process memory and are lost on exit. Never use this for real secrets.");
+            return Ok(Arc::new(SoftKeyStore::new()));
+        }
+        let first_start = self.embedded && database_fresh && !self.token_files_present();
+        let config = Pkcs11Config {
+            init_so_pin: if first_start {
+                self.so_pin.clone()
+            } else {
+                None
+            },
+            ..self.config.clone()
+        };
+        match Pkcs11KeyStore::open(&config) {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(KeyStoreError::TokenNotFound(label)) => Err(self.no_token_message(&label, database_fresh)),
+            Err(e) => Err(format!(
+                "{e}\n  Is SoftHSM2 installed (apt-get install softhsm2)? Set TALON_PKCS11_MODULE to your PKCS#11 module and TALON_PKCS11_PIN to the token's user PIN."
+            )),
+        }
+    }
+
+    fn no_token_message(&self, label: &str, database_fresh: bool) -> String {
+        let module = self.config.module.display();
+        let why = if !database_fresh {
+            "The database already holds Talon data, so a new, empty token could not decrypt it."
+                .to_owned()
+        } else if self.embedded {
+            format!(
+                "The token directory {} already holds a token, and Talon only creates one in an empty directory.",
+                self.tokens_dir.display()
+            )
+        } else {
+            "Talon creates a token by itself only in its embedded SoftHSM directory.".to_owned()
+        };
+        let where_ = if self.embedded {
+            format!(
+                " and that {} is the original token directory (restore it from a backup if it was lost)",
+                self.tokens_dir.display()
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "no PKCS#11 token labelled '{label}' in {module}. {why}\n  Check TALON_PKCS11_TOKEN_LABEL{where_}. To create a token deliberately, run `talon admin init-token` with the same settings."
+        )
+    }
+
+    /// `talon admin init-token`: initialises a token with the configured label and PINs and
+    /// creates its service keys; refuses when one with that label exists.
+    pub fn init_token(&self) -> Result<String, String> {
+        if self.insecure {
+            return Err("init-token needs a PKCS#11 token, not --insecure-dev-keystore".into());
+        }
+        let so_pin = self.so_pin.as_deref().ok_or(
+            "init-token needs the security-officer PIN: set TALON_PKCS11_SO_PIN (or --pkcs11-so-pin)",
+        )?;
+        let store = Pkcs11KeyStore::init_token(&self.config, so_pin)
+            .map_err(|e| format!("init-token: {e}"))?;
+        Ok(store.describe())
+    }
 }
 
 /// The tiers: built in, with TALON_PLAN_LIMITS applied; the default tier must be one of them.
@@ -145,22 +244,31 @@ fn plans(args: &ServerArgs) -> Result<Plans, String> {
 /// the org's chain) and runs one command.
 pub fn run_admin(args: AdminArgs) -> Result<(), String> {
     let server = args.server;
+    let plan = prepare_keystore(&server)?;
+    if let AdminCommand::InitToken = args.command {
+        let desc = plan.init_token()?;
+        println!("initialised {desc}");
+        return Ok(());
+    }
     let plans = plans(&server)?;
-    let keys = open_keystore(&server)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let database_url = server.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                server.data_dir.join("talon.db").display()
-            )
-        });
+        let database_url = server.database_url();
+        let keys = open_planned(&plan, &database_url).await?;
         let store = Store::connect(&database_url)
             .await
             .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
+        check_keystore_identity(
+            &store,
+            &keys,
+            &server.pkcs11_token_label,
+            plan.is_ephemeral(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let core = Core::new(
             store,
             keys,
@@ -179,22 +287,34 @@ pub fn run_admin(args: AdminArgs) -> Result<(), String> {
                     .map_err(|e| format!("set-tier: {e}"))?;
                 println!("org {org}: tier {before} -> {tier}");
             }
+            AdminCommand::InitToken => unreachable!("handled before the runtime starts"),
         }
         Ok(())
     })
+}
+
+/// Opens the planned keystore, initialising a token only when the database at `url` is still
+/// empty (see [`KeystorePlan::open`]).
+async fn open_planned(plan: &KeystorePlan, url: &str) -> Result<Arc<dyn KeyStore>, String> {
+    let fresh = database_is_fresh(url)
+        .await
+        .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
+    plan.open(fresh)
 }
 
 pub fn run_server(args: ServerArgs) -> Result<(), String> {
     fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", args.data_dir.display()))?;
     config::default_leptos_env();
-    let keys = open_keystore(&args)?;
+    let plan = prepare_keystore(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        Application::build(args, keys)
+        let keys = open_planned(&plan, &args.database_url()).await?;
+        let ephemeral = plan.is_ephemeral();
+        Application::build(args, keys, ephemeral)
             .await?
             .serve(shutdown_signal())
             .await
@@ -204,19 +324,21 @@ pub fn run_server(args: ServerArgs) -> Result<(), String> {
 impl Application {
     /// Connects the database, starts the core on `keys`, binds the listener and builds the
     /// router; nothing is served until [`Application::serve`]. `keys` is opened before the
-    /// runtime starts (see [`open_keystore`]).
-    pub async fn build(args: ServerArgs, keys: Arc<dyn KeyStore>) -> Result<Application, String> {
-        let database_url = match &args.database_url {
-            Some(u) => u.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                args.data_dir.join("talon.db").display()
-            ),
-        };
+    /// runtime starts (see [`prepare_keystore`]); it must be the keystore the database was
+    /// created with, unless it is `ephemeral` (the insecure in-memory one).
+    pub async fn build(
+        args: ServerArgs,
+        keys: Arc<dyn KeyStore>,
+        ephemeral: bool,
+    ) -> Result<Application, String> {
+        let database_url = args.database_url();
         let limits = args.listener_limits()?;
         let store = Store::connect(&database_url)
             .await
             .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
+        check_keystore_identity(&store, &keys, &args.pkcs11_token_label, ephemeral)
+            .await
+            .map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .map_err(|e| {

@@ -64,6 +64,10 @@ pub enum AdminCommand {
         /// added by TALON_PLAN_LIMITS).
         tier: String,
     },
+    /// Initialise a new PKCS#11 token with the configured label and PINs (for the embedded
+    /// SoftHSM: in `<data-dir>/hsm/tokens`) and create its service keys. Refuses when a token
+    /// with that label exists. Talon never does this by itself except on a first start.
+    InitToken,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -221,6 +225,17 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// The database URL: `TALON_DATABASE_URL`, or `talon.db` in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("talon.db").display()
+            ),
+        }
+    }
+
     /// The listener's limits, or a message naming the setting to fix.
     pub fn listener_limits(&self) -> Result<crate::listener::Limits, String> {
         let secs = |name: &str, v: u64| {

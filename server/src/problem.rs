@@ -160,6 +160,11 @@ fn safe_request_id(v: &HeaderValue) -> Option<String> {
     .then(|| s.to_owned())
 }
 
+/// A response extension for the few error answers whose own JSON body is the contract (the
+/// health checks' `{status, checks}`): the problem layer leaves them as they are.
+#[derive(Debug, Clone, Copy)]
+pub struct NotAProblem;
+
 /// Assigns the request id, opens the tracing span, and makes every error response of the API a
 /// problem document carrying `request_id` (including the framework's own 404/405/413).
 pub async fn request_id_and_problems(req: Request<Body>, next: Next) -> Response {
@@ -176,7 +181,8 @@ pub async fn request_id_and_problems(req: Request<Body>, next: Next) -> Response
         tracing::Instrument::instrument(next.run(req), span.clone()).await
     };
     let status = res.status();
-    let mut res = if status.is_client_error() || status.is_server_error() {
+    let keep = res.extensions().get::<NotAProblem>().is_some();
+    let mut res = if (status.is_client_error() || status.is_server_error()) && !keep {
         with_request_id(res, &id).await
     } else {
         res

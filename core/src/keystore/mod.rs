@@ -15,6 +15,9 @@ pub enum KeyStoreError {
     /// The token or its library failed; the message names the operation.
     #[error("keystore: {0}")]
     Backend(String),
+    /// No token with this label is present in the module's slots.
+    #[error("keystore: no PKCS#11 token labelled '{0}'")]
+    TokenNotFound(String),
     /// No key with this label exists.
     #[error("keystore: key {0} not found")]
     KeyNotFound(String),

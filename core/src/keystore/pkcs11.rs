@@ -15,7 +15,9 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 const JWT_KEY_LABEL: &str = "talon-jwt-ed25519";
 const MAC_CREDENTIALS_LABEL: &str = "talon-mac-credentials";
@@ -42,22 +44,45 @@ fn backend(e: impl std::fmt::Display) -> KeyStoreError {
     KeyStoreError::Backend(e.to_string())
 }
 
-/// A keystore backed by a PKCS#11 token.
-pub struct Pkcs11KeyStore {
-    ctx: Pkcs11,
+/// How long after a failed reconnect to the token the next attempt may run. Requests in
+/// between fail at once (503) instead of queueing behind the library.
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The logged-in state of one library initialisation: the slot, the login session and the
+/// idle sessions that share it, and cached object handles. Replaced as a whole when the token
+/// is re-opened.
+struct Live {
     slot: Slot,
     /// Idle sessions; all share the login of `_login_session`.
     pool: Mutex<Vec<Session>>,
     /// Holds the user login for the application; never returned to the pool.
     _login_session: Mutex<Session>,
     handles: Mutex<HashMap<String, ObjectHandle>>,
+}
+
+/// A keystore backed by a PKCS#11 token. When the token stops answering (removed, its files
+/// gone, the library's state lost), operations fail with [`KeyStoreError::Backend`] and the
+/// keystore re-initialises the library, finds the token by label again (never initialising
+/// one) and logs in again, at most once per [`RECONNECT_INTERVAL`]; it refuses a token whose
+/// JWT key differs from the one it opened with.
+pub struct Pkcs11KeyStore {
+    ctx: Pkcs11,
+    token_label: String,
+    pin: String,
+    /// `None` while the token is unreachable.
+    live: RwLock<Option<Live>>,
+    /// Bumped on every successful (re)connect.
+    generation: AtomicU64,
+    /// When the last reconnect was attempted; also serialises reconnects.
+    last_reconnect: Mutex<Option<Instant>>,
     jwt_public: [u8; 32],
     description: String,
 }
 
 impl Pkcs11KeyStore {
-    /// Loads the module, finds (or initialises) the token by label, logs in and makes sure the
-    /// service keys (JWT signing key, MAC keys) exist.
+    /// Loads the module, finds the token by label (initialising it only when the config
+    /// carries an SO PIN for that), logs in and makes sure the service keys (JWT signing key,
+    /// MAC keys) exist.
     pub fn open(config: &Pkcs11Config) -> Result<Self, KeyStoreError> {
         let ctx = Pkcs11::new(&config.module).map_err(|e| {
             KeyStoreError::Backend(format!(
@@ -69,35 +94,19 @@ impl Pkcs11KeyStore {
             .map_err(backend)?;
         let slot = match find_token(&ctx, &config.token_label)? {
             Some(slot) => slot,
-            None => {
-                let so_pin = config.init_so_pin.as_ref().ok_or_else(|| {
-                    KeyStoreError::Backend(format!(
-                        "no PKCS#11 token labelled '{}' in {}",
-                        config.token_label,
-                        config.module.display()
-                    ))
-                })?;
-                init_token(&ctx, &config.token_label, so_pin, &config.pin)?
-            }
+            None => match config.init_so_pin.as_ref() {
+                Some(so_pin) => init_token(&ctx, &config.token_label, so_pin, &config.pin)?,
+                None => return Err(KeyStoreError::TokenNotFound(config.token_label.clone())),
+            },
         };
-        let login_session = ctx.open_rw_session(slot).map_err(backend)?;
-        match login_session.login(
-            UserType::User,
-            Some(&AuthPin::new(config.pin.clone().into())),
-        ) {
-            Ok(()) => {}
-            Err(cryptoki::error::Error::Pkcs11(
-                cryptoki::error::RvError::UserAlreadyLoggedIn,
-                _,
-            )) => {}
-            Err(e) => return Err(KeyStoreError::Backend(format!("token login failed: {e}"))),
-        }
+        let live = login(&ctx, slot, &config.pin)?;
         let mut store = Pkcs11KeyStore {
             ctx,
-            slot,
-            pool: Mutex::new(Vec::new()),
-            _login_session: Mutex::new(login_session),
-            handles: Mutex::new(HashMap::new()),
+            token_label: config.token_label.clone(),
+            pin: config.pin.clone(),
+            live: RwLock::new(Some(live)),
+            generation: AtomicU64::new(1),
+            last_reconnect: Mutex::new(None),
             jwt_public: [0; 32],
             description: format!(
                 "PKCS#11 token '{}' via {}",
@@ -111,42 +120,236 @@ impl Pkcs11KeyStore {
         Ok(store)
     }
 
+    /// Initialises a token labelled `config.token_label` with `so_pin` and the user PIN, and
+    /// creates the service keys in it. Refuses when a token with that label exists.
+    pub fn init_token(config: &Pkcs11Config, so_pin: &str) -> Result<Self, KeyStoreError> {
+        {
+            let ctx = Pkcs11::new(&config.module).map_err(|e| {
+                KeyStoreError::Backend(format!(
+                    "cannot load PKCS#11 module {}: {e}",
+                    config.module.display()
+                ))
+            })?;
+            ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+                .map_err(backend)?;
+            if find_token(&ctx, &config.token_label)?.is_some() {
+                let _ = ctx.finalize();
+                return Err(KeyStoreError::Backend(format!(
+                    "a token labelled '{}' already exists; it was left as it is",
+                    config.token_label
+                )));
+            }
+            let _ = ctx.finalize();
+        }
+        Self::open(&Pkcs11Config {
+            init_so_pin: Some(so_pin.to_owned()),
+            ..config.clone()
+        })
+    }
+
+    /// Runs `f` on the live token state; on a backend failure re-opens the token (when due)
+    /// and runs `f` once more.
+    fn run<T>(&self, f: impl Fn(&Live) -> Result<T, KeyStoreError>) -> Result<T, KeyStoreError> {
+        let seen = self.generation.load(Ordering::Acquire);
+        match self.on_live(&f) {
+            Err(KeyStoreError::Backend(e)) => {
+                if self.reconnect(seen) {
+                    self.on_live(&f)
+                } else {
+                    Err(KeyStoreError::Backend(e))
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn on_live<T>(
+        &self,
+        f: &impl Fn(&Live) -> Result<T, KeyStoreError>,
+    ) -> Result<T, KeyStoreError> {
+        let live = self.live.read().expect("token state");
+        match live.as_ref() {
+            Some(l) => f(l),
+            None => Err(backend("the token is unavailable")),
+        }
+    }
+
+    /// Re-opens the token unless another thread did since generation `seen`; returns whether
+    /// a live state worth retrying on is in place.
+    fn reconnect(&self, seen: u64) -> bool {
+        let mut last = self.last_reconnect.lock().expect("reconnect");
+        if self.generation.load(Ordering::Acquire) != seen {
+            return self.live.read().expect("token state").is_some();
+        }
+        if last.is_some_and(|t| t.elapsed() < RECONNECT_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        let mut live = self.live.write().expect("token state");
+        // Close every session of the old initialisation before finalising it.
+        *live = None;
+        let _ = self.ctx.clone().finalize();
+        match self.connect() {
+            Ok(l) => {
+                *live = Some(l);
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                tracing::warn!(token = %self.token_label, "PKCS#11 token re-opened");
+                true
+            }
+            Err(e) => {
+                tracing::error!(token = %self.token_label, error = %e, "PKCS#11 token still unavailable");
+                false
+            }
+        }
+    }
+
+    fn connect(&self) -> Result<Live, KeyStoreError> {
+        self.ctx
+            .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .map_err(backend)?;
+        let slot = find_token(&self.ctx, &self.token_label)?
+            .ok_or_else(|| KeyStoreError::TokenNotFound(self.token_label.clone()))?;
+        let live = login(&self.ctx, slot, &self.pin)?;
+        // The same token, not another one that took its label.
+        if self.jwt_public != [0; 32] {
+            let h = live.find(&self.ctx, ObjectClass::PUBLIC_KEY, JWT_KEY_LABEL)?;
+            if live.ec_point(&self.ctx, h)? != self.jwt_public {
+                return Err(backend(
+                    "the token's JWT key differs from the one Talon started with",
+                ));
+            }
+        }
+        Ok(live)
+    }
+
     fn with_session<T>(
         &self,
+        f: impl Fn(&Session) -> Result<T, KeyStoreError>,
+    ) -> Result<T, KeyStoreError> {
+        self.run(|l| l.with_session(&self.ctx, &f))
+    }
+
+    fn ensure_jwt_key(&self) -> Result<[u8; 32], KeyStoreError> {
+        let public =
+            match self.run(|l| l.lookup(&self.ctx, ObjectClass::PUBLIC_KEY, JWT_KEY_LABEL))? {
+                Some(h) => h,
+                None => {
+                    let label = JWT_KEY_LABEL.as_bytes().to_vec();
+                    let (public, _private) = self.with_session(|s| {
+                        s.generate_key_pair(
+                            &Mechanism::EccEdwardsKeyPairGen,
+                            &[
+                                Attribute::Token(true),
+                                Attribute::Verify(true),
+                                Attribute::EcParams(ED25519_OID.to_vec()),
+                                Attribute::Label(label.clone()),
+                            ],
+                            &[
+                                Attribute::Token(true),
+                                Attribute::Private(true),
+                                Attribute::Sensitive(true),
+                                Attribute::Extractable(false),
+                                Attribute::Sign(true),
+                                Attribute::Label(label.clone()),
+                            ],
+                        )
+                        .map_err(backend)
+                    })?;
+                    public
+                }
+            };
+        self.run(|l| l.ec_point(&self.ctx, public))
+    }
+
+    fn ensure_mac_key(&self, label: &str) -> Result<(), KeyStoreError> {
+        match self.run(|l| l.lookup(&self.ctx, ObjectClass::SECRET_KEY, label))? {
+            Some(_) => Ok(()),
+            None => self.with_session(|s| {
+                s.generate_key(
+                    &Mechanism::GenericSecretKeyGen,
+                    &[
+                        Attribute::Class(ObjectClass::SECRET_KEY),
+                        Attribute::KeyType(KeyType::GENERIC_SECRET),
+                        Attribute::ValueLen(32.into()),
+                        Attribute::Token(true),
+                        Attribute::Private(true),
+                        Attribute::Sensitive(true),
+                        Attribute::Extractable(false),
+                        Attribute::Sign(true),
+                        Attribute::Verify(true),
+                        Attribute::Label(label.as_bytes().to_vec()),
+                    ],
+                )
+                .map(|_| ())
+                .map_err(backend)
+            }),
+        }
+    }
+}
+
+impl Live {
+    fn with_session<T>(
+        &self,
+        ctx: &Pkcs11,
         f: impl FnOnce(&Session) -> Result<T, KeyStoreError>,
     ) -> Result<T, KeyStoreError> {
         let session = self.pool.lock().expect("session pool").pop();
         let session = match session {
             Some(s) => s,
-            None => self.ctx.open_rw_session(self.slot).map_err(backend)?,
+            None => ctx.open_rw_session(self.slot).map_err(backend)?,
         };
         let out = f(&session);
-        let mut pool = self.pool.lock().expect("session pool");
-        if pool.len() < MAX_IDLE_SESSIONS {
-            pool.push(session);
+        // A session that failed at the library level is not reused.
+        if !matches!(out, Err(KeyStoreError::Backend(_))) {
+            let mut pool = self.pool.lock().expect("session pool");
+            if pool.len() < MAX_IDLE_SESSIONS {
+                pool.push(session);
+            }
         }
         out
     }
 
     /// Finds an object by class and label, caching the handle (handles of token objects are
-    /// valid in every session of this application).
-    fn find(&self, class: ObjectClass, label: &str) -> Result<ObjectHandle, KeyStoreError> {
+    /// valid in every session of this initialisation).
+    fn lookup(
+        &self,
+        ctx: &Pkcs11,
+        class: ObjectClass,
+        label: &str,
+    ) -> Result<Option<ObjectHandle>, KeyStoreError> {
         let cache_key = format!("{class}/{label}");
         if let Some(h) = self.handles.lock().expect("handles").get(&cache_key) {
-            return Ok(*h);
+            return Ok(Some(*h));
         }
-        let found = self.with_session(|s| {
+        let found = self.with_session(ctx, |s| {
             s.find_objects(&[
                 Attribute::Class(class),
                 Attribute::Label(label.as_bytes().to_vec()),
             ])
             .map_err(backend)
         })?;
-        let h = *found
-            .first()
-            .ok_or_else(|| KeyStoreError::KeyNotFound(label.to_owned()))?;
+        let Some(&h) = found.first() else {
+            return Ok(None);
+        };
         self.handles.lock().expect("handles").insert(cache_key, h);
-        Ok(h)
+        Ok(Some(h))
+    }
+
+    /// [`Live::lookup`] for a key that must exist. A missing key is `KeyNotFound` only while
+    /// the token still answers for its own keys; otherwise the token is unavailable.
+    fn find(
+        &self,
+        ctx: &Pkcs11,
+        class: ObjectClass,
+        label: &str,
+    ) -> Result<ObjectHandle, KeyStoreError> {
+        match self.lookup(ctx, class, label)? {
+            Some(h) => Ok(h),
+            None => {
+                self.probe(ctx)?;
+                Err(KeyStoreError::KeyNotFound(label.to_owned()))
+            }
+        }
     }
 
     fn forget(&self, class: ObjectClass, label: &str) {
@@ -156,36 +359,9 @@ impl Pkcs11KeyStore {
             .remove(&format!("{class}/{label}"));
     }
 
-    fn ensure_jwt_key(&self) -> Result<[u8; 32], KeyStoreError> {
-        let public = match self.find(ObjectClass::PUBLIC_KEY, JWT_KEY_LABEL) {
-            Ok(h) => h,
-            Err(KeyStoreError::KeyNotFound(_)) => {
-                let label = JWT_KEY_LABEL.as_bytes().to_vec();
-                let (public, _private) = self.with_session(|s| {
-                    s.generate_key_pair(
-                        &Mechanism::EccEdwardsKeyPairGen,
-                        &[
-                            Attribute::Token(true),
-                            Attribute::Verify(true),
-                            Attribute::EcParams(ED25519_OID.to_vec()),
-                            Attribute::Label(label.clone()),
-                        ],
-                        &[
-                            Attribute::Token(true),
-                            Attribute::Private(true),
-                            Attribute::Sensitive(true),
-                            Attribute::Extractable(false),
-                            Attribute::Sign(true),
-                            Attribute::Label(label.clone()),
-                        ],
-                    )
-                    .map_err(backend)
-                })?;
-                public
-            }
-            Err(e) => return Err(e),
-        };
-        let attrs = self.with_session(|s| {
+    /// The raw Ed25519 public key of the object `public`.
+    fn ec_point(&self, ctx: &Pkcs11, public: ObjectHandle) -> Result<[u8; 32], KeyStoreError> {
+        let attrs = self.with_session(ctx, |s| {
             s.get_attributes(public, &[AttributeType::EcPoint])
                 .map_err(backend)
         })?;
@@ -205,31 +381,36 @@ impl Pkcs11KeyStore {
         Err(backend("Ed25519 public key has no EC point"))
     }
 
-    fn ensure_mac_key(&self, label: &str) -> Result<(), KeyStoreError> {
-        match self.find(ObjectClass::SECRET_KEY, label) {
-            Ok(_) => Ok(()),
-            Err(KeyStoreError::KeyNotFound(_)) => self.with_session(|s| {
-                s.generate_key(
-                    &Mechanism::GenericSecretKeyGen,
-                    &[
-                        Attribute::Class(ObjectClass::SECRET_KEY),
-                        Attribute::KeyType(KeyType::GENERIC_SECRET),
-                        Attribute::ValueLen(32.into()),
-                        Attribute::Token(true),
-                        Attribute::Private(true),
-                        Attribute::Sensitive(true),
-                        Attribute::Extractable(false),
-                        Attribute::Sign(true),
-                        Attribute::Verify(true),
-                        Attribute::Label(label.as_bytes().to_vec()),
-                    ],
-                )
-                .map(|_| ())
-                .map_err(backend)
-            }),
-            Err(e) => Err(e),
-        }
+    /// A real round trip to the token's objects: looks the JWT public key up afresh (not
+    /// from the handle cache) and reads it back.
+    fn probe(&self, ctx: &Pkcs11) -> Result<[u8; 32], KeyStoreError> {
+        let found = self.with_session(ctx, |s| {
+            s.find_objects(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::Label(JWT_KEY_LABEL.as_bytes().to_vec()),
+            ])
+            .map_err(backend)
+        })?;
+        let h = *found
+            .first()
+            .ok_or_else(|| backend("the token no longer holds its JWT key"))?;
+        self.ec_point(ctx, h)
     }
+}
+
+fn login(ctx: &Pkcs11, slot: Slot, pin: &str) -> Result<Live, KeyStoreError> {
+    let login_session = ctx.open_rw_session(slot).map_err(backend)?;
+    match login_session.login(UserType::User, Some(&AuthPin::new(pin.to_owned().into()))) {
+        Ok(()) => {}
+        Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => return Err(KeyStoreError::Backend(format!("token login failed: {e}"))),
+    }
+    Ok(Live {
+        slot,
+        pool: Mutex::new(Vec::new()),
+        _login_session: Mutex::new(login_session),
+        handles: Mutex::new(HashMap::new()),
+    })
 }
 
 fn find_token(ctx: &Pkcs11, label: &str) -> Result<Option<Slot>, KeyStoreError> {
@@ -275,81 +456,103 @@ fn init_token(
 
 impl KeyStore for Pkcs11KeyStore {
     fn create_kek(&self, label: &str) -> Result<(), KeyStoreError> {
-        let handle = self.with_session(|s| {
-            s.generate_key(
-                &Mechanism::AesKeyGen,
-                &[
-                    Attribute::Class(ObjectClass::SECRET_KEY),
-                    Attribute::KeyType(KeyType::AES),
-                    Attribute::ValueLen(32.into()),
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Extractable(false),
-                    Attribute::Encrypt(true),
-                    Attribute::Decrypt(true),
-                    Attribute::Wrap(true),
-                    Attribute::Unwrap(true),
-                    Attribute::Label(label.as_bytes().to_vec()),
-                ],
-            )
-            .map_err(backend)
-        })?;
-        self.handles
-            .lock()
-            .expect("handles")
-            .insert(format!("{}/{label}", ObjectClass::SECRET_KEY), handle);
-        Ok(())
+        self.run(|l| {
+            let handle = l.with_session(&self.ctx, |s| {
+                s.generate_key(
+                    &Mechanism::AesKeyGen,
+                    &[
+                        Attribute::Class(ObjectClass::SECRET_KEY),
+                        Attribute::KeyType(KeyType::AES),
+                        Attribute::ValueLen(32.into()),
+                        Attribute::Token(true),
+                        Attribute::Private(true),
+                        Attribute::Sensitive(true),
+                        Attribute::Extractable(false),
+                        Attribute::Encrypt(true),
+                        Attribute::Decrypt(true),
+                        Attribute::Wrap(true),
+                        Attribute::Unwrap(true),
+                        Attribute::Label(label.as_bytes().to_vec()),
+                    ],
+                )
+                .map_err(backend)
+            })?;
+            l.handles
+                .lock()
+                .expect("handles")
+                .insert(format!("{}/{label}", ObjectClass::SECRET_KEY), handle);
+            Ok(())
+        })
     }
 
     fn destroy_kek(&self, label: &str) -> Result<(), KeyStoreError> {
-        let h = self.find(ObjectClass::SECRET_KEY, label)?;
-        self.forget(ObjectClass::SECRET_KEY, label);
-        self.with_session(|s| s.destroy_object(h).map_err(backend))
+        self.run(|l| {
+            let h = l.find(&self.ctx, ObjectClass::SECRET_KEY, label)?;
+            l.forget(ObjectClass::SECRET_KEY, label);
+            l.with_session(&self.ctx, |s| s.destroy_object(h).map_err(backend))
+        })
     }
 
     fn wrap_dek(&self, kek: &str, dek: &Dek, aad: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
-        let key = self.find(ObjectClass::SECRET_KEY, kek)?;
-        let mut iv = random_bytes::<12>();
-        let ct = self.with_session(|s| {
-            let params = GcmParams::new(&mut iv, aad, 128.into()).map_err(backend)?;
-            s.encrypt(&Mechanism::AesGcm(params), key, dek.expose_secret())
-                .map_err(backend)
-        })?;
-        let mut out = iv.to_vec();
-        out.extend_from_slice(&ct);
-        Ok(out)
+        self.run(|l| {
+            let key = l.find(&self.ctx, ObjectClass::SECRET_KEY, kek)?;
+            let mut iv = random_bytes::<12>();
+            let ct = l.with_session(&self.ctx, |s| {
+                let params = GcmParams::new(&mut iv, aad, 128.into()).map_err(backend)?;
+                s.encrypt(&Mechanism::AesGcm(params), key, dek.expose_secret())
+                    .map_err(backend)
+            })?;
+            let mut out = iv.to_vec();
+            out.extend_from_slice(&ct);
+            Ok(out)
+        })
     }
 
     fn unwrap_dek(&self, kek: &str, wrapped: &[u8], aad: &[u8]) -> Result<Dek, KeyStoreError> {
-        let key = self.find(ObjectClass::SECRET_KEY, kek)?;
         if wrapped.len() != 12 + 32 + 16 {
             return Err(KeyStoreError::UnwrapFailed);
         }
-        let mut iv = [0u8; 12];
-        iv.copy_from_slice(&wrapped[..12]);
-        let pt = self.with_session(|s| {
-            let params = GcmParams::new(&mut iv, aad, 128.into()).map_err(backend)?;
-            // Any failure here is an authentication failure (SoftHSM reports a wrong AAD as a
-            // general error).
-            s.decrypt(&Mechanism::AesGcm(params), key, &wrapped[12..])
-                .map_err(|_| KeyStoreError::UnwrapFailed)
-        })?;
-        Dek::from_bytes(pt).ok_or(KeyStoreError::UnwrapFailed)
+        self.run(|l| {
+            let key = l.find(&self.ctx, ObjectClass::SECRET_KEY, kek)?;
+            let mut iv = [0u8; 12];
+            iv.copy_from_slice(&wrapped[..12]);
+            let pt = l.with_session(&self.ctx, |s| {
+                let params = GcmParams::new(&mut iv, aad, 128.into()).map_err(backend)?;
+                s.decrypt(&Mechanism::AesGcm(params), key, &wrapped[12..])
+                    .map_err(|_| KeyStoreError::UnwrapFailed)
+            });
+            match pt {
+                Ok(pt) => Dek::from_bytes(pt).ok_or(KeyStoreError::UnwrapFailed),
+                // SoftHSM reports a wrong AAD as a general error, the same code as a token
+                // that lost its files: a failure counts as tampering only while the token
+                // still answers for its own keys.
+                Err(KeyStoreError::UnwrapFailed) => match l.probe(&self.ctx) {
+                    Ok(public) if public == self.jwt_public => Err(KeyStoreError::UnwrapFailed),
+                    Ok(_) => Err(backend("the token's JWT key changed")),
+                    Err(_) => {
+                        l.forget(ObjectClass::SECRET_KEY, kek);
+                        Err(backend("the token stopped answering during an unwrap"))
+                    }
+                },
+                Err(e) => Err(e),
+            }
+        })
     }
 
     fn kek_attributes(&self, kek: &str) -> Result<KekAttributes, KeyStoreError> {
-        let key = self.find(ObjectClass::SECRET_KEY, kek)?;
-        let attrs = self.with_session(|s| {
-            s.get_attributes(
-                key,
-                &[
-                    AttributeType::Extractable,
-                    AttributeType::Sensitive,
-                    AttributeType::Token,
-                ],
-            )
-            .map_err(backend)
+        let attrs = self.run(|l| {
+            let key = l.find(&self.ctx, ObjectClass::SECRET_KEY, kek)?;
+            l.with_session(&self.ctx, |s| {
+                s.get_attributes(
+                    key,
+                    &[
+                        AttributeType::Extractable,
+                        AttributeType::Sensitive,
+                        AttributeType::Token,
+                    ],
+                )
+                .map_err(backend)
+            })
         })?;
         let mut out = KekAttributes {
             extractable: true,
@@ -368,14 +571,16 @@ impl KeyStore for Pkcs11KeyStore {
     }
 
     fn sign(&self, msg: &[u8]) -> Result<[u8; 64], KeyStoreError> {
-        let key = self.find(ObjectClass::PRIVATE_KEY, JWT_KEY_LABEL)?;
-        let sig = self.with_session(|s| {
-            s.sign(
-                &Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
-                key,
-                msg,
-            )
-            .map_err(backend)
+        let sig = self.run(|l| {
+            let key = l.find(&self.ctx, ObjectClass::PRIVATE_KEY, JWT_KEY_LABEL)?;
+            l.with_session(&self.ctx, |s| {
+                s.sign(
+                    &Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+                    key,
+                    msg,
+                )
+                .map_err(backend)
+            })
         })?;
         sig.try_into()
             .map_err(|_| backend("Ed25519 signature of unexpected length"))
@@ -390,15 +595,22 @@ impl KeyStore for Pkcs11KeyStore {
             MacKey::Credentials => MAC_CREDENTIALS_LABEL,
             MacKey::Audit => MAC_AUDIT_LABEL,
         };
-        let h = self.find(ObjectClass::SECRET_KEY, label)?;
-        let out =
-            self.with_session(|s| s.sign(&Mechanism::Sha256Hmac, h, data).map_err(backend))?;
+        let out = self.run(|l| {
+            let h = l.find(&self.ctx, ObjectClass::SECRET_KEY, label)?;
+            l.with_session(&self.ctx, |s| {
+                s.sign(&Mechanism::Sha256Hmac, h, data).map_err(backend)
+            })
+        })?;
         out.try_into()
             .map_err(|_| backend("HMAC of unexpected length"))
     }
 
     fn ping(&self) -> Result<(), KeyStoreError> {
-        self.with_session(|s| s.generate_random_vec(8).map(|_| ()).map_err(backend))
+        let public = self.run(|l| l.probe(&self.ctx))?;
+        if public != self.jwt_public {
+            return Err(backend("the token's JWT key changed"));
+        }
+        Ok(())
     }
 
     fn describe(&self) -> String {

@@ -14,6 +14,7 @@ mod google;
 mod identity;
 mod ip_rules;
 mod key_rotation;
+pub mod keystore_identity;
 mod mfa;
 mod org;
 mod policies;

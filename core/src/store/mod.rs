@@ -11,6 +11,7 @@ pub(crate) mod device_codes;
 pub(crate) mod enrollments;
 pub(crate) mod ip_rules;
 pub(crate) mod key_rotation;
+pub(crate) mod keystore_identity;
 pub(crate) mod mfa;
 pub(crate) mod org;
 pub(crate) mod policies;

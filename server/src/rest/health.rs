@@ -1,11 +1,12 @@
 //! Health and key publication: `/v1/health`, `/v1/health/hsm`, JWKS, the JWT public key.
 
+use crate::problem::NotAProblem;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::json;
@@ -31,7 +32,7 @@ async fn health(State(s): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body))
+    (status, Extension(NotAProblem), Json(body))
 }
 
 async fn hsm(State(s): State<AppState>) -> impl IntoResponse {
@@ -41,11 +42,13 @@ async fn hsm(State(s): State<AppState>) -> impl IntoResponse {
             let status = if ms < 500.0 { "ok" } else { "degraded" };
             (
                 StatusCode::OK,
+                Extension(NotAProblem),
                 Json(json!({"status": status, "latency_ms": ms})),
             )
         }
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
+            Extension(NotAProblem),
             Json(json!({"status": "unavailable"})),
         ),
     }

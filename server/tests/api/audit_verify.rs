@@ -2,9 +2,9 @@
 //! against the org's signed head (so a deleted or truncated tail is found), for org owners and
 //! admins only, one at a time per org and rate limited.
 
-use crate::common::{self, Db, TestServer, PASSWORD};
+use crate::common::{self, Db, TestServer};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::Row;
 
 on_both_databases!(
@@ -341,33 +341,11 @@ async fn explicit_range_reads_as_partial(db: Db) {
     assert_eq!(c.verify("?limit=10001").await.0, StatusCode::BAD_REQUEST);
 }
 
-/// Invites an email with `role` into the owner's org and signs it up; returns its token.
-async fn join(srv: &TestServer, owner: &str, role: &str) -> String {
-    let email = format!("m{}@example.com", &common::uuid_simple()[..10]);
-    let (s, v) = srv
-        .post(
-            "/v1/org/invite",
-            Some(owner),
-            json!({"email": email, "role": role}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v) = srv
-        .post(
-            "/v1/auth/signup",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn member_is_refused_and_verifies_are_one_at_a_time_and_rate_limited(db: Db) {
     let c = chain(db, 3_000, &[("TALON_AUDIT_VERIFY_PER_MINUTE", "6")]).await;
     let srv = &c.srv;
-    let member = join(srv, &c.owner.token, "member").await;
-    let admin = join(srv, &c.owner.token, "admin").await;
+    let member = srv.join(&c.owner.token, "member").await.token;
+    let admin = srv.join(&c.owner.token, "admin").await.token;
 
     // A plain member gets a 403 problem, and it does not count against the org's limit.
     let res = srv

@@ -573,25 +573,9 @@ async fn subscribe_and_portal_send_stripe_form_requests(db: Db) {
     .await;
     let h = srv.signup().await;
     // A member of the org reads usage but may not change the subscription.
-    let member_email = format!("member-{}@example.com", &common::uuid_simple()[..8]);
-    let (s, v) = srv
-        .post(
-            "/v1/org/invite",
-            Some(&h.token),
-            json!({"email": member_email, "role": "member"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v) = srv
-        .post(
-            "/v1/auth/signup",
-            None,
-            json!({"email": member_email, "password": common::PASSWORD}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["org_id"], h.org_id.as_str());
-    let member = v["access_token"].as_str().unwrap().to_owned();
+    let joined = srv.join(&h.token, "member").await;
+    assert_eq!(joined.org_id, h.org_id);
+    let member = joined.token;
     assert_eq!(
         srv.get("/v1/billing/usage", &member).await.0,
         StatusCode::OK

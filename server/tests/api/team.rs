@@ -1,6 +1,6 @@
 //! Org roles and team management; org isolation across resource types.
 
-use crate::common::{self, Db, TestServer, PASSWORD};
+use crate::common::{Db, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -12,35 +12,11 @@ on_both_databases!(
     two_orgs_never_see_each_others_resources,
 );
 
-async fn join(srv: &TestServer, owner: &str, role: &str) -> (String, String, String) {
-    let email = format!("m{}@example.com", &common::uuid_simple()[..10]);
-    let (s, v) = srv
-        .post(
-            "/v1/org/invite",
-            Some(owner),
-            json!({"email": email, "role": role}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v) = srv
-        .post(
-            "/v1/auth/signup",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    (
-        v["user_id"].as_str().unwrap().to_owned(),
-        v["access_token"].as_str().unwrap().to_owned(),
-        v["org_id"].as_str().unwrap().to_owned(),
-    )
-}
-
 async fn invited_email_joins_the_org_with_its_role(db: Db) {
     let srv = TestServer::start(db).await;
     let owner = srv.signup().await;
-    let (id, token, org) = join(&srv, &owner.token, "admin").await;
+    let m = srv.join(&owner.token, "admin").await;
+    let (id, token, org) = (m.user_id, m.token, m.org_id);
     assert_eq!(org, owner.org_id);
     let (_, me) = srv.get("/v1/auth/me", &token).await;
     assert_eq!(me["role"], "admin");
@@ -78,8 +54,10 @@ async fn invited_email_joins_the_org_with_its_role(db: Db) {
 async fn roles_limit_who_manages_the_team(db: Db) {
     let srv = TestServer::start(db).await;
     let owner = srv.signup().await;
-    let (admin_id, admin, _) = join(&srv, &owner.token, "admin").await;
-    let (member_id, member, _) = join(&srv, &owner.token, "member").await;
+    let admin_m = srv.join(&owner.token, "admin").await;
+    let (admin_id, admin) = (admin_m.user_id, admin_m.token);
+    let member_m = srv.join(&owner.token, "member").await;
+    let (member_id, member) = (member_m.user_id, member_m.token);
     assert_eq!(
         srv.post(
             "/v1/org/invite",
@@ -144,7 +122,8 @@ async fn roles_limit_who_manages_the_team(db: Db) {
 async fn removed_member_is_refused_at_once(db: Db) {
     let srv = TestServer::start(db).await;
     let owner = srv.signup().await;
-    let (member_id, member, _) = join(&srv, &owner.token, "member").await;
+    let member_m = srv.join(&owner.token, "member").await;
+    let (member_id, member) = (member_m.user_id, member_m.token);
     let (_, key) = srv
         .post("/v1/auth/api-keys", Some(&member), json!({"name": "k"}))
         .await;
@@ -181,7 +160,8 @@ async fn removed_member_is_refused_at_once(db: Db) {
 async fn members_see_only_their_own_and_granted_vaults(db: Db) {
     let srv = TestServer::start(db).await;
     let owner = srv.signup().await;
-    let (member_id, member, _) = join(&srv, &owner.token, "member").await;
+    let member_m = srv.join(&owner.token, "member").await;
+    let (member_id, member) = (member_m.user_id, member_m.token);
     let owners = srv.create_vault(&owner.token, "owner-vault").await;
     srv.put_secret(&owner.token, &owners, "a/b", "owner-secret")
         .await;

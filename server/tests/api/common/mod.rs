@@ -165,6 +165,34 @@ impl TestServer {
         (child, base)
     }
 
+    /// Runs `talon ARGS` once on this server's data dir and database, with the
+    /// server's environment plus `extra`, and returns what it printed; fails the test if it has
+    /// not exited within 60 s.
+    pub fn run_talon(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_talon"))
+            .args(args)
+            .env("TALON_DATA_DIR", self.data_dir.path())
+            .env("TALON_DATABASE_URL", &self.database_url)
+            .env_remove("SOFTHSM2_CONF")
+            .env_remove("TALON_PKCS11_PIN")
+            .env("TALON_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn talon");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while child.try_wait().expect("wait for talon").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("talon {args:?} did not exit within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().expect("talon output")
+    }
+
     /// Stops the process (SIGKILL) and starts it again on the same data dir and database.
     pub async fn restart(&mut self) {
         self.stop();
@@ -237,6 +265,33 @@ impl TestServer {
             )
             .await;
         assert_eq!(s, StatusCode::OK, "signup: {v}");
+        Human {
+            email,
+            token: v["access_token"].as_str().unwrap().to_owned(),
+            user_id: v["user_id"].as_str().unwrap().to_owned(),
+            org_id: v["org_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Invites a fresh email with `role` into the org of `owner` (a token) and signs it up.
+    pub async fn join(&self, owner: &str, role: &str) -> Human {
+        let email = format!("m{}@example.com", &uuid_simple()[..10]);
+        let (s, v) = self
+            .post(
+                "/v1/org/invite",
+                Some(owner),
+                json!({"email": email, "role": role}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "invite: {v}");
+        let (s, v) = self
+            .post(
+                "/v1/auth/signup",
+                None,
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "invited signup: {v}");
         Human {
             email,
             token: v["access_token"].as_str().unwrap().to_owned(),
