@@ -3,6 +3,7 @@
 //! command line and calls [`run`].
 
 pub mod application;
+mod circuit;
 mod cli;
 mod client;
 pub mod config;
@@ -31,10 +32,12 @@ pub struct AppState {
 pub fn run(cli: Cli) -> i32 {
     config::init_logging();
     let result = match cli.command {
-        Command::Server(args) => application::run_server(args),
+        Command::Server(args) => store_defaults(&args).and_then(|()| application::run_server(args)),
         Command::Mcp(args) => application::run_mcp(args),
         Command::Client(command) => return cli::run(cli.global, command),
-        Command::Admin(args) => application::run_admin(args),
+        Command::Admin(args) => {
+            store_defaults(&args.server).and_then(|()| application::run_admin(args))
+        }
     };
     match result {
         Ok(()) => 0,
@@ -43,4 +46,10 @@ pub fn run(cli: Cli) -> i32 {
             1
         }
     }
+}
+
+/// Makes the database settings of `args` the ones every store of this process connects with.
+fn store_defaults(args: &config::ServerArgs) -> Result<(), String> {
+    talon_core::store::set_default_options(args.store_options()?);
+    Ok(())
 }

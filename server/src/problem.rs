@@ -98,6 +98,7 @@ impl From<Error> for Problem {
                         Dependency::Keystore => "keystore",
                         Dependency::Audit => "audit",
                         Dependency::Billing => "billing",
+                        Dependency::Mail => "mail",
                         Dependency::AccessRules => "access_rules",
                     }),
                 );
@@ -110,8 +111,15 @@ impl From<Error> for Problem {
     }
 }
 
+/// Response extension marking the problem for an unavailable database, which the doors'
+/// circuit layer ([`crate::circuit`]) watches for.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseUnavailable;
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
+        let database_down = self.status == StatusCode::SERVICE_UNAVAILABLE
+            && self.extra.get("dependency").and_then(Value::as_str) == Some("database");
         let title = self.status.canonical_reason().unwrap_or("Error");
         let mut body = Map::new();
         body.insert("type".into(), json!(self.kind));
@@ -129,6 +137,9 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if database_down {
+            res.extensions_mut().insert(DatabaseUnavailable);
+        }
         res
     }
 }

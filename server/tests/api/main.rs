@@ -21,6 +21,7 @@ mod kek_rotation;
 mod limits;
 mod mcp;
 mod mfa;
+mod outages;
 mod scopes;
 mod sharing;
 mod slow_clients;
