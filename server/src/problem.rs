@@ -111,6 +111,11 @@ impl From<Error> for Problem {
     }
 }
 
+/// Response extension for an error status whose body is a document of its own (the health
+/// report), which [`request_id_and_problems`] leaves as it is instead of making it a problem.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnBody;
+
 /// Response extension marking the problem for an unavailable database, which the doors'
 /// circuit layer ([`crate::circuit`]) watches for.
 #[derive(Debug, Clone, Copy)]
@@ -187,7 +192,8 @@ pub async fn request_id_and_problems(req: Request<Body>, next: Next) -> Response
         tracing::Instrument::instrument(next.run(req), span.clone()).await
     };
     let status = res.status();
-    let mut res = if status.is_client_error() || status.is_server_error() {
+    let own_body = res.extensions().get::<OwnBody>().is_some();
+    let mut res = if (status.is_client_error() || status.is_server_error()) && !own_body {
         with_request_id(res, &id).await
     } else {
         res

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::json;
@@ -35,7 +35,8 @@ async fn health(State(s): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body))
+    // The 503 carries the report itself, not a generic problem document.
+    (status, Extension(crate::problem::OwnBody), Json(body))
 }
 
 async fn hsm(State(s): State<AppState>) -> impl IntoResponse {

@@ -57,12 +57,13 @@ impl PgCluster {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    /// Starts the stopped cluster again, on the same port and data.
+    /// Starts the stopped cluster again, on the same port and data. Commits are synchronous
+    /// (only fsync is off), so what was committed before an immediate stop is still there.
     pub fn start_again(&mut self) {
         let data = self.data();
         let log = self.dir.path().join("log");
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             self.dir.path().display()
         );
