@@ -84,6 +84,8 @@ pub enum Dependency {
     Audit,
     /// The payment provider (Stripe).
     Billing,
+    /// The SMTP server outgoing mail goes through.
+    Mail,
     /// A stored authorization row (policy, IP rule, role) that no longer parses: the request
     /// is refused rather than decided without it.
     AccessRules,
@@ -96,6 +98,7 @@ impl fmt::Display for Dependency {
             Dependency::Keystore => "The keystore",
             Dependency::Audit => "The audit store",
             Dependency::Billing => "The payment provider",
+            Dependency::Mail => "The mail server",
             Dependency::AccessRules => "The stored access rules",
         })
     }
@@ -118,16 +121,31 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(error = %e, "database unavailable");
-                Error::Unavailable(Dependency::Database)
-            }
-            _ => {
-                tracing::error!(error = %e, "database error");
-                Error::Internal("database error".into())
-            }
+        if database_unreachable(&e) {
+            tracing::error!(error = %e, "database unavailable");
+            return Error::Unavailable(Dependency::Database);
         }
+        tracing::error!(error = %e, "database error");
+        Error::Internal("database error".into())
+    }
+}
+
+/// Whether `e` says the database cannot be reached (as opposed to refusing one statement): no
+/// connection within the acquire timeout, a connection cut, refused or failing its TLS or
+/// protocol exchange, or a PostgreSQL server shutting down, starting up or out of connections
+/// (SQLSTATE class 08, 57P01-57P03, 53300).
+pub(crate) fn database_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 

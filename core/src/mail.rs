@@ -60,7 +60,7 @@ impl Mailer {
                     .map_err(|_| Error::Internal("mail build failed".into()))?;
                 transport.send(msg).await.map(|_| ()).map_err(|e| {
                     tracing::error!(error = %e, "SMTP send failed");
-                    Error::Unavailable(Dependency::Database)
+                    Error::Unavailable(Dependency::Mail)
                 })
             }
             Mailer::Outbox(path) => {

@@ -258,7 +258,7 @@ pub fn run_admin(args: AdminArgs) -> Result<(), String> {
     runtime.block_on(async move {
         let database_url = server.database_url();
         let keys = open_planned(&plan, &database_url).await?;
-        let store = Store::connect(&database_url)
+        let store = Store::connect_with(&database_url, server.store_options()?)
             .await
             .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
         check_keystore_identity(
@@ -333,7 +333,7 @@ impl Application {
     ) -> Result<Application, String> {
         let database_url = args.database_url();
         let limits = args.listener_limits()?;
-        let store = Store::connect(&database_url)
+        let store = Store::connect_with(&database_url, args.store_options()?)
             .await
             .map_err(|e| format!("database: {e}. Check TALON_DATABASE_URL."))?;
         check_keystore_identity(&store, &keys, &args.pkcs11_token_label, ephemeral)

@@ -81,6 +81,11 @@ pub struct ServerArgs {
     /// Database URL: `sqlite://…` or `postgres://…`. Defaults to `talon.db` in the data dir.
     #[arg(long, env = "TALON_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Milliseconds a request waits for a database connection before it is answered 503 (the
+    /// database is then marked unavailable, and requests are answered 503 at once until a
+    /// background probe reaches it again).
+    #[arg(long, env = "TALON_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
     /// PKCS#11 module to load.
     #[arg(
         long,
@@ -234,6 +239,17 @@ impl ServerArgs {
                 self.data_dir.join("talon.db").display()
             ),
         }
+    }
+
+    /// How the store reaches the database, or a message naming the setting to fix.
+    pub fn store_options(&self) -> Result<talon_core::store::StoreOptions, String> {
+        if self.db_acquire_timeout_ms == 0 {
+            return Err("TALON_DB_ACQUIRE_TIMEOUT_MS must be at least 1 (milliseconds)".into());
+        }
+        Ok(talon_core::store::StoreOptions {
+            acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms),
+            ..talon_core::store::StoreOptions::BUILT_IN
+        })
     }
 
     /// The listener's limits, or a message naming the setting to fix.

@@ -216,8 +216,10 @@ pub fn set_quota_headers(h: &mut HeaderMap, v: QuotaView) {
     h.insert("x-overage-method", HeaderValue::from_static("none"));
 }
 
-/// Route layer: names the route's operation for the admitting extractor, then settles the
-/// admission with the response's status and sets the quota headers.
+/// Route layer: refuses at once while the database circuit is open ([`crate::circuit`]),
+/// names the route's operation for the admitting extractor, then settles the admission with
+/// the response's status and sets the quota headers (and opens the circuit when the answer
+/// says the database is unavailable).
 pub async fn layer(State(s): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
     let route = req
         .extensions()
@@ -225,9 +227,15 @@ pub async fn layer(State(s): State<AppState>, mut req: Request<Body>, next: Next
         .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
     let method = req.method().clone();
+    // While the database is marked unavailable, a route that needs it is answered 503 at once.
+    let store = s.core.store();
+    if store.is_down() && !crate::circuit::needs_no_database(&route) {
+        return crate::circuit::refusal();
+    }
     let slot = GateSlot::new(operation(&method, &route), access(&method, &route));
     req.extensions_mut().insert(slot.clone());
     let mut res = next.run(req).await;
+    crate::circuit::observe(store, &res);
     let (admitted, quota) = {
         let mut st = slot.0.lock().expect("gate slot");
         (st.admitted.take(), st.quota.take())

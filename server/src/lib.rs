@@ -3,6 +3,7 @@
 //! command line and calls [`run`].
 
 pub mod application;
+mod circuit;
 mod cli;
 mod client;
 pub mod config;

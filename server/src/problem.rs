@@ -98,6 +98,7 @@ impl From<Error> for Problem {
                         Dependency::Keystore => "keystore",
                         Dependency::Audit => "audit",
                         Dependency::Billing => "billing",
+                        Dependency::Mail => "mail",
                         Dependency::AccessRules => "access_rules",
                     }),
                 );
@@ -110,8 +111,20 @@ impl From<Error> for Problem {
     }
 }
 
+/// Response extension for an error status whose body is a document of its own (the health
+/// report), which [`request_id_and_problems`] leaves as it is instead of making it a problem.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnBody;
+
+/// Response extension marking the problem for an unavailable database, which the doors'
+/// circuit layer ([`crate::circuit`]) watches for.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseUnavailable;
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
+        let database_down = self.status == StatusCode::SERVICE_UNAVAILABLE
+            && self.extra.get("dependency").and_then(Value::as_str) == Some("database");
         let title = self.status.canonical_reason().unwrap_or("Error");
         let mut body = Map::new();
         body.insert("type".into(), json!(self.kind));
@@ -129,6 +142,9 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if database_down {
+            res.extensions_mut().insert(DatabaseUnavailable);
+        }
         res
     }
 }
@@ -160,11 +176,6 @@ fn safe_request_id(v: &HeaderValue) -> Option<String> {
     .then(|| s.to_owned())
 }
 
-/// A response extension for the few error answers whose own JSON body is the contract (the
-/// health checks' `{status, checks}`): the problem layer leaves them as they are.
-#[derive(Debug, Clone, Copy)]
-pub struct NotAProblem;
-
 /// Assigns the request id, opens the tracing span, and makes every error response of the API a
 /// problem document carrying `request_id` (including the framework's own 404/405/413).
 pub async fn request_id_and_problems(req: Request<Body>, next: Next) -> Response {
@@ -181,8 +192,8 @@ pub async fn request_id_and_problems(req: Request<Body>, next: Next) -> Response
         tracing::Instrument::instrument(next.run(req), span.clone()).await
     };
     let status = res.status();
-    let keep = res.extensions().get::<NotAProblem>().is_some();
-    let mut res = if (status.is_client_error() || status.is_server_error()) && !keep {
+    let own_body = res.extensions().get::<OwnBody>().is_some();
+    let mut res = if (status.is_client_error() || status.is_server_error()) && !own_body {
         with_request_id(res, &id).await
     } else {
         res

@@ -45,7 +45,15 @@ pub fn router(core: Core, leptos_options: LeptosOptions) -> Router {
         ))
         .layer(axum::middleware::from_fn(same_origin_posts))
         .layer(axum::middleware::from_fn(not_cached))
-        .layer(crate::sessions::layer(core))
+        .layer(crate::sessions::layer(core.clone()))
+        .layer(axum::middleware::from_fn_with_state(core, circuit))
+}
+
+/// The database circuit ([`crate::circuit`]) for the dashboard: while the database is marked
+/// unavailable, everything but the compiled assets is answered 503 at once.
+async fn circuit(State(core): State<Core>, request: Request, next: Next) -> Response {
+    let exempt = is_asset(request.uri().path());
+    crate::circuit::guard(core.store(), exempt, request, next).await
 }
 
 /// Which operation a dashboard request is, as the REST door's table names its routes: the

@@ -114,12 +114,15 @@ pub(crate) fn event_row(
     }
 }
 
-fn audit_down(e: Error) -> Error {
-    tracing::error!(error = %e, "audit append failed");
-    Error::Unavailable(Dependency::Audit)
-}
-
 impl Core {
+    /// A failed audit append is `Unavailable(Audit)`; when the database was unreachable, its
+    /// circuit opens as well.
+    fn audit_down(&self, e: Error) -> Error {
+        tracing::error!(error = %e, "audit append failed");
+        self.store().observe(e);
+        Error::Unavailable(Dependency::Audit)
+    }
+
     /// Starts a transaction whose first statement takes the org's next audit sequence number.
     /// That write serialises audited changes per org and makes the transaction a writer from
     /// the start; finish it with [`Core::write_audit`].
@@ -127,7 +130,7 @@ impl Core {
         let mut tx = self.store().begin().await?;
         let head = audit_store::next_seq(&mut tx, org_id)
             .await
-            .map_err(audit_down)?;
+            .map_err(|e| self.audit_down(e))?;
         Ok((tx, head))
     }
 
@@ -141,7 +144,7 @@ impl Core {
     ) -> Result<()> {
         let head = audit_store::next_seq(tx, &event.org_id)
             .await
-            .map_err(audit_down)?;
+            .map_err(|e| self.audit_down(e))?;
         self.write_audit(tx, head, ctx, event).await
     }
 
@@ -158,13 +161,13 @@ impl Core {
         let ([row], head_mac) = self
             .keys(move |k| link(k, prev_id, prev_hash, &mut rows).map(|mac| (rows, mac)))
             .await
-            .map_err(audit_down)?
-            .map_err(|e| audit_down(e.into()))?;
+            .map_err(|e| self.audit_down(e))?
+            .map_err(|e| self.audit_down(e.into()))?;
         let head_mac =
-            head_mac.ok_or_else(|| audit_down(Error::Internal("no signed head".into())))?;
+            head_mac.ok_or_else(|| self.audit_down(Error::Internal("no signed head".into())))?;
         audit_store::insert(tx, &row, &head_mac)
             .await
-            .map_err(audit_down)
+            .map_err(|e| self.audit_down(e))
     }
 
     /// Records an event in its own transaction (denials, failures).

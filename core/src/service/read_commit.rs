@@ -92,6 +92,7 @@ impl Core {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, reads = jobs.len(), "read batch failed to commit");
+                    self.store().observe(e);
                     for job in jobs {
                         let _ = job.done.send(Err(Error::Unavailable(Dependency::Audit)));
                     }

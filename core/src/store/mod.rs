@@ -26,6 +26,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row};
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -70,17 +71,59 @@ impl DerefMut for Tx {
     }
 }
 
+/// How the store talks to its database when it is slow or gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The longest a statement waits for a pooled connection before the database counts as
+    /// unavailable (503).
+    pub acquire_timeout: Duration,
+    /// While the database is marked down, how often the background probe tries `SELECT 1`.
+    pub probe_interval: Duration,
+    /// The deadline of one probe.
+    pub probe_timeout: Duration,
+}
+
+impl StoreOptions {
+    /// The built-in settings: 2 s to acquire, a 500 ms probe every 500 ms.
+    pub const BUILT_IN: StoreOptions = StoreOptions {
+        acquire_timeout: Duration::from_secs(2),
+        probe_interval: Duration::from_millis(500),
+        probe_timeout: Duration::from_millis(500),
+    };
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions::BUILT_IN
+    }
+}
+
+/// The database circuit, shared by every clone of a [`Store`]. Closed while the database
+/// answers; opened when a request observes it unavailable. While open, the store refuses at
+/// once ([`Store::check`]) and one background task probes the database until it answers.
+struct Circuit {
+    down: AtomicBool,
+    opts: StoreOptions,
+}
+
 /// The storage handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
     writer: Arc<Mutex<()>>,
+    circuit: Arc<Circuit>,
 }
 
 impl Store {
-    /// Connects, applies per-connection settings and runs the backend's migrations.
+    /// Connects with the built-in [`StoreOptions`], applies per-connection settings and runs
+    /// the backend's migrations.
     pub async fn connect(url: &str) -> Result<Store> {
+        Store::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`] with explicit options.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -94,7 +137,7 @@ impl Store {
         };
         let opts = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(options.acquire_timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -123,6 +166,10 @@ impl Store {
             pool,
             backend,
             writer: Arc::new(Mutex::new(())),
+            circuit: Arc::new(Circuit {
+                down: AtomicBool::new(false),
+                opts: options,
+            }),
         })
     }
 
@@ -131,27 +178,99 @@ impl Store {
         self.backend
     }
 
-    /// The connection pool, for statements outside a transaction.
+    /// The connection pool, for statements outside a transaction. The doors refuse requests
+    /// while the circuit is open ([`Store::is_down`]) before any statement runs.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    /// Starts a transaction (after taking the writer lock on SQLite).
+    /// Whether the database is marked unavailable (the circuit is open).
+    pub fn is_down(&self) -> bool {
+        self.circuit.down.load(Ordering::Acquire)
+    }
+
+    /// Refuses at once while the database is marked unavailable; costs no round trip.
+    pub fn check(&self) -> Result<()> {
+        if self.is_down() {
+            Err(Error::Unavailable(Dependency::Database))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Passes `e` on, first opening the circuit when it says the database is unavailable.
+    pub fn observe(&self, e: Error) -> Error {
+        if matches!(e, Error::Unavailable(Dependency::Database)) {
+            self.note_unavailable();
+        }
+        e
+    }
+
+    /// Marks the database unavailable: from now on [`Store::check`] and [`Store::begin`]
+    /// refuse at once, and one background task probes the database until it answers, then
+    /// closes the circuit. Outside a Tokio runtime nothing could probe, so nothing is marked.
+    pub fn note_unavailable(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.circuit.down.swap(true, Ordering::AcqRel) {
+            return; // already open: its probe is running
+        }
+        tracing::warn!("database unavailable: answering 503 until it responds again");
+        let pool = self.pool.clone();
+        let circuit = self.circuit.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(circuit.opts.probe_interval).await;
+                let probe = sqlx::query("SELECT 1").execute(&pool);
+                match tokio::time::timeout(circuit.opts.probe_timeout, probe).await {
+                    Ok(Ok(_)) => break,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "database probe failed"),
+                    Err(_) => tracing::debug!("database probe timed out"),
+                }
+            }
+            circuit.down.store(false, Ordering::Release);
+            tracing::warn!("database answers again: circuit closed");
+        });
+    }
+
+    /// Starts a transaction (after taking the writer lock on SQLite). Refuses at once while
+    /// the database is marked unavailable.
     pub async fn begin(&self) -> Result<Tx> {
+        self.check()?;
         let writer = match self.backend {
             Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
             Backend::Postgres => None,
         };
+        let tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| self.observe(e.into()))?;
         Ok(Tx {
-            tx: self.pool.begin().await?,
+            tx,
             _writer: writer,
         })
     }
 
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        self.check()?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.observe(e.into()))?;
         Ok(())
+    }
+
+    /// Whether the database answers within `deadline`: false at once while the circuit is
+    /// open, and false when the round trip takes longer (a slow answer does not open the
+    /// circuit; an unavailable one does).
+    pub async fn answers_within(&self, deadline: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(deadline, self.ping()).await,
+            Ok(Ok(()))
+        )
     }
 }
 
@@ -176,4 +295,106 @@ pub(crate) fn json_list(s: &str, table: &'static str, column: &'static str) -> R
 /// Serialises a list of strings as JSON text.
 pub(crate) fn to_json_list(v: &[String]) -> String {
     serde_json::to_string(v).expect("string list serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    const FAST: StoreOptions = StoreOptions {
+        acquire_timeout: Duration::from_millis(300),
+        probe_interval: Duration::from_millis(50),
+        probe_timeout: Duration::from_millis(200),
+    };
+
+    /// A store over a pool that connects on first use, so it can point at nothing.
+    fn lazy(url: &str, opts: StoreOptions) -> Store {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_lazy(url)
+            .expect("pool");
+        Store {
+            pool,
+            backend: Backend::Postgres,
+            writer: Arc::new(Mutex::new(())),
+            circuit: Arc::new(Circuit {
+                down: AtomicBool::new(false),
+                opts,
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_circuit_refuses_at_once_and_closes_when_the_database_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect_with(&url, FAST).await.unwrap();
+        let clone = store.clone();
+        assert!(store.check().is_ok());
+        store.note_unavailable();
+        // Shared by clones, and refused without a round trip.
+        assert!(clone.is_down());
+        let start = Instant::now();
+        assert!(matches!(
+            clone.begin().await.err(),
+            Some(Error::Unavailable(Dependency::Database))
+        ));
+        assert!(matches!(
+            clone.ping().await,
+            Err(Error::Unavailable(Dependency::Database))
+        ));
+        assert!(!clone.answers_within(Duration::from_secs(5)).await);
+        assert!(start.elapsed() < Duration::from_millis(50));
+        // The probe reaches the database and closes the circuit.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while store.is_down() {
+            assert!(Instant::now() < deadline, "circuit never closed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(store.begin().await.is_ok());
+        assert!(store.answers_within(Duration::from_secs(1)).await);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_opens_the_circuit_and_keeps_it_open() {
+        // Nothing listens on port 1: connections are refused.
+        let store = lazy("postgres://talon@127.0.0.1:1/talon", FAST);
+        let start = Instant::now();
+        assert!(matches!(
+            store.ping().await,
+            Err(Error::Unavailable(Dependency::Database))
+        ));
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert!(store.is_down());
+        // Several probes fail meanwhile; the circuit stays open and refuses at once.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(store.is_down());
+        let start = Instant::now();
+        assert!(store.begin().await.is_err());
+        assert!(store.check().is_err());
+        assert!(start.elapsed() < Duration::from_millis(50));
+    }
+
+    #[test]
+    fn connection_failures_are_unavailable_and_statement_failures_are_not() {
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            io,
+            sqlx::Error::Protocol("unexpected end of stream".into()),
+        ] {
+            assert!(matches!(
+                Error::from(e),
+                Error::Unavailable(Dependency::Database)
+            ));
+        }
+        assert!(matches!(
+            Error::from(sqlx::Error::RowNotFound),
+            Error::Internal(_)
+        ));
+    }
 }

@@ -100,12 +100,16 @@ pub fn router(core: Core, api: Router, door: DoorSettings) -> Router {
         config,
     );
     let guard = Guard {
-        core,
+        core: core.clone(),
         sessions: Sessions::default(),
     };
     Router::new()
         .nest_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(guard, authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            core,
+            crate::circuit::layer,
+        ))
 }
 
 fn unauthorized(detail: &str) -> Response {

@@ -1,6 +1,6 @@
 //! Health and key publication: `/v1/health`, `/v1/health/hsm`, JWKS, the JWT public key.
 
-use crate::problem::NotAProblem;
+use crate::problem::OwnBody;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -19,20 +19,25 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/jwt-public-key", get(public_key))
 }
 
+/// Answers within a second: the database check is immediate while its circuit is open and
+/// bounded otherwise ([`talon_core::service::HEALTH_DATABASE_DEADLINE`]). The audit log lives
+/// in the database, so it is down with it.
 async fn health(State(s): State<AppState>) -> impl IntoResponse {
     let h = s.core.health().await;
     let check = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let database = if h.database { "ok" } else { "down" };
     let body = json!({
         "status": if !h.database { "unhealthy" } else if h.keystore { "healthy" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
-        "checks": {"database": check(h.database), "keystore": check(h.keystore), "audit": check(h.database)},
+        "checks": {"database": database, "keystore": check(h.keystore), "audit": database},
     });
     let status = if h.database {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Extension(NotAProblem), Json(body))
+    // The 503 carries the report itself, not a generic problem document.
+    (status, Extension(OwnBody), Json(body))
 }
 
 async fn hsm(State(s): State<AppState>) -> impl IntoResponse {
@@ -42,13 +47,13 @@ async fn hsm(State(s): State<AppState>) -> impl IntoResponse {
             let status = if ms < 500.0 { "ok" } else { "degraded" };
             (
                 StatusCode::OK,
-                Extension(NotAProblem),
+                Extension(OwnBody),
                 Json(json!({"status": status, "latency_ms": ms})),
             )
         }
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Extension(NotAProblem),
+            Extension(OwnBody),
             Json(json!({"status": "unavailable"})),
         ),
     }

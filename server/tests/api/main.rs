@@ -22,6 +22,7 @@ mod keystore_outage;
 mod limits;
 mod mcp;
 mod mfa;
+mod outages;
 mod scopes;
 mod sharing;
 mod slow_clients;

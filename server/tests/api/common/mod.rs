@@ -3,6 +3,7 @@
 
 mod browser;
 pub mod mcp_client;
+pub mod pg_cluster;
 
 pub use browser::Browser;
 use reqwest::{Client, Method, StatusCode};
@@ -100,6 +101,21 @@ impl TestServer {
             ),
             Db::Postgres => fresh_postgres_database().await,
         };
+        Self::start_in(data_dir, db, database_url, env)
+    }
+
+    /// Starts on a given PostgreSQL database URL (a test's own cluster) with extra environment.
+    pub async fn start_on_url(database_url: &str, env: &[(&str, &str)]) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(data_dir, Db::Postgres, database_url.to_owned(), env)
+    }
+
+    fn start_in(
+        data_dir: TempDir,
+        db: Db,
+        database_url: String,
+        env: &[(&str, &str)],
+    ) -> TestServer {
         let mut s = TestServer {
             base: String::new(),
             db,
