@@ -267,18 +267,11 @@ impl Pkcs11KeyStore {
             None => self.with_session(|s| {
                 s.generate_key(
                     &Mechanism::GenericSecretKeyGen,
-                    &[
-                        Attribute::Class(ObjectClass::SECRET_KEY),
-                        Attribute::KeyType(KeyType::GENERIC_SECRET),
-                        Attribute::ValueLen(32.into()),
-                        Attribute::Token(true),
-                        Attribute::Private(true),
-                        Attribute::Sensitive(true),
-                        Attribute::Extractable(false),
-                        Attribute::Sign(true),
-                        Attribute::Verify(true),
-                        Attribute::Label(label.as_bytes().to_vec()),
-                    ],
+                    &secret_key_template(
+                        KeyType::GENERIC_SECRET,
+                        label,
+                        &[Attribute::Sign(true), Attribute::Verify(true)],
+                    ),
                 )
                 .map(|_| ())
                 .map_err(backend)
@@ -398,6 +391,23 @@ impl Live {
     }
 }
 
+/// The template of a 256-bit secret key kept in the token: private, sensitive and
+/// non-extractable, allowed the operations in `usage`.
+fn secret_key_template(key_type: KeyType, label: &str, usage: &[Attribute]) -> Vec<Attribute> {
+    let mut t = vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(key_type),
+        Attribute::ValueLen(32.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+    ];
+    t.extend_from_slice(usage);
+    t.push(Attribute::Label(label.as_bytes().to_vec()));
+    t
+}
+
 fn login(ctx: &Pkcs11, slot: Slot, pin: &str) -> Result<Live, KeyStoreError> {
     let login_session = ctx.open_rw_session(slot).map_err(backend)?;
     match login_session.login(UserType::User, Some(&AuthPin::new(pin.to_owned().into()))) {
@@ -460,20 +470,16 @@ impl KeyStore for Pkcs11KeyStore {
             let handle = l.with_session(&self.ctx, |s| {
                 s.generate_key(
                     &Mechanism::AesKeyGen,
-                    &[
-                        Attribute::Class(ObjectClass::SECRET_KEY),
-                        Attribute::KeyType(KeyType::AES),
-                        Attribute::ValueLen(32.into()),
-                        Attribute::Token(true),
-                        Attribute::Private(true),
-                        Attribute::Sensitive(true),
-                        Attribute::Extractable(false),
-                        Attribute::Encrypt(true),
-                        Attribute::Decrypt(true),
-                        Attribute::Wrap(true),
-                        Attribute::Unwrap(true),
-                        Attribute::Label(label.as_bytes().to_vec()),
-                    ],
+                    &secret_key_template(
+                        KeyType::AES,
+                        label,
+                        &[
+                            Attribute::Encrypt(true),
+                            Attribute::Decrypt(true),
+                            Attribute::Wrap(true),
+                            Attribute::Unwrap(true),
+                        ],
+                    ),
                 )
                 .map_err(backend)
             })?;

@@ -18,14 +18,7 @@ async fn timed(
     body: Option<Value>,
 ) -> (StatusCode, String, Value, Duration) {
     let start = Instant::now();
-    let mut req = srv.http.request(method, srv.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
+    let res = srv.send(method, path, token, body).await;
     let status = res.status();
     let ctype = res
         .headers()

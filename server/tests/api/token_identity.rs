@@ -51,18 +51,31 @@ async fn stopped_server_with_a_secret(db: Db) -> (TestServer, String, String) {
     (srv, h.email, vault)
 }
 
-fn refused(out: &std::process::Output) -> String {
+/// Starts `talon server` on the stopped server's data, expects exit 1 without listening, and
+/// checks that stderr says each of `says`.
+fn start_is_refused(srv: &TestServer, extra: &[(&str, &str)], says: &[&str]) {
+    let out = srv.run_talon(&["server", "--addr", "127.0.0.1:0"], extra);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected exit 1, stderr: {stderr}"
-    );
+    assert_eq!(out.status.code(), Some(1), "expected exit 1, stderr: {stderr}");
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("Talon listening on"),
         "the server must not start: {stderr}"
     );
-    stderr
+    for s in says {
+        assert!(stderr.contains(s), "stderr should say {s:?}: {stderr}");
+    }
+}
+
+/// `talon admin init-token` on the server's data dir; returns whether it succeeded and what it
+/// printed on stdout and stderr.
+fn init_token(srv: &TestServer) -> (bool, String) {
+    let out = srv.run_talon(&["admin", "init-token"], &[]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
 
 async fn a_wrong_token_label_at_start_exits_with_a_message_and_creates_no_token(db: Db) {
@@ -70,22 +83,14 @@ async fn a_wrong_token_label_at_start_exits_with_a_message_and_creates_no_token(
     let before = token_files(&srv);
     assert!(!before.is_empty(), "the first start created the token");
 
-    let out = srv.run_talon(
-        &["server", "--addr", "127.0.0.1:0"],
+    start_is_refused(
+        &srv,
         &[("TALON_PKCS11_TOKEN_LABEL", "talon-typo")],
-    );
-    let stderr = refused(&out);
-    assert!(
-        stderr.contains("no PKCS#11 token labelled 'talon-typo'"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("TALON_PKCS11_TOKEN_LABEL"),
-        "says what to check: {stderr}"
-    );
-    assert!(
-        stderr.contains("talon admin init-token"),
-        "says how to create one deliberately: {stderr}"
+        &[
+            "no PKCS#11 token labelled 'talon-typo'",
+            "TALON_PKCS11_TOKEN_LABEL",
+            "talon admin init-token",
+        ],
     );
     assert_eq!(token_files(&srv), before, "no token was created or changed");
 
@@ -111,19 +116,14 @@ async fn a_lost_token_directory_stops_start_up_instead_of_getting_a_new_token(db
     let (srv, _email, _vault) = stopped_server_with_a_secret(db).await;
     clear_token_dir(&srv);
 
-    let out = srv.run_talon(&["server", "--addr", "127.0.0.1:0"], &[]);
-    let stderr = refused(&out);
-    assert!(
-        stderr.contains("no PKCS#11 token labelled 'talon'"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("already holds Talon data"),
-        "says why: {stderr}"
-    );
-    assert!(
-        stderr.contains("restore it from a backup"),
-        "says how to fix: {stderr}"
+    start_is_refused(
+        &srv,
+        &[],
+        &[
+            "no PKCS#11 token labelled 'talon'",
+            "already holds Talon data",
+            "restore it from a backup",
+        ],
     );
     assert!(token_files(&srv).is_empty(), "no token was created");
 }
@@ -132,33 +132,21 @@ async fn a_reinitialised_token_with_the_same_label_stops_start_up(db: Db) {
     let (srv, _email, _vault) = stopped_server_with_a_secret(db).await;
 
     // init-token refuses while the token exists.
-    let out = srv.run_talon(&["admin", "init-token"], &[]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("already exists"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, said) = init_token(&srv);
+    assert!(!ok && said.contains("already exists"), "{said}");
 
     clear_token_dir(&srv);
-    let out = srv.run_talon(&["admin", "init-token"], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("initialised"));
+    let (ok, said) = init_token(&srv);
+    assert!(ok && said.contains("initialised"), "{said}");
     assert!(!token_files(&srv).is_empty(), "init-token created a token");
 
-    let out = srv.run_talon(&["server", "--addr", "127.0.0.1:0"], &[]);
-    let stderr = refused(&out);
-    assert!(
-        stderr.contains("is not the token this database was created with"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("restore the token from a backup"),
-        "{stderr}"
+    start_is_refused(
+        &srv,
+        &[],
+        &[
+            "is not the token this database was created with",
+            "restore the token from a backup",
+        ],
     );
 }
 
@@ -172,14 +160,8 @@ async fn a_database_without_a_recorded_identity_is_checked_by_its_vault_keys(db:
         .unwrap();
     pool.close().await;
     clear_token_dir(&srv);
-    let out = srv.run_talon(&["admin", "init-token"], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, said) = init_token(&srv);
+    assert!(ok, "{said}");
 
-    let out = srv.run_talon(&["server", "--addr", "127.0.0.1:0"], &[]);
-    let stderr = refused(&out);
-    assert!(stderr.contains("does not hold the vault key"), "{stderr}");
+    start_is_refused(&srv, &[], &["does not hold the vault key"]);
 }

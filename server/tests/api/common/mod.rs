@@ -235,13 +235,14 @@ impl TestServer {
     }
 
     /// Sends a request; returns status and JSON body (Null for an empty body).
-    pub async fn call(
+    /// Sends one request with an optional bearer token and JSON body.
+    pub async fn send(
         &self,
         method: Method,
         path: &str,
         token: Option<&str>,
         body: Option<Value>,
-    ) -> (StatusCode, Value) {
+    ) -> reqwest::Response {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -249,7 +250,17 @@ impl TestServer {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.expect("request");
+        req.send().await.expect("request")
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let res = self.send(method, path, token, body).await;
         let status = res.status();
         let text = res.text().await.unwrap_or_default();
         let v = if text.is_empty() {
