@@ -15,7 +15,7 @@ pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
             let v = s
                 .call(
                     Method::GET,
-                    &format!("/v1/vaults/{vault}/secrets"),
+                    &format!("/v1/vaults/{vault}/secret-details"),
                     &[("prefix", prefix.as_str())],
                     None,
                 )
@@ -178,7 +178,6 @@ pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
                     "type",
                     "created_at",
                     "is_disabled",
-                    "access_count",
                 ],
             );
         }

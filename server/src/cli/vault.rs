@@ -13,7 +13,7 @@ pub(super) async fn run(s: &mut Session, c: VaultCmd) -> Res {
                 &[
                     "id",
                     "name",
-                    "secret_count",
+                    "description",
                     "created_by_type",
                     "created_at",
                 ],
