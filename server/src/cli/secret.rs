@@ -173,12 +173,7 @@ pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
             s.show_list(
                 &v,
                 "versions",
-                &[
-                    "version",
-                    "type",
-                    "created_at",
-                    "is_disabled",
-                ],
+                &["version", "type", "created_at", "is_disabled"],
             );
         }
     }
