@@ -482,3 +482,24 @@ pub fn jwt_claims(token: &str) -> Value {
         .expect("base64url payload");
     serde_json::from_slice(&bytes).expect("JSON claims")
 }
+
+impl TestServer {
+    /// Talon's `secret-details` entry of `path` (counters, read limit, vault, writer): what
+    /// 1claw's secret shapes leave out. Never a read.
+    pub async fn secret_details(&self, token: &str, vault: &str, path: &str) -> Value {
+        let (s, v) = self
+            .call(
+                Method::GET,
+                &format!("/v1/vaults/{vault}/secret-details?prefix={path}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "secret-details: {v}");
+        v["secrets"]
+            .as_array()
+            .and_then(|l| l.iter().find(|e| e["path"] == path))
+            .cloned()
+            .unwrap_or_else(|| panic!("no details for {path}: {v}"))
+    }
+}
