@@ -94,10 +94,10 @@ fn check(schema: &Value, v: &Value, strict: bool, at: &str, errors: &mut Vec<Str
         Value::Object(_) => "object",
         Value::Null => unreachable!(),
     };
-    if !types.is_empty()
-        && !types.contains(&kind)
-        && !(kind == "integer" && types.contains(&"number"))
-    {
+    let type_ok = types.is_empty()
+        || types.contains(&kind)
+        || (kind == "integer" && types.contains(&"number"));
+    if !type_ok {
         errors.push(format!("{at}: {kind}, schema wants {types:?}"));
         return;
     }
