@@ -31,14 +31,12 @@ pub struct CreateAgentRequest {
     pub api_key_expires_at: Option<String>,
 }
 
-/// An agent as the owner's routes return it.
+/// An agent as the owner's routes return it: only fields of 1claw's **AgentResponse**. Who
+/// created it and the key's prefix are for the dashboard, which reads the core directly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentResponse {
     /// The agent's id.
     pub id: String,
-    /// The owning org.
-    #[serde(default)]
-    pub org_id: String,
     /// Display name.
     pub name: String,
     /// Free text.
@@ -57,22 +55,16 @@ pub struct AgentResponse {
     /// Lifetime of its access tokens, or null for the server default.
     #[serde(default)]
     pub token_ttl_seconds: Option<i64>,
-    /// RFC 3339, or null.
-    #[serde(default)]
+    /// RFC 3339; absent when the agent does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    /// The key's public prefix.
-    #[serde(default)]
-    pub api_key_prefix: String,
     /// RFC 3339, or null.
     #[serde(default)]
     pub api_key_expires_at: Option<String>,
-    /// Id of the creating user.
-    #[serde(default)]
-    pub created_by: String,
     /// RFC 3339.
     pub created_at: String,
-    /// RFC 3339, or null.
-    #[serde(default)]
+    /// RFC 3339; absent until the agent first signs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_active_at: Option<String>,
     /// Not served: always false.
     pub intents_api_enabled: bool,

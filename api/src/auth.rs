@@ -38,7 +38,9 @@ pub struct AgentTokenRequest {
     pub agent_id: Option<String>,
 }
 
-/// A new user access token, or (with `mfa_required`) the MFA challenge of a login.
+/// A new user access token, or (with `mfa_required`) the MFA challenge of a login: 1claw's
+/// **TokenResponse** (or **LoginResponse**) and nothing else, since 1claw's Go SDK refuses
+/// unknown fields. Who signed in is in the token's `sub` claim and at `GET /v1/auth/me`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TokenResponse {
     /// The access token (empty while an MFA challenge is open).
@@ -55,9 +57,6 @@ pub struct TokenResponse {
         skip_serializing_if = "Option::is_none"
     )]
     pub refresh_token: Option<BearerSecret>,
-    /// The signed-in user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
     /// Set when the login needs a TOTP code next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa_required: Option<bool>,
@@ -93,7 +92,9 @@ pub struct SignupResponse {
     pub refresh_token: BearerSecret,
 }
 
-/// `POST /v1/auth/agent-token`: the agent's access token and what it may reach.
+/// `POST /v1/auth/agent-token`: 1claw's **TokenResponse**, plus `agent_id` when the request
+/// did not name the agent (1claw's Python SDK learns its own id from it). The org, scopes and
+/// vault binding are claims of the token (`org_id`, `scopes`, `vault_ids`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AgentTokenResponse {
     /// The access token.
@@ -103,16 +104,7 @@ pub struct AgentTokenResponse {
     pub token_type: String,
     /// Seconds until it expires.
     pub expires_in: i64,
-    /// The agent.
-    #[serde(default)]
-    pub agent_id: String,
-    /// Its org.
-    #[serde(default)]
-    pub org_id: String,
-    /// Vaults it is limited to.
-    #[serde(default)]
-    pub vault_ids: Vec<String>,
-    /// Its scopes.
-    #[serde(default)]
-    pub scopes: Vec<String>,
+    /// The agent, when the request did not name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A policy as every policy route returns it.
+/// A policy as every policy route returns it: only fields of 1claw's **PolicyResponse**.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyResponse {
     /// The policy's id.
@@ -21,8 +21,8 @@ pub struct PolicyResponse {
     /// The conditions object (`{}` when none).
     #[serde(default)]
     pub conditions: Value,
-    /// RFC 3339, or null.
-    #[serde(default)]
+    /// RFC 3339; absent when the grant does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     /// `allow` or `deny`.
     #[serde(default)]
@@ -38,9 +38,6 @@ pub struct PolicyResponse {
     pub created_by_type: String,
     /// RFC 3339.
     pub created_at: String,
-    /// RFC 3339.
-    #[serde(default)]
-    pub updated_at: String,
 }
 
 /// `GET /v1/vaults/{vault_id}/policies`.

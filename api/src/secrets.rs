@@ -38,14 +38,14 @@ pub struct RotateSecretRequest {
     pub secret_type: Option<String>,
 }
 
-/// A stored version as a write (put or rotate) returns it.
+/// A stored version as a write (put or rotate) returns it: the fields 1claw's
+/// **SecretCreatedResponse** and **SecretMetadataResponse** share, and nothing else (1claw's Go
+/// SDK refuses unknown fields). The vault, the read limit and the counters are in
+/// [`SecretDetailsResponse`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecretVersionResponse {
     /// The secret's id (the same for every version of a path).
     pub id: String,
-    /// The vault.
-    #[serde(default)]
-    pub vault_id: String,
     /// The secret's path.
     pub path: String,
     /// Type name.
@@ -58,40 +58,66 @@ pub struct SecretVersionResponse {
     pub metadata: Value,
     /// RFC 3339.
     pub created_at: String,
-    /// RFC 3339, or null.
-    #[serde(default)]
+    /// RFC 3339; absent when the version does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    /// Reads allowed, or null.
-    #[serde(default)]
-    pub max_access_count: Option<i64>,
 }
 
-/// A version's metadata as lists and version queries return it: no value.
+/// A version's metadata as lists and version queries return it: 1claw's
+/// **SecretMetadataResponse**, no value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecretMetadataResponse {
     /// What the write returned.
     #[serde(flatten)]
     pub version: SecretVersionResponse,
+    /// Whether this version was disabled.
+    #[serde(default)]
+    pub is_disabled: bool,
+}
+
+/// A read: 1claw's **SecretResponse**, the version and the plaintext.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SecretResponse {
+    /// The version read.
+    #[serde(flatten)]
+    pub version: SecretVersionResponse,
+    /// Who wrote it: `user:<uuid>` or `agent:<uuid>`.
+    #[serde(default)]
+    pub created_by: String,
+    /// The plaintext.
+    #[serde(serialize_with = "expose_value")]
+    pub value: SecretValue,
+}
+
+/// Talon only (`GET /v1/vaults/{vault_id}/secret-details`): a latest version's metadata with
+/// what 1claw's shapes leave out, the vault, the read limit and the counters. Never a value,
+/// never an access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretDetailsResponse {
+    /// What the write returned.
+    #[serde(flatten)]
+    pub version: SecretVersionResponse,
+    /// The vault.
+    pub vault_id: String,
+    /// Reads allowed, or null.
+    #[serde(default)]
+    pub max_access_count: Option<i64>,
     /// Reads so far.
     #[serde(default)]
     pub access_count: i64,
     /// Whether this version was disabled.
     #[serde(default)]
     pub is_disabled: bool,
-    /// Id of the writer.
+    /// Who wrote it: `user:<uuid>` or `agent:<uuid>`.
     #[serde(default)]
     pub created_by: String,
 }
 
-/// A read: the metadata and the plaintext.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SecretResponse {
-    /// The version read.
-    #[serde(flatten)]
-    pub meta: SecretMetadataResponse,
-    /// The plaintext.
-    #[serde(serialize_with = "expose_value")]
-    pub value: SecretValue,
+/// `GET /v1/vaults/{vault_id}/secret-details` (Talon only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretDetailsListResponse {
+    /// Details of each readable live secret's latest version, sorted by path.
+    pub secrets: Vec<SecretDetailsResponse>,
 }
 
 /// `GET /v1/vaults/{vault_id}/secrets`.

@@ -12,14 +12,11 @@ pub struct CreateVaultRequest {
     pub description: Option<String>,
 }
 
-/// A vault, as every `/v1/vaults` route returns it.
+/// A vault, as every `/v1/vaults` route returns it: only fields of 1claw's **VaultResponse**.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VaultResponse {
     /// The vault's id.
     pub id: String,
-    /// The owning org.
-    #[serde(default)]
-    pub org_id: String,
     /// Display name.
     pub name: String,
     /// Free text (empty when none was given).
@@ -33,9 +30,6 @@ pub struct VaultResponse {
     pub created_by_type: String,
     /// RFC 3339.
     pub created_at: String,
-    /// Live secrets in the vault.
-    #[serde(default)]
-    pub secret_count: i64,
     /// Customer-managed keys: never on in Talon (the HSM holds the keys).
     #[serde(default)]
     pub cmek_enabled: bool,

@@ -23,11 +23,15 @@ pub fn operation(method: &Method, route: &str) -> Operation {
         | ("GET", "/v1/vaults/{vault_id}/secret-version/{*path}") => Operation::SecretRead,
         ("PUT", "/v1/vaults/{vault_id}/secrets/{*path}")
         | ("POST", "/v1/vaults/{vault_id}/secret-rotate/{*path}") => Operation::SecretWrite,
-        ("POST", "/v1/secrets/{secret_id}/share") => Operation::ShareCreate,
+        ("POST", "/v1/secrets/{secret_id}/share") | ("POST", "/v1/shares") => {
+            Operation::ShareCreate
+        }
         // Counted when the caller is authenticated (targeted shares); anonymous link opens
         // belong to no org the request could be charged to.
         ("GET", "/v1/share/{share_id}") => Operation::ShareAccess,
-        ("GET", "/v1/audit/events") | ("GET", "/v1/audit/export") => Operation::AuditQuery,
+        ("GET", "/v1/audit/events") | ("GET", "/v1/audit") | ("GET", "/v1/audit/export") => {
+            Operation::AuditQuery
+        }
         _ => Operation::Other,
     }
 }
@@ -74,6 +78,7 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("PUT", "/v1/vaults/{vault_id}/policies/{policy_id}")
         | ("DELETE", "/v1/vaults/{vault_id}/policies/{policy_id}") => scope(Scope::PoliciesWrite),
         ("GET", "/v1/vaults/{vault_id}/secrets")
+        | ("GET", "/v1/vaults/{vault_id}/secret-details")
         | ("GET", "/v1/vaults/{vault_id}/secrets/{*path}")
         | ("GET", "/v1/vaults/{vault_id}/secret-versions/{*path}")
         | ("GET", "/v1/vaults/{vault_id}/secret-version/{*path}") => scope(Scope::SecretsRead),
@@ -89,15 +94,19 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("POST", "/v1/agents/enroll/{pairing_id}/approve")
         | ("POST", "/v1/agents/enroll/{pairing_id}/deny") => scope(Scope::AgentsWrite),
         ("POST", "/v1/secrets/{secret_id}/share")
+        | ("POST", "/v1/shares")
         | ("DELETE", "/v1/share/{share_id}")
+        | ("DELETE", "/v1/shares/{share_id}")
+        | ("GET", "/v1/shares")
         | ("GET", "/v1/shares/outbound")
         | ("GET", "/v1/shares/inbound")
         | ("POST", "/v1/shares/{share_id}/accept")
         | ("POST", "/v1/shares/{share_id}/decline") => scope(Scope::SharesWrite),
         // Verify also needs an owner or admin and is limited per org; the core checks both.
-        ("GET", "/v1/audit/events") | ("GET", "/v1/audit/export") | ("GET", "/v1/audit/verify") => {
-            scope(Scope::AuditRead)
-        }
+        ("GET", "/v1/audit/events")
+        | ("GET", "/v1/audit")
+        | ("GET", "/v1/audit/export")
+        | ("GET", "/v1/audit/verify") => scope(Scope::AuditRead),
         ("GET", "/v1/billing/usage")
         | ("GET", "/v1/billing/history")
         | ("GET", "/v1/billing/subscription") => scope(Scope::BillingRead),

@@ -363,7 +363,6 @@ impl From<&Agent> for talon_api::agents::AgentResponse {
         use crate::clock::rfc3339;
         talon_api::agents::AgentResponse {
             id: a.id.clone(),
-            org_id: a.org_id.clone(),
             name: a.name.clone(),
             description: a.description.clone(),
             auth_method: "api_key".to_owned(),
@@ -372,9 +371,7 @@ impl From<&Agent> for talon_api::agents::AgentResponse {
             vault_ids: a.vault_ids.clone(),
             token_ttl_seconds: a.token_ttl_seconds,
             expires_at: a.expires_at.map(rfc3339),
-            api_key_prefix: a.api_key_prefix.clone(),
             api_key_expires_at: a.api_key_expires_at.map(rfc3339),
-            created_by: a.created_by.clone(),
             created_at: rfc3339(a.created_at),
             last_active_at: a.last_active_at.map(rfc3339),
             intents_api_enabled: false,

@@ -440,10 +440,9 @@ impl Core {
     }
 
     /// `GET /v1/billing/usage`: the tier, this month's requests and cost, limits and counts.
-    /// Humans only.
+    /// Humans and agents (their org's usage; read-only).
     pub async fn billing_usage(&self, p: &Principal) -> Result<Value> {
         p.require_scope(talon_api::Scope::BillingRead)?;
-        p.require_human()?;
         let org = p.org_id();
         let (tier, requests, cost) = self.month_totals(org).await?;
         let l = self.plans().limits(&tier);

@@ -260,7 +260,6 @@ impl From<&Policy> for talon_api::policies::PolicyResponse {
             created_by: p.created_by.clone(),
             created_by_type: p.created_by_type.clone(),
             created_at: rfc3339(p.created_at),
-            updated_at: rfc3339(p.updated_at),
         }
     }
 }

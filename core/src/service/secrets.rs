@@ -441,14 +441,12 @@ impl From<&SecretVersion> for talon_api::secrets::SecretVersionResponse {
     fn from(s: &SecretVersion) -> Self {
         talon_api::secrets::SecretVersionResponse {
             id: s.secret_id.clone(),
-            vault_id: s.vault_id.clone(),
             path: s.path.clone(),
             secret_type: s.secret_type.clone(),
             version: s.version,
             metadata: json_object(&s.metadata),
             created_at: crate::clock::rfc3339(s.created_at),
             expires_at: s.expires_at.map(crate::clock::rfc3339),
-            max_access_count: s.max_access_count,
         }
     }
 }
@@ -457,6 +455,17 @@ impl From<&SecretVersion> for talon_api::secrets::SecretMetadataResponse {
     fn from(s: &SecretVersion) -> Self {
         talon_api::secrets::SecretMetadataResponse {
             version: s.into(),
+            is_disabled: s.is_disabled,
+        }
+    }
+}
+
+impl From<&SecretVersion> for talon_api::secrets::SecretDetailsResponse {
+    fn from(s: &SecretVersion) -> Self {
+        talon_api::secrets::SecretDetailsResponse {
+            version: s.into(),
+            vault_id: s.vault_id.clone(),
+            max_access_count: s.max_access_count,
             access_count: s.access_count,
             is_disabled: s.is_disabled,
             created_by: s.created_by.clone(),
@@ -467,7 +476,8 @@ impl From<&SecretVersion> for talon_api::secrets::SecretMetadataResponse {
 impl From<SecretRead> for talon_api::secrets::SecretResponse {
     fn from(read: SecretRead) -> Self {
         talon_api::secrets::SecretResponse {
-            meta: (&read.meta).into(),
+            version: (&read.meta).into(),
+            created_by: read.meta.created_by.clone(),
             value: read.value,
         }
     }

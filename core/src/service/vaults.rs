@@ -320,13 +320,11 @@ impl From<&Vault> for talon_api::vaults::VaultResponse {
     fn from(v: &Vault) -> Self {
         talon_api::vaults::VaultResponse {
             id: v.id.clone(),
-            org_id: v.org_id.clone(),
             name: v.name.clone(),
             description: v.description.clone(),
             created_by: v.created_by.clone(),
             created_by_type: v.created_by_type.clone(),
             created_at: crate::clock::rfc3339(v.created_at),
-            secret_count: v.secret_count,
             cmek_enabled: false,
         }
     }

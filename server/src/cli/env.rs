@@ -58,7 +58,7 @@ async fn collect(s: &mut Session, prefix: &str) -> Res<BTreeMap<String, SecretVa
             }
             Err(e) => return Err(e),
         };
-        let pairs: Vec<(String, SecretValue)> = if read.meta.version.secret_type == "env_bundle" {
+        let pairs: Vec<(String, SecretValue)> = if read.version.secret_type == "env_bundle" {
             env_bundle::parse(read.value.expose_secret())
         } else {
             vec![(var_name(&path), read.value)]

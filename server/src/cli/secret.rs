@@ -15,7 +15,7 @@ pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
             let v = s
                 .call(
                     Method::GET,
-                    &format!("/v1/vaults/{vault}/secrets"),
+                    &format!("/v1/vaults/{vault}/secret-details"),
                     &[("prefix", prefix.as_str())],
                     None,
                 )
@@ -173,13 +173,7 @@ pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
             s.show_list(
                 &v,
                 "versions",
-                &[
-                    "version",
-                    "type",
-                    "created_at",
-                    "is_disabled",
-                    "access_count",
-                ],
+                &["version", "type", "created_at", "is_disabled"],
             );
         }
     }

@@ -10,13 +10,7 @@ pub(super) async fn run(s: &mut Session, c: VaultCmd) -> Res {
             s.show_list(
                 &v,
                 "vaults",
-                &[
-                    "id",
-                    "name",
-                    "secret_count",
-                    "created_by_type",
-                    "created_at",
-                ],
+                &["id", "name", "description", "created_by_type", "created_at"],
             );
         }
         VaultCmd::Create { name, description } => {

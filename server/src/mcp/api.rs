@@ -10,8 +10,8 @@ use reqwest::Method;
 use std::sync::Arc;
 use talon_api::policies::{CreatePolicyRequest, PolicyResponse};
 use talon_api::secrets::{
-    PutSecretRequest, SecretListResponse, SecretMetadataResponse, SecretResponse,
-    SecretVersionResponse,
+    PutSecretRequest, SecretDetailsListResponse, SecretDetailsResponse, SecretListResponse,
+    SecretMetadataResponse, SecretResponse, SecretVersionResponse,
 };
 use talon_api::shares::{CreateShareRequest, ShareResponse};
 use talon_api::vaults::{CreateVaultRequest, VaultListResponse, VaultResponse};
@@ -52,6 +52,25 @@ impl Api {
             .fetch(
                 Method::GET,
                 &format!("/v1/vaults/{vault}/secrets"),
+                &[("prefix", prefix)],
+                NO_BODY,
+            )
+            .await?;
+        Ok(list.secrets)
+    }
+
+    /// Like [`Api::list_secrets`], with the vault, read limit and counters (Talon's
+    /// `secret-details`, which 1claw's **SecretMetadataResponse** leaves out).
+    pub async fn secret_details(
+        &self,
+        vault: &str,
+        prefix: &str,
+    ) -> Result<Vec<SecretDetailsResponse>, Failure> {
+        let list: SecretDetailsListResponse = self
+            .session
+            .fetch(
+                Method::GET,
+                &format!("/v1/vaults/{vault}/secret-details"),
                 &[("prefix", prefix)],
                 NO_BODY,
             )

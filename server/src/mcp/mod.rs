@@ -27,7 +27,7 @@ use rmcp::service::RequestContext;
 use rmcp::{tool_handler, ErrorData, RoleServer, ServerHandler};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use talon_api::secrets::SecretMetadataResponse;
+use talon_api::secrets::SecretDetailsResponse;
 use talon_api::SecretValue;
 use wording::{argument_problem, explain, fail, redact_with};
 
@@ -213,8 +213,8 @@ impl Mcp {
         b: &Api,
         vault: &str,
         path: &str,
-    ) -> Result<Option<SecretMetadataResponse>, Failure> {
-        let list = b.list_secrets(vault, path).await?;
+    ) -> Result<Option<SecretDetailsResponse>, Failure> {
+        let list = b.secret_details(vault, path).await?;
         Ok(list.into_iter().find(|s| s.version.path == path))
     }
 }

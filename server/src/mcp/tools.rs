@@ -92,7 +92,7 @@ impl Mcp {
         }
         match b.get_secret(&vault, &p.path).await {
             Ok(read) => {
-                let version = &read.meta.version;
+                let version = &read.version;
                 tracing::info!(tool = "get_secret", vault = %vault, path = %p.path, version = version.version, "secret accessed");
                 self.remember(&p.path, &read.value);
                 let out = SecretRead {
@@ -159,7 +159,7 @@ impl Mcp {
                     "id": v.id, "path": v.path, "type": v.secret_type, "version": v.version,
                     "metadata": v.metadata, "created_at": v.created_at,
                     "expires_at": v.expires_at, "access_count": s.access_count,
-                    "max_access_count": v.max_access_count, "is_disabled": s.is_disabled,
+                    "max_access_count": s.max_access_count, "is_disabled": s.is_disabled,
                 });
                 ok(serde_json::to_string_pretty(&out).unwrap_or_default())
             }
@@ -235,7 +235,7 @@ impl Mcp {
         let (b, vault) = target!(self, rc);
         match b.get_secret(&vault, &p.path).await {
             Ok(read) => {
-                let t = &read.meta.version.secret_type;
+                let t = &read.version.secret_type;
                 if t != "env_bundle" {
                     return fail(format!(
                         "Secret at '{}' is type '{t}', not 'env_bundle'.",

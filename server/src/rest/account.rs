@@ -58,7 +58,6 @@ fn tokens(t: Tokens) -> Json<TokenResponse> {
         token_type: "Bearer".to_owned(),
         expires_in: t.expires_in,
         refresh_token: t.refresh_token,
-        user_id: Some(t.user_id),
         mfa_required: None,
         mfa_token: None,
     })

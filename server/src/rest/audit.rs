@@ -11,9 +11,11 @@ use serde_json::{json, Value};
 use talon_api::audit::AuditEventResponse;
 use talon_core::service::AuditQuery;
 
+/// `GET /v1/audit` is an alias of `GET /v1/audit/events` that 1claw's clients also use.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/audit/events", get(events))
+        .route("/v1/audit", get(events))
         .route("/v1/audit/verify", get(verify))
         .route("/v1/audit/export", get(export))
 }

@@ -77,7 +77,7 @@ async fn google(
     ))
 }
 
-/// A **TokenResponse** with `user_id`, or the MFA challenge.
+/// A **TokenResponse**, or the MFA challenge (**LoginResponse**).
 fn login_response(out: talon_core::LoginOutcome) -> Json<TokenResponse> {
     let challenge = out.mfa_token.is_some();
     Json(TokenResponse {
@@ -89,7 +89,6 @@ fn login_response(out: talon_core::LoginOutcome) -> Json<TokenResponse> {
         token_type: "Bearer".to_owned(),
         expires_in: out.expires_in,
         refresh_token: (!challenge).then_some(out.refresh_token),
-        user_id: Some(out.user_id),
         mfa_required: challenge.then_some(true),
         mfa_token: out.mfa_token,
     })
@@ -108,9 +107,6 @@ async fn agent_token(
         access_token: out.access_token,
         token_type: "Bearer".to_owned(),
         expires_in: out.expires_in,
-        agent_id: out.agent_id,
-        org_id: out.org_id,
-        vault_ids: out.vault_ids,
-        scopes: out.scopes,
+        agent_id: b.agent_id.is_none().then_some(out.agent_id),
     }))
 }

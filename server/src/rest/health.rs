@@ -70,7 +70,8 @@ async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// Exactly 1claw's schema (`alg`, `public_key_base64`); the key id is in the JWKS.
 async fn public_key(State(s): State<AppState>) -> impl IntoResponse {
-    let (kid, key) = s.core.jwt_public_key();
-    Json(json!({"alg": "EdDSA", "public_key_base64": STANDARD.encode(key), "kid": kid}))
+    let (_, key) = s.core.jwt_public_key();
+    Json(json!({"alg": "EdDSA", "public_key_base64": STANDARD.encode(key)}))
 }

@@ -10,8 +10,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use talon_api::secrets::{
-    PutSecretRequest, RotateSecretRequest, SecretListResponse, SecretResponse,
-    SecretVersionListResponse, SecretVersionResponse,
+    PutSecretRequest, RotateSecretRequest, SecretDetailsListResponse, SecretListResponse,
+    SecretResponse, SecretVersionListResponse, SecretVersionResponse,
 };
 use talon_api::VaultId;
 use talon_core::secret_path::SecretPath;
@@ -21,6 +21,7 @@ use talon_core::PutSecret;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/vaults/{vault_id}/secrets", get(list))
+        .route("/v1/vaults/{vault_id}/secret-details", get(details))
         .route(
             "/v1/vaults/{vault_id}/secrets/{*path}",
             get(read).put(write).delete(remove),
@@ -96,6 +97,25 @@ async fn list(
         .list_secrets(&p, &vault_id, q.prefix.as_deref().unwrap_or(""), &ctx)
         .await?;
     Ok(Json(SecretListResponse {
+        secrets: rows.iter().map(Into::into).collect(),
+    }))
+}
+
+/// Talon only: the list with what 1claw's **SecretMetadataResponse** leaves out (vault, read
+/// limit, counters, writer), for Talon's CLI and MCP server. Same filter and audit as the list.
+async fn details(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Ctx(ctx): Ctx,
+    Path(vault_id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<SecretDetailsListResponse>> {
+    let vault_id = uuid_param::<VaultId>("vault_id", &vault_id)?;
+    let rows = s
+        .core
+        .list_secrets(&p, &vault_id, q.prefix.as_deref().unwrap_or(""), &ctx)
+        .await?;
+    Ok(Json(SecretDetailsListResponse {
         secrets: rows.iter().map(Into::into).collect(),
     }))
 }

@@ -4,9 +4,9 @@ use super::{time_field, uuid_param};
 use crate::extract::{ApiJson, Auth, Ctx, MaybeAuth};
 use crate::problem::ApiResult;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,12 +18,16 @@ use talon_core::model::Share;
 use talon_core::service::CreateShare;
 use uuid::Uuid;
 
+/// `POST /v1/shares`, `GET /v1/shares?direction=` and `DELETE /v1/shares/{share_id}` are
+/// aliases 1claw's clients also use.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/secrets/{secret_id}/share", post(create))
         .route("/v1/share/{share_id}", get(open).delete(revoke))
         .route("/v1/shares/outbound", get(outbound))
         .route("/v1/shares/inbound", get(inbound))
+        .route("/v1/shares", post(create_with_id).get(by_direction))
+        .route("/v1/shares/{share_id}", delete(revoke))
         .route("/v1/shares/{share_id}/accept", post(accept))
         .route("/v1/shares/{share_id}/decline", post(decline))
 }
@@ -60,11 +64,38 @@ fn list_item(s: &Share, now: i64) -> Value {
 }
 
 async fn create(
+    state: State<AppState>,
+    auth: Auth,
+    ctx: Ctx,
+    Path(secret_id): Path<String>,
+    ApiJson(b): ApiJson<CreateShareRequest>,
+) -> ApiResult<(StatusCode, Json<ShareResponse>)> {
+    share_secret(state, auth, ctx, secret_id, b).await
+}
+
+/// `POST /v1/shares`: the create above with the secret named in the body.
+#[derive(Deserialize)]
+struct CreateWithId {
+    secret_id: String,
+    #[serde(flatten)]
+    share: CreateShareRequest,
+}
+
+async fn create_with_id(
+    state: State<AppState>,
+    auth: Auth,
+    ctx: Ctx,
+    ApiJson(b): ApiJson<CreateWithId>,
+) -> ApiResult<(StatusCode, Json<ShareResponse>)> {
+    share_secret(state, auth, ctx, b.secret_id, b.share).await
+}
+
+async fn share_secret(
     State(s): State<AppState>,
     Auth(p): Auth,
     Ctx(ctx): Ctx,
-    Path(secret_id): Path<String>,
-    ApiJson(b): ApiJson<CreateShareRequest>,
+    secret_id: String,
+    b: CreateShareRequest,
 ) -> ApiResult<(StatusCode, Json<ShareResponse>)> {
     let expires_at = time_field("expires_at", &Some(b.expires_at))?.unwrap_or_default();
     let recipient_id = b
@@ -160,6 +191,29 @@ async fn inbound(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Val
     Ok(Json(
         json!({"shares": list.iter().map(|x| list_item(x, now)).collect::<Vec<_>>()}),
     ))
+}
+
+#[derive(Deserialize)]
+struct DirectionQuery {
+    #[serde(default)]
+    direction: Option<String>,
+}
+
+/// `GET /v1/shares?direction=inbound|outbound`: the two lists above.
+async fn by_direction(
+    state: State<AppState>,
+    auth: Auth,
+    Query(q): Query<DirectionQuery>,
+) -> ApiResult<Json<Value>> {
+    match q.direction.as_deref() {
+        Some("inbound") => inbound(state, auth).await,
+        Some("outbound") => outbound(state, auth).await,
+        _ => Err(talon_core::Error::invalid(
+            "direction",
+            "direction must be 'inbound' or 'outbound'",
+        )
+        .into()),
+    }
 }
 
 async fn accept(

@@ -71,7 +71,12 @@ async fn agent_reads_a_secret_it_was_granted(db: Db) {
     assert_eq!(v["path"], "api-keys/openai");
     assert_eq!(v["version"], 1);
     assert_eq!(v["type"], "generic");
-    assert_eq!(v["access_count"], 1);
+    assert!(v.get("access_count").is_none(), "SecretResponse only: {v}");
+    let details = w
+        .srv
+        .secret_details(&w.human, &w.vault, "api-keys/openai")
+        .await;
+    assert_eq!(details["access_count"], 1, "{details}");
     let (s, me) = w.srv.get("/v1/agents/me", &w.agent).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(me["id"], w.agent_id.as_str());
@@ -803,16 +808,20 @@ async fn agent_key_exchange_names_the_agent_and_rejects_wrong_keys(db: Db) {
     assert_eq!(v["agent_id"], id.as_str());
     assert_eq!(v["token_type"], "Bearer");
     assert_eq!(v["expires_in"], 3600);
-    assert_eq!(v["vault_ids"], json!([]));
+    for field in ["vault_ids", "scopes", "org_id"] {
+        assert!(v.get(field).is_none(), "TokenResponse + agent_id only: {v}");
+    }
     let token = v["access_token"].as_str().unwrap();
     let claims: Value =
         serde_json::from_slice(&B64URL.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
     assert_eq!(claims["sub"], format!("agent:{id}"));
+    assert_eq!(claims["vault_ids"], json!([]));
+    assert_eq!(claims["org_id"], h.org_id.as_str());
     assert!(claims["exp"].is_i64());
     let header: Value =
         serde_json::from_slice(&B64URL.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header["alg"], "EdDSA");
-    let (s, _) = srv
+    let (s, named) = srv
         .post(
             "/v1/auth/agent-token",
             None,
@@ -820,6 +829,10 @@ async fn agent_key_exchange_names_the_agent_and_rejects_wrong_keys(db: Db) {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
+    assert!(
+        named.get("agent_id").is_none(),
+        "the caller named it: {named}"
+    );
     for body in [
         json!({"api_key": format!("{}x", &key[..key.len() - 1])}),
         json!({"api_key": "ocv_nothing"}),
@@ -835,7 +848,8 @@ async fn agent_key_exchange_names_the_agent_and_rejects_wrong_keys(db: Db) {
         StatusCode::UNAUTHORIZED
     );
     let (_, agents) = srv.get("/v1/agents", &h.token).await;
-    assert_eq!(agents["agents"][0]["api_key_prefix"], &key[..12]);
+    assert_eq!(agents["agents"][0]["id"], id.as_str());
+    assert!(agents["agents"][0].get("api_key_prefix").is_none());
     assert!(!agents.to_string().contains(&key));
 }
 

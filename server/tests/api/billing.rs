@@ -18,6 +18,7 @@ on_both_databases!(
     subscribe_and_portal_send_stripe_form_requests,
     admin_set_tier_changes_the_tier_from_the_host,
     quota_is_shared_by_two_processes_on_one_database,
+    agents_read_their_orgs_usage_and_nothing_else_of_billing,
 );
 
 fn limits_env() -> Vec<(&'static str, &'static str)> {
@@ -278,11 +279,14 @@ async fn quota_is_counted_in_memory_flushed_in_batches_and_enforced_with_402(db:
     assert_eq!(s, StatusCode::OK);
     let token = tok["access_token"].as_str().unwrap();
     assert_eq!(srv.get(&read, token).await.0, StatusCode::PAYMENT_REQUIRED);
-    // Agents cannot read billing.
+    // Agents read their org's usage, and nothing else of billing.
     let (_, key) = srv.create_agent(token, "bot").await;
     let at = srv.agent_token(&key).await;
+    let (s, usage) = srv.get("/v1/billing/usage", &at).await;
+    assert_eq!(s, StatusCode::OK, "{usage}");
+    assert_eq!(usage["billing_tier"], "free");
     assert_eq!(
-        srv.get("/v1/billing/usage", &at).await.0,
+        srv.get("/v1/billing/history", &at).await.0,
         StatusCode::FORBIDDEN
     );
 }
@@ -778,4 +782,48 @@ async fn quota_is_shared_by_two_processes_on_one_database(db: Db) {
     );
     let (_, u) = srv.get("/v1/billing/usage", &h.token).await;
     assert_eq!(u["current_month"]["total_requests"], 6, "{u}");
+}
+
+/// `GET /v1/billing/usage` answers an agent with its org's usage (the same body a human of the
+/// org gets); history, subscription, subscribe and portal stay human-only.
+async fn agents_read_their_orgs_usage_and_nothing_else_of_billing(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let other = srv.signup().await;
+    srv.create_vault(&h.token, "v").await;
+    srv.create_vault(&other.token, "v1").await;
+    srv.create_vault(&other.token, "v2").await;
+    let (_, key) = srv.create_agent(&h.token, "bot").await;
+    let agent = srv.agent_token(&key).await;
+
+    let (s, mine) = srv.get("/v1/billing/usage", &agent).await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    let (_, human) = srv.get("/v1/billing/usage", &h.token).await;
+    assert_eq!(
+        mine["usage"], human["usage"],
+        "the agent's org, not another"
+    );
+    assert_eq!(
+        mine["usage"]["vaults"],
+        json!(1),
+        "the other org's vaults are not counted: {mine}"
+    );
+    assert_eq!(mine["billing_tier"], human["billing_tier"]);
+
+    for (method, path) in [
+        (reqwest::Method::GET, "/v1/billing/history"),
+        (reqwest::Method::GET, "/v1/billing/subscription"),
+        (reqwest::Method::POST, "/v1/billing/subscribe"),
+        (reqwest::Method::POST, "/v1/billing/portal"),
+    ] {
+        let (s, v) = srv
+            .call(
+                method.clone(),
+                path,
+                Some(&agent),
+                Some(json!({"tier": "pro"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {v}");
+    }
 }

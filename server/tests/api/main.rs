@@ -26,6 +26,7 @@ mod outages;
 mod scopes;
 mod sharing;
 mod slow_clients;
+mod strict_shapes;
 mod team;
 mod token_identity;
 mod versions;

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 on_both_databases!(
     link_share_with_passphrase_and_view_limit,
-    targeted_share_needs_the_recipient_and_acceptance
+    targeted_share_needs_the_recipient_and_acceptance,
+    share_and_audit_aliases_answer_like_their_originals,
 );
 
 const IN_AN_HOUR: &str = "2999-01-01T00:00:00Z";
@@ -303,4 +304,117 @@ async fn targeted_share_needs_the_recipient_and_acceptance(db: Db) {
         .0,
         StatusCode::FORBIDDEN
     );
+}
+
+/// `POST /v1/shares` (secret in the body), `GET /v1/shares?direction=`, `DELETE
+/// /v1/shares/{id}` and `GET /v1/audit` answer like the routes they alias.
+async fn share_and_audit_aliases_answer_like_their_originals(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let friend = srv.join(&h.token, "member").await;
+    let v = srv.create_vault(&h.token, "v").await;
+    let secret = srv.put_secret(&h.token, &v, "a/b", "aliased").await;
+    let sid = secret["id"].as_str().unwrap();
+    let body =
+        json!({"recipient_type": "user", "recipient_id": friend.user_id, "expires_at": IN_AN_HOUR});
+
+    // Create: the same shape either way.
+    let (s, original) = srv
+        .post(
+            &format!("/v1/secrets/{sid}/share"),
+            Some(&h.token),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{original}");
+    let mut with_id = body.clone();
+    with_id["secret_id"] = json!(sid);
+    let (s, alias) = srv.post("/v1/shares", Some(&h.token), with_id).await;
+    assert_eq!(s, StatusCode::CREATED, "{alias}");
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&alias), keys(&original));
+    assert_eq!(
+        (
+            &alias["secret_id"],
+            &alias["recipient_id"],
+            &alias["status"]
+        ),
+        (
+            &original["secret_id"],
+            &original["recipient_id"],
+            &original["status"]
+        )
+    );
+    let (s, bad) = srv.post("/v1/shares", Some(&h.token), body.clone()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "secret_id is required: {bad}");
+
+    // Lists: the same body either way.
+    for (direction, token) in [("outbound", &h.token), ("inbound", &friend.token)] {
+        let (s, original) = srv.get(&format!("/v1/shares/{direction}"), token).await;
+        assert_eq!(s, StatusCode::OK, "{original}");
+        assert_eq!(
+            original["shares"].as_array().unwrap().len(),
+            2,
+            "{original}"
+        );
+        let (s, alias) = srv
+            .get(&format!("/v1/shares?direction={direction}"), token)
+            .await;
+        assert_eq!((s, &alias), (StatusCode::OK, &original));
+    }
+    let (s, _) = srv.get("/v1/shares?direction=sideways", &h.token).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Revoke: 204 on either path, and 404 once it is gone.
+    for (path, id) in [("share", &original["id"]), ("shares", &alias["id"])] {
+        let id = id.as_str().unwrap();
+        let url = format!("/v1/{path}/{id}");
+        let (s, _) = srv.call(Method::DELETE, &url, Some(&h.token), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "DELETE {url}");
+    }
+    let (_, out) = srv.get("/v1/shares?direction=outbound", &h.token).await;
+    assert!(
+        out["shares"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["status"] == "revoked"),
+        "{out}"
+    );
+    let id = alias["id"].as_str().unwrap();
+    let (a, _) = srv
+        .call(
+            Method::DELETE,
+            &format!("/v1/shares/{id}"),
+            Some(&friend.token),
+            None,
+        )
+        .await;
+    let (b, _) = srv
+        .call(
+            Method::DELETE,
+            &format!("/v1/share/{id}"),
+            Some(&friend.token),
+            None,
+        )
+        .await;
+    assert_eq!(a, b, "a stranger's revoke answers the same on both paths");
+
+    // Audit: the alias lists the same events, with the same filters.
+    for query in ["", "?action=share.create", "?limit=1&offset=1"] {
+        let (s, original) = srv.get(&format!("/v1/audit/events{query}"), &h.token).await;
+        assert_eq!(s, StatusCode::OK, "{original}");
+        let (s, alias) = srv.get(&format!("/v1/audit{query}"), &h.token).await;
+        assert_eq!(s, StatusCode::OK, "{alias}");
+        let ids = |v: &Value| {
+            v["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&alias), ids(&original), "{query}");
+        assert!(!ids(&alias).is_empty(), "{query}");
+    }
 }

@@ -483,3 +483,34 @@ pub struct Human {
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
+
+/// The payload of a JWT, unverified (the tests read claims the server wrote).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+impl TestServer {
+    /// Talon's `secret-details` entry of `path` (counters, read limit, vault, writer): what
+    /// 1claw's secret shapes leave out. Never a read.
+    pub async fn secret_details(&self, token: &str, vault: &str, path: &str) -> Value {
+        let (s, v) = self
+            .call(
+                Method::GET,
+                &format!("/v1/vaults/{vault}/secret-details?prefix={path}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "secret-details: {v}");
+        v["secrets"]
+            .as_array()
+            .and_then(|l| l.iter().find(|e| e["path"] == path))
+            .cloned()
+            .unwrap_or_else(|| panic!("no details for {path}: {v}"))
+    }
+}
