@@ -56,7 +56,11 @@ async fn stopped_server_with_a_secret(db: Db) -> (TestServer, String, String) {
 fn start_is_refused(srv: &TestServer, extra: &[(&str, &str)], says: &[&str]) {
     let out = srv.run_talon(&["server", "--addr", "127.0.0.1:0"], extra);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "expected exit 1, stderr: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected exit 1, stderr: {stderr}"
+    );
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("Talon listening on"),
         "the server must not start: {stderr}"
