@@ -8,6 +8,8 @@ use base64::Engine;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Leeway on `exp`, in seconds.
 const LEEWAY_S: i64 = 30;
@@ -73,7 +75,11 @@ struct Header {
 pub struct TokenSigner {
     public: VerifyingKey,
     kid: String,
+    verified: Mutex<HashMap<[u8; 32], Arc<Claims>>>,
 }
+
+/// How many verified tokens [`TokenSigner::verify`] remembers.
+const VERIFIED_CAPACITY: usize = 16_384;
 
 impl TokenSigner {
     /// Builds the signer from the keystore's public key.
@@ -82,7 +88,11 @@ impl TokenSigner {
             .map_err(|_| Error::Internal("invalid JWT public key".into()))?;
         let digest = Sha256::digest(public_key);
         let kid = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        Ok(TokenSigner { public, kid })
+        Ok(TokenSigner {
+            public,
+            kid,
+            verified: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The key id published in JWKS.
@@ -109,7 +119,50 @@ impl TokenSigner {
     }
 
     /// Verifies signature, algorithm, key id, expiry and `token_use`, returning the claims.
+    ///
+    /// A token that verified once is remembered by the SHA-256 of its text: the same bytes
+    /// always verify the same way under this key, so a repeat skips the signature check and the
+    /// decoding. Expiry and `token_use` are checked on every call. Whether the token was revoked
+    /// and whether its subject may still act are not part of this check: the caller asks the
+    /// database on every request.
     pub fn verify(&self, token: &str, now_s: i64, token_use: &str) -> Result<Claims, Error> {
+        let bad = || Error::Unauthorized("Invalid or expired token");
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let known = self
+            .verified
+            .lock()
+            .expect("verified tokens")
+            .get(&digest)
+            .cloned();
+        let claims = match known {
+            Some(c) => c,
+            None => {
+                let c = Arc::new(self.verify_signed(token)?);
+                if c.exp + LEEWAY_S >= now_s {
+                    self.remember(digest, c.clone(), now_s);
+                }
+                c
+            }
+        };
+        if claims.exp + LEEWAY_S < now_s || claims.token_use != token_use {
+            return Err(bad());
+        }
+        Ok((*claims).clone())
+    }
+
+    fn remember(&self, digest: [u8; 32], claims: Arc<Claims>, now_s: i64) {
+        let mut verified = self.verified.lock().expect("verified tokens");
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, c| c.exp + LEEWAY_S >= now_s);
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, claims);
+    }
+
+    /// The signature, header and claims decoding of [`TokenSigner::verify`].
+    fn verify_signed(&self, token: &str) -> Result<Claims, Error> {
         let bad = || Error::Unauthorized("Invalid or expired token");
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
@@ -134,15 +187,11 @@ impl TokenSigner {
         self.public
             .verify(signing_input.as_bytes(), &Signature::from_bytes(&sig_bytes))
             .map_err(|_| bad())?;
-        let claims: Claims = B64URL
+        B64URL
             .decode(p)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(bad)?;
-        if claims.exp + LEEWAY_S < now_s || claims.token_use != token_use {
-            return Err(bad());
-        }
-        Ok(claims)
+            .ok_or_else(bad)
     }
 }
 
@@ -222,6 +271,51 @@ mod tests {
             .verify(&format!("{}.{forged}.{}", parts[0], parts[2]), 0, "access")
             .is_err());
         assert!(s.verify(&t, 0, "mfa").is_err());
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_refused_once_expired_or_for_another_use() {
+        let (ks, s) = setup();
+        let t = s.sign(&ks, &claims(1000)).unwrap();
+        assert!(s.verify(&t, 900, "access").is_ok());
+        assert_eq!(s.verified.lock().unwrap().len(), 1, "remembered");
+        assert!(s.verify(&t, 950, "access").is_ok());
+        assert!(s.verify(&t, 950, "mfa").is_err());
+        assert!(s.verify(&t, 1031, "access").is_err());
+    }
+
+    #[test]
+    fn a_forged_twin_of_a_remembered_token_is_refused() {
+        let (ks, s) = setup();
+        let t = s.sign(&ks, &claims(1000)).unwrap();
+        assert!(s.verify(&t, 0, "access").is_ok());
+        let parts: Vec<&str> = t.split('.').collect();
+        let mut c = claims(1000);
+        c.sub = "agent:2".into();
+        let forged = B64URL.encode(serde_json::to_vec(&c).unwrap());
+        assert!(s
+            .verify(&format!("{}.{forged}.{}", parts[0], parts[2]), 0, "access")
+            .is_err());
+        let mut sig = parts[2].to_owned().into_bytes();
+        sig[10] = if sig[10] == b'A' { b'B' } else { b'A' };
+        let flipped = format!("{}.{}.{}", parts[0], parts[1], String::from_utf8(sig).unwrap());
+        assert!(s.verify(&flipped, 0, "access").is_err());
+        assert!(s.verify(&t, 0, "access").is_ok());
+    }
+
+    #[test]
+    fn remembered_tokens_stay_bounded_and_expired_ones_go_first() {
+        let (_ks, s) = setup();
+        let c = Arc::new(claims(100));
+        for i in 0..VERIFIED_CAPACITY {
+            let mut d = [0u8; 32];
+            d[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            s.remember(d, c.clone(), 0);
+        }
+        assert_eq!(s.verified.lock().unwrap().len(), VERIFIED_CAPACITY);
+        // Full: the expired entries are dropped to make room.
+        s.remember([0xff; 32], Arc::new(claims(10_000)), 5_000);
+        assert_eq!(s.verified.lock().unwrap().len(), 1);
     }
 
     #[test]

@@ -399,28 +399,72 @@ pub async fn take_seqs(tx: &mut Tx, org_id: &str, n: i64) -> Result<ChainHead> {
     })
 }
 
-/// Inserts several events of one org in one statement and moves the org's head (and its signed
-/// head, MAC `head_mac`) to the last.
+/// Statement shapes of [`insert_many`]: a batch is written as chunks of these sizes, largest
+/// first, so every pooled connection prepares at most this many insert statements and then
+/// reuses them from its statement cache (a statement per batch size would be parsed again for
+/// nearly every batch).
+const INSERT_CHUNKS: [usize; 6] = [32, 16, 8, 4, 2, 1];
+
+/// Inserts several events of one org (in fixed-size multi-row statements) and moves the org's
+/// head (and its signed head, MAC `head_mac`) to the last.
 pub async fn insert_many(tx: &mut Tx, events: &[AuditRecord], head_mac: &str) -> Result<()> {
     let Some(last) = events.last() else {
         return Ok(());
     };
-    let mut sql = String::from(
-        "INSERT INTO audit_events (id, org_id, seq, actor_type, actor_id, action, resource_type, \
-         resource_id, outcome, details, ip_address, user_agent, created_at, prev_event_id, \
-         integrity_hash) VALUES ",
-    );
-    for i in 0..events.len() {
-        let b = i * 15;
-        let params: Vec<String> = (1..=15).map(|k| format!("${}", b + k)).collect();
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        sql.push_str(&params.join(","));
-        sql.push(')');
+    let mut rest = events;
+    while !rest.is_empty() {
+        let n = INSERT_CHUNKS
+            .into_iter()
+            .find(|&c| c <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        insert_rows(tx, chunk).await?;
+        rest = tail;
     }
-    let mut q = sqlx::query(&sql);
+    sqlx::query("UPDATE orgs SET audit_head_id = $1, audit_head_hash = $2 WHERE id = $3")
+        .bind(&last.id)
+        .bind(&last.integrity_hash)
+        .bind(&last.org_id)
+        .execute(&mut **tx)
+        .await?;
+    move_signed_head(tx, last, head_mac).await
+}
+
+/// The text of the multi-row `INSERT` of `n` events, built once per shape.
+fn insert_sql(n: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<(usize, String)>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        INSERT_CHUNKS
+            .iter()
+            .map(|&n| {
+                let rows: Vec<String> = (0..n)
+                    .map(|i| {
+                        let params: Vec<String> =
+                            (1..=15).map(|k| format!("${}", i * 15 + k)).collect();
+                        format!("({})", params.join(","))
+                    })
+                    .collect();
+                (
+                    n,
+                    format!(
+                        "INSERT INTO audit_events (id, org_id, seq, actor_type, actor_id, action, \
+                         resource_type, resource_id, outcome, details, ip_address, user_agent, \
+                         created_at, prev_event_id, integrity_hash) VALUES {}",
+                        rows.join(",")
+                    ),
+                )
+            })
+            .collect()
+    });
+    all.iter()
+        .find(|(k, _)| *k == n)
+        .map(|(_, sql)| sql.as_str())
+        .expect("insert chunks come in the sizes of INSERT_CHUNKS")
+}
+
+/// One multi-row `INSERT` of `events`; their number is one of [`INSERT_CHUNKS`].
+async fn insert_rows(tx: &mut Tx, events: &[AuditRecord]) -> Result<()> {
+    let mut q = sqlx::query(insert_sql(events.len()));
     for e in events {
         q = q
             .bind(&e.id)
@@ -440,11 +484,5 @@ pub async fn insert_many(tx: &mut Tx, events: &[AuditRecord], head_mac: &str) ->
             .bind(&e.integrity_hash);
     }
     q.execute(&mut **tx).await?;
-    sqlx::query("UPDATE orgs SET audit_head_id = $1, audit_head_hash = $2 WHERE id = $3")
-        .bind(&last.id)
-        .bind(&last.integrity_hash)
-        .bind(&last.org_id)
-        .execute(&mut **tx)
-        .await?;
-    move_signed_head(tx, last, head_mac).await
+    Ok(())
 }
