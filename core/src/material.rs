@@ -30,6 +30,10 @@ impl Dek {
         bytes.zeroize();
         out
     }
+    /// A second copy of the key (zeroized on drop like the first).
+    pub fn duplicate(&self) -> Self {
+        Dek(Zeroizing::new(*self.0))
+    }
     /// The key bytes.
     pub fn expose_secret(&self) -> &[u8; 32] {
         &self.0

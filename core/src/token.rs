@@ -298,7 +298,12 @@ mod tests {
             .is_err());
         let mut sig = parts[2].to_owned().into_bytes();
         sig[10] = if sig[10] == b'A' { b'B' } else { b'A' };
-        let flipped = format!("{}.{}.{}", parts[0], parts[1], String::from_utf8(sig).unwrap());
+        let flipped = format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            String::from_utf8(sig).unwrap()
+        );
         assert!(s.verify(&flipped, 0, "access").is_err());
         assert!(s.verify(&t, 0, "access").is_ok());
     }

@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
-use talon_core::keystore::{KeyStore, KeyStoreError, Pkcs11Config, Pkcs11KeyStore, SoftKeyStore};
+use talon_core::keystore::{
+    DekCache, KeyStore, KeyStoreError, Pkcs11Config, Pkcs11KeyStore, SoftKeyStore,
+};
 use talon_core::mail::Mailer;
 use talon_core::service::keystore_identity::{check_keystore_identity, database_is_fresh};
 use talon_core::service::{OidcConfig, Plans, StripeConfig};
@@ -384,6 +386,10 @@ impl Application {
             .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v)))
             .collect(),
         };
+        let keys = DekCache::wrap(
+            keys,
+            std::time::Duration::from_millis(args.dek_cache_ttl_ms),
+        );
         let core = Core::new(
             store.clone(),
             keys,

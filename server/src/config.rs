@@ -178,6 +178,10 @@ pub struct ServerArgs {
     /// Milliseconds between flushes of counted requests to the database.
     #[arg(long, env = "TALON_USAGE_FLUSH_MS", default_value_t = 1000)]
     pub usage_flush_ms: u64,
+    /// Milliseconds an unwrapped data key stays in memory for further reads of the same secret
+    /// version, sparing the HSM an unwrap per read. `0` unwraps in the HSM on every read.
+    #[arg(long, env = "TALON_DEK_CACHE_TTL_MS", default_value_t = 10_000)]
+    pub dek_cache_ttl_ms: u64,
     /// Stripe secret key (`sk_…`); enables subscribe and the customer portal.
     #[arg(long, env = "TALON_STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,

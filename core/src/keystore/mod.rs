@@ -1,9 +1,11 @@
 //! The only place that touches key material: a PKCS#11 token in production, an in-memory
 //! software store for unit tests and the explicitly insecure development mode.
 
+mod dek_cache;
 mod pkcs11;
 mod soft;
 
+pub use dek_cache::DekCache;
 pub use pkcs11::{Pkcs11Config, Pkcs11KeyStore};
 pub use soft::SoftKeyStore;
 

@@ -92,9 +92,15 @@ impl Core {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, reads = jobs.len(), "read batch failed to commit");
+                    // A token that stopped answering is named as the cause; anything else
+                    // failed the audit commit.
+                    let dep = match &e {
+                        Error::Unavailable(Dependency::Keystore) => Dependency::Keystore,
+                        _ => Dependency::Audit,
+                    };
                     self.store().observe(e);
                     for job in jobs {
-                        let _ = job.done.send(Err(Error::Unavailable(Dependency::Audit)));
+                        let _ = job.done.send(Err(Error::Unavailable(dep)));
                     }
                 }
             }
