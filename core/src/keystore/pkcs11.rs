@@ -84,14 +84,7 @@ impl Pkcs11KeyStore {
     /// carries an SO PIN for that), logs in and makes sure the service keys (JWT signing key,
     /// MAC keys) exist.
     pub fn open(config: &Pkcs11Config) -> Result<Self, KeyStoreError> {
-        let ctx = Pkcs11::new(&config.module).map_err(|e| {
-            KeyStoreError::Backend(format!(
-                "cannot load PKCS#11 module {}: {e}",
-                config.module.display()
-            ))
-        })?;
-        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-            .map_err(backend)?;
+        let ctx = load_module(config)?;
         let slot = match find_token(&ctx, &config.token_label)? {
             Some(slot) => slot,
             None => match config.init_so_pin.as_ref() {
@@ -124,14 +117,7 @@ impl Pkcs11KeyStore {
     /// creates the service keys in it. Refuses when a token with that label exists.
     pub fn init_token(config: &Pkcs11Config, so_pin: &str) -> Result<Self, KeyStoreError> {
         {
-            let ctx = Pkcs11::new(&config.module).map_err(|e| {
-                KeyStoreError::Backend(format!(
-                    "cannot load PKCS#11 module {}: {e}",
-                    config.module.display()
-                ))
-            })?;
-            ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-                .map_err(backend)?;
+            let ctx = load_module(config)?;
             if find_token(&ctx, &config.token_label)?.is_some() {
                 let _ = ctx.finalize();
                 return Err(KeyStoreError::Backend(format!(
@@ -406,6 +392,19 @@ fn secret_key_template(key_type: KeyType, label: &str, usage: &[Attribute]) -> V
     t.extend_from_slice(usage);
     t.push(Attribute::Label(label.as_bytes().to_vec()));
     t
+}
+
+/// Loads and initialises the PKCS#11 module of `config`.
+fn load_module(config: &Pkcs11Config) -> Result<Pkcs11, KeyStoreError> {
+    let ctx = Pkcs11::new(&config.module).map_err(|e| {
+        KeyStoreError::Backend(format!(
+            "cannot load PKCS#11 module {}: {e}",
+            config.module.display()
+        ))
+    })?;
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .map_err(backend)?;
+    Ok(ctx)
 }
 
 fn login(ctx: &Pkcs11, slot: Slot, pin: &str) -> Result<Live, KeyStoreError> {
