@@ -29,6 +29,9 @@ pub struct CreateAgentRequest {
     /// RFC 3339: the key stops working then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_expires_at: Option<String>,
+    /// The environment the agent is tagged with (env-var resolve uses it by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 /// An agent as the owner's routes return it: only fields of 1claw's **AgentResponse**. Who
@@ -70,6 +73,9 @@ pub struct AgentResponse {
     pub intents_api_enabled: bool,
     /// Not served: always false.
     pub shroud_enabled: bool,
+    /// The environment the agent is tagged with, or null.
+    #[serde(default)]
+    pub environment: Option<String>,
 }
 
 /// `GET /v1/agents/me`: the calling agent.

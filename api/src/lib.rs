@@ -4,7 +4,7 @@
 //! ([`SecretType`], [`Scope`], [`Permission`], [`Effect`], [`Role`], [`PrincipalKind`]), id
 //! newtypes ([`VaultId`], [`SecretId`], ...), the env-bundle grammar ([`env_bundle`]) and the
 //! request and response bodies of the REST contract, one module per noun ([`vaults`],
-//! [`secrets`], [`shares`], [`agents`], [`policies`], [`audit`], [`auth`]).
+//! [`secrets`], [`env_vars`], [`shares`], [`agents`], [`policies`], [`audit`], [`auth`]).
 //!
 //! The crate depends on serde, serde_json, uuid and zeroize only, so it builds for
 //! `wasm32-unknown-unknown`; it holds no rule that needs a database, a key or the clock.
@@ -16,6 +16,7 @@ pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod env_bundle;
+pub mod env_vars;
 mod ids;
 mod material;
 pub mod policies;
@@ -26,7 +27,7 @@ mod vocabulary;
 
 pub use ids::{AgentId, ApiKeyId, IdError, OrgId, PolicyId, SecretId, ShareId, UserId, VaultId};
 pub use material::{
-    expose_bearer, expose_bearer_opt, expose_password, expose_value, BearerSecret, Password,
-    PasswordInput, SecretValue, SecretValueInput,
+    expose_bearer, expose_bearer_opt, expose_password, expose_value, expose_value_map,
+    expose_value_opt, BearerSecret, Password, PasswordInput, SecretValue, SecretValueInput,
 };
 pub use vocabulary::{Effect, Permission, PrincipalKind, Role, Scope, SecretType, UnknownName};

@@ -177,6 +177,27 @@ pub fn expose_bearer_opt<S: Serializer>(v: &Option<BearerSecret>, s: S) -> Resul
     }
 }
 
+/// [`expose_value`] for an optional value (`null` when absent).
+pub fn expose_value_opt<S: Serializer>(v: &Option<SecretValue>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(v.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+/// [`expose_value`] for a `name → value` map (an env-var resolve), in key order.
+pub fn expose_value_map<S: Serializer>(
+    m: &std::collections::BTreeMap<String, SecretValue>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut out = s.serialize_map(Some(m.len()))?;
+    for (k, v) in m {
+        out.serialize_entry(k, v.expose_secret())?;
+    }
+    out.end()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,6 +99,7 @@ pub async fn register_agent(
             token_ttl_seconds: None,
             expires_at: None,
             api_key_expires_at: None,
+            environment: None,
         };
         let created = core.create_agent(&p, input, &ctx).await.map_err(rejected)?;
         Ok(issued(&core, created))

@@ -36,6 +36,12 @@ impl SecretPath {
         Ok(SecretPath(s.to_owned()))
     }
 
+    /// The path of a hidden secret (an env var's value): `#env/<id>`, which [`SecretPath::parse`]
+    /// refuses, so no secret route can name it.
+    pub(crate) fn hidden_env(id: &str) -> Self {
+        SecretPath(format!("#env/{id}"))
+    }
+
     /// The path as written.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -20,9 +20,14 @@ use talon_core::{Access, Admitted, Core, Credential, Error, Operation, RequestCo
 pub fn operation(method: &Method, route: &str) -> Operation {
     match (method.as_str(), route) {
         ("GET", "/v1/vaults/{vault_id}/secrets/{*path}")
-        | ("GET", "/v1/vaults/{vault_id}/secret-version/{*path}") => Operation::SecretRead,
+        | ("GET", "/v1/vaults/{vault_id}/secret-version/{*path}")
+        | ("GET", "/v1/vaults/{vault_id}/env-vars")
+        | ("GET", "/v1/vaults/{vault_id}/env-vars/resolve")
+        | ("GET", "/v1/vaults/{vault_id}/env-vars/{key}") => Operation::SecretRead,
         ("PUT", "/v1/vaults/{vault_id}/secrets/{*path}")
-        | ("POST", "/v1/vaults/{vault_id}/secret-rotate/{*path}") => Operation::SecretWrite,
+        | ("POST", "/v1/vaults/{vault_id}/secret-rotate/{*path}")
+        | ("POST", "/v1/vaults/{vault_id}/env-vars")
+        | ("PATCH", "/v1/vaults/{vault_id}/env-vars/{key}") => Operation::SecretWrite,
         ("POST", "/v1/secrets/{secret_id}/share") | ("POST", "/v1/shares") => {
             Operation::ShareCreate
         }
@@ -73,7 +78,9 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("GET", "/v1/vaults/{vault_id}/policies") => scope(Scope::VaultsRead),
         ("POST", "/v1/vaults")
         | ("DELETE", "/v1/vaults/{vault_id}")
-        | ("POST", "/v1/vaults/{vault_id}/rotate-key") => scope(Scope::VaultsWrite),
+        | ("POST", "/v1/vaults/{vault_id}/rotate-key")
+        | ("POST", "/v1/vaults/{vault_id}/environments")
+        | ("DELETE", "/v1/vaults/{vault_id}/environments/{slug}") => scope(Scope::VaultsWrite),
         ("POST", "/v1/vaults/{vault_id}/policies")
         | ("PUT", "/v1/vaults/{vault_id}/policies/{policy_id}")
         | ("DELETE", "/v1/vaults/{vault_id}/policies/{policy_id}") => scope(Scope::PoliciesWrite),
@@ -81,11 +88,18 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("GET", "/v1/vaults/{vault_id}/secret-details")
         | ("GET", "/v1/vaults/{vault_id}/secrets/{*path}")
         | ("GET", "/v1/vaults/{vault_id}/secret-versions/{*path}")
-        | ("GET", "/v1/vaults/{vault_id}/secret-version/{*path}") => scope(Scope::SecretsRead),
+        | ("GET", "/v1/vaults/{vault_id}/secret-version/{*path}")
+        | ("GET", "/v1/vaults/{vault_id}/env-vars")
+        | ("GET", "/v1/vaults/{vault_id}/env-vars/resolve")
+        | ("GET", "/v1/vaults/{vault_id}/env-vars/{key}")
+        | ("GET", "/v1/vaults/{vault_id}/environments") => scope(Scope::SecretsRead),
         ("PUT", "/v1/vaults/{vault_id}/secrets/{*path}")
         | ("DELETE", "/v1/vaults/{vault_id}/secrets/{*path}")
         | ("POST", "/v1/vaults/{vault_id}/secret-version-disable/{*path}")
-        | ("POST", "/v1/vaults/{vault_id}/secret-rotate/{*path}") => scope(Scope::SecretsWrite),
+        | ("POST", "/v1/vaults/{vault_id}/secret-rotate/{*path}")
+        | ("POST", "/v1/vaults/{vault_id}/env-vars")
+        | ("PATCH", "/v1/vaults/{vault_id}/env-vars/{key}")
+        | ("DELETE", "/v1/vaults/{vault_id}/env-vars/{key}") => scope(Scope::SecretsWrite),
         ("GET", "/v1/agents") | ("GET", "/v1/agents/{agent_id}") => scope(Scope::AgentsRead),
         ("POST", "/v1/agents")
         | ("PATCH", "/v1/agents/{agent_id}")
@@ -299,6 +313,7 @@ mod tests {
             include_str!("rest/auth.rs"),
             include_str!("rest/billing.rs"),
             include_str!("rest/device.rs"),
+            include_str!("rest/env_vars.rs"),
             include_str!("rest/health.rs"),
             include_str!("rest/org.rs"),
             include_str!("rest/policies.rs"),

@@ -33,4 +33,6 @@ pub struct Agent {
     pub created_at: i64,
     /// When it last exchanged its key for a token, unix milliseconds.
     pub last_active_at: Option<i64>,
+    /// The environment it is tagged with; resolving env vars without one uses it.
+    pub environment: Option<String>,
 }

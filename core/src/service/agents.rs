@@ -30,6 +30,9 @@ pub struct CreateAgent {
     pub expires_at: Option<i64>,
     /// When its API key stops working, unix milliseconds.
     pub api_key_expires_at: Option<i64>,
+    /// The environment the agent is tagged with (`production`, `preview`, `development` or a
+    /// custom slug); resolving env vars without an environment uses it.
+    pub environment: Option<String>,
 }
 
 /// A registered agent and its key, shown once.
@@ -83,6 +86,9 @@ impl Core {
                 ));
             }
         }
+        if let Some(env) = input.environment.as_deref() {
+            super::env_vars::check_slug("environment", env)?;
+        }
         let scopes_explicit = input.scopes.as_ref().is_some_and(|s| !s.is_empty());
         let api_key = new_bearer_secret("ocv_");
         let hash = self.credential_hash(&api_key).await?;
@@ -102,6 +108,7 @@ impl Core {
             created_by: user_id.to_owned(),
             created_at: self.now(),
             last_active_at: None,
+            environment: input.environment,
         };
         Ok((agent, api_key, hash))
     }
@@ -190,6 +197,8 @@ pub struct PatchAgent {
     pub expires_at: Option<Option<i64>>,
     /// New expiry of its API key, unix milliseconds; `Some(None)` removes it.
     pub api_key_expires_at: Option<Option<i64>>,
+    /// New environment tag; `Some(None)` removes it.
+    pub environment: Option<Option<String>>,
 }
 
 impl Core {
@@ -242,6 +251,12 @@ impl Core {
         }
         if let Some(active) = patch.is_active {
             a.is_active = active;
+        }
+        if let Some(env) = patch.environment {
+            if let Some(e) = env.as_deref() {
+                super::env_vars::check_slug("environment", e)?;
+            }
+            a.environment = env;
         }
         if let Some(ids) = patch.vault_ids {
             for id in &ids {
@@ -376,6 +391,7 @@ impl From<&Agent> for talon_api::agents::AgentResponse {
             last_active_at: a.last_active_at.map(rfc3339),
             intents_api_enabled: false,
             shroud_enabled: false,
+            environment: a.environment.clone(),
         }
     }
 }

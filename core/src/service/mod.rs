@@ -9,6 +9,7 @@ mod dashboard_sessions;
 mod device;
 mod email_flows;
 mod enrollment;
+mod env_vars;
 mod gate;
 mod google;
 mod identity;
@@ -33,6 +34,10 @@ pub use audit::{AuditEvent, AuditQuery, ChainBreak, ChainReport, HeadReport};
 pub use billing::{BillableOp, PlanLimits, Plans, QuotaView};
 pub use device::{DeviceInfo, DevicePoll, DeviceStarted, DeviceToken};
 pub use enrollment::{EnrollStarted, EnrollState};
+pub use env_vars::{
+    CreateEnvVar, CreateEnvironment, EnvVar, EnvVarSelector, EnvVarView, EnvironmentView,
+    ResolvedEnv, UpdateEnvVar, BUILTIN_ENVIRONMENTS,
+};
 pub use gate::{bearer_token, Access, Admitted, Credential, Operation};
 pub use google::OidcConfig;
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};

@@ -165,24 +165,69 @@ impl Core {
         action: &'static str,
         ctx: &RequestContext,
     ) -> Result<SecretVersion> {
-        let now = self.now();
         let (mut tx, head) = self.begin_audited(&v.org_id).await?;
+        let row = self
+            .write_version_in(
+                &mut tx,
+                p,
+                v,
+                path,
+                value,
+                secret_type,
+                metadata,
+                expires_at,
+                max_access_count,
+            )
+            .await?;
+        self.write_audit(
+            &mut tx,
+            head,
+            ctx,
+            AuditEvent::by(
+                p,
+                action,
+                "secret",
+                Some(row.secret_id.clone()),
+                json!({"vault_id": v.id, "path": row.path, "version": row.version}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Seals and stores a new version at `path` inside `tx`, which [`Core::begin_audited`]
+    /// opened; the caller writes the audit event and commits.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn write_version_in(
+        &self,
+        tx: &mut crate::store::Tx,
+        p: &Principal,
+        v: &Vault,
+        path: &SecretPath,
+        value: SecretValue,
+        secret_type: String,
+        metadata: String,
+        expires_at: Option<i64>,
+        max_access_count: Option<i64>,
+    ) -> Result<SecretVersion> {
+        let now = self.now();
         // Read after the org's audit sequence is taken, like a KEK rotation's switch: this
         // write either commits before the switch (and gets re-wrapped) or sees the new KEK.
-        let kek_label = crate::store::key_rotation::current_label(&mut tx, &v.id)
+        let kek_label = crate::store::key_rotation::current_label(tx, &v.id)
             .await?
             .ok_or(Error::NotFound("Vault"))?;
-        let (secret_id, version) =
-            match secret_store::live_secret(&mut tx, &v.id, path.as_str()).await? {
-                Some((id, latest)) => (id, latest + 1),
-                None => {
-                    self.check_limit(&mut tx, &v.org_id, crate::store::billing::Counted::Secrets)
-                        .await?;
-                    let id = uuid::Uuid::new_v4().to_string();
-                    secret_store::insert_secret(&mut tx, &id, &v.id, path.as_str(), now).await?;
-                    (id, 1)
-                }
-            };
+        let (secret_id, version) = match secret_store::live_secret(tx, &v.id, path.as_str()).await?
+        {
+            Some((id, latest)) => (id, latest + 1),
+            None => {
+                self.check_limit(tx, &v.org_id, crate::store::billing::Counted::Secrets)
+                    .await?;
+                let id = uuid::Uuid::new_v4().to_string();
+                secret_store::insert_secret(tx, &id, &v.id, path.as_str(), now).await?;
+                (id, 1)
+            }
+        };
         let row = SecretVersion {
             secret_id: secret_id.clone(),
             vault_id: v.id.clone(),
@@ -220,22 +265,8 @@ impl Core {
             .await?
             .map_err(envelope_error)?
         };
-        secret_store::insert_version(&mut tx, &row, &sealed, ALGORITHM).await?;
-        secret_store::set_latest(&mut tx, &secret_id, version).await?;
-        self.write_audit(
-            &mut tx,
-            head,
-            ctx,
-            AuditEvent::by(
-                p,
-                action,
-                "secret",
-                Some(secret_id),
-                json!({"vault_id": v.id, "path": row.path, "version": version}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        secret_store::insert_version(tx, &row, &sealed, ALGORITHM).await?;
+        secret_store::set_latest(tx, &secret_id, version).await?;
         Ok(row)
     }
 
@@ -289,29 +320,7 @@ impl Core {
             return Err(Error::Gone(why.into()));
         }
 
-        let value = {
-            let (org, vault, sid, pth, kek, version) = (
-                v.org_id.clone(),
-                v.id.clone(),
-                meta.secret_id.clone(),
-                meta.path.clone(),
-                meta.kek_label.clone(),
-                meta.version,
-            );
-            let sealed = found.sealed;
-            self.keys(move |k| {
-                let b = Binding {
-                    org_id: &org,
-                    vault_id: &vault,
-                    secret_id: &sid,
-                    path: &pth,
-                    version,
-                };
-                envelope::open(k, &kek, &b, &sealed)
-            })
-            .await?
-            .map_err(envelope_error)?
-        };
+        let value = self.open_version(v, &meta, found.sealed).await?;
 
         let event = reader.event(&meta, "success");
         let Some(count) = self
@@ -335,6 +344,35 @@ impl Core {
             value,
             share_access_count: count.share,
         })
+    }
+
+    /// Decrypts a version's sealed value.
+    pub(crate) async fn open_version(
+        &self,
+        v: &Vault,
+        meta: &SecretVersion,
+        sealed: crate::envelope::Sealed,
+    ) -> Result<SecretValue> {
+        let (org, vault, sid, pth, kek, version) = (
+            v.org_id.clone(),
+            v.id.clone(),
+            meta.secret_id.clone(),
+            meta.path.clone(),
+            meta.kek_label.clone(),
+            meta.version,
+        );
+        self.keys(move |k| {
+            let b = Binding {
+                org_id: &org,
+                vault_id: &vault,
+                secret_id: &sid,
+                path: &pth,
+                version,
+            };
+            envelope::open(k, &kek, &b, &sealed)
+        })
+        .await?
+        .map_err(envelope_error)
     }
 
     async fn record_gone(

@@ -139,7 +139,7 @@ impl Core {
 
     /// Whether `p` may see the vault at all: an administrator, or a holder of at least one
     /// unexpired allow policy on it.
-    async fn can_see(&self, p: &Principal, v: &Vault) -> Result<bool> {
+    pub(crate) async fn can_see(&self, p: &Principal, v: &Vault) -> Result<bool> {
         if is_vault_admin(p, v) {
             return Ok(true);
         }

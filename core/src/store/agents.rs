@@ -6,7 +6,7 @@ use crate::model::Agent;
 use sqlx::{AnyPool, Row};
 
 const COLS: &str = "id, org_id, name, description, scopes, scopes_explicit, vault_ids, is_active, \
-    token_ttl_seconds, expires_at, api_key_prefix, api_key_expires_at, created_by, created_at, last_active_at";
+    token_ttl_seconds, expires_at, api_key_prefix, api_key_expires_at, created_by, created_at, last_active_at, environment";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Agent> {
     Ok(Agent {
@@ -29,6 +29,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Agent> {
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
         last_active_at: opt_i64(row, "last_active_at")?,
+        environment: super::opt_str(row, "environment")?,
     })
 }
 
@@ -37,7 +38,7 @@ pub async fn insert(tx: &mut Tx, a: &Agent, api_key_hash: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO agents (id, org_id, name, description, scopes, scopes_explicit, vault_ids, \
          is_active, token_ttl_seconds, expires_at, api_key_hash, api_key_prefix, api_key_expires_at, \
-         created_by, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+         created_by, created_at, environment) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
     )
     .bind(&a.id)
     .bind(&a.org_id)
@@ -54,6 +55,7 @@ pub async fn insert(tx: &mut Tx, a: &Agent, api_key_hash: &str) -> Result<()> {
     .bind(a.api_key_expires_at)
     .bind(&a.created_by)
     .bind(a.created_at)
+    .bind(&a.environment)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -108,7 +110,7 @@ pub async fn update(tx: &mut Tx, a: &Agent) -> Result<()> {
     sqlx::query(
         "UPDATE agents SET name = $1, description = $2, scopes = $3, scopes_explicit = $4, \
          vault_ids = $5, is_active = $6, token_ttl_seconds = $7, expires_at = $8, \
-         api_key_expires_at = $9 WHERE id = $10 AND deleted_at IS NULL",
+         api_key_expires_at = $9, environment = $10 WHERE id = $11 AND deleted_at IS NULL",
     )
     .bind(&a.name)
     .bind(&a.description)
@@ -119,6 +121,7 @@ pub async fn update(tx: &mut Tx, a: &Agent) -> Result<()> {
     .bind(a.token_ttl_seconds)
     .bind(a.expires_at)
     .bind(a.api_key_expires_at)
+    .bind(&a.environment)
     .bind(&a.id)
     .execute(&mut **tx)
     .await?;

@@ -9,6 +9,7 @@ pub(crate) mod billing;
 pub(crate) mod dashboard_sessions;
 pub(crate) mod device_codes;
 pub(crate) mod enrollments;
+pub(crate) mod env_vars;
 pub(crate) mod ip_rules;
 pub(crate) mod key_rotation;
 pub(crate) mod keystore_identity;

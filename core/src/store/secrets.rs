@@ -15,6 +15,10 @@ pub struct SealedVersion {
     pub sealed: Sealed,
 }
 
+/// Secrets a secret route may name: not the hidden ones (`#env/<id>`, env-var values), whose
+/// paths no [`SecretPath`](crate::secret_path::SecretPath) can spell.
+pub(crate) const VISIBLE: &str = "substr(s.path, 1, 1) <> '#'";
+
 const META_COLS: &str = "s.id AS secret_id, s.vault_id, s.path, s.deleted_at, v.version, \
     v.secret_type, v.metadata, v.expires_at, v.max_access_count, v.access_count, v.is_disabled, \
     v.created_by, v.created_at, v.kek_label";
@@ -172,7 +176,7 @@ pub async fn list_latest(
         "SELECT {META_COLS} FROM secrets s \
          JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.latest_version \
          WHERE s.vault_id = $1 AND s.deleted_at IS NULL AND substr(s.path, 1, CAST($2 AS INTEGER)) = $3 \
-         ORDER BY s.path"
+         AND {VISIBLE} ORDER BY s.path"
     ))
     .bind(vault_id)
     .bind(prefix.len() as i64)

@@ -134,10 +134,11 @@ pub async fn secret_in_org(
     org_id: &str,
     secret_id: &str,
 ) -> Result<Option<(String, String)>> {
-    let row = sqlx::query(
+    let row = sqlx::query(&format!(
         "SELECT s.vault_id, s.path FROM secrets s JOIN vaults v ON v.id = s.vault_id \
-         WHERE s.id = $1 AND v.org_id = $2 AND s.deleted_at IS NULL",
-    )
+         WHERE s.id = $1 AND v.org_id = $2 AND s.deleted_at IS NULL AND {}",
+        super::secrets::VISIBLE
+    ))
     .bind(secret_id)
     .bind(org_id)
     .fetch_optional(pool)

@@ -7,7 +7,8 @@ use sqlx::{AnyPool, Row};
 
 const COLS: &str = "v.id, v.org_id, v.name, v.description, v.created_by, v.created_by_type, \
     v.creator_user_id, v.kek_label, v.created_at, \
-    (SELECT COUNT(*) FROM secrets s WHERE s.vault_id = v.id AND s.deleted_at IS NULL) AS secret_count";
+    (SELECT COUNT(*) FROM secrets s WHERE s.vault_id = v.id AND s.deleted_at IS NULL \
+    AND substr(s.path, 1, 1) <> '#') AS secret_count";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Vault> {
     Ok(Vault {

@@ -52,6 +52,7 @@ async fn create(
         token_ttl_seconds: b.token_ttl_seconds,
         expires_at: time_field("expires_at", &b.expires_at)?,
         api_key_expires_at: time_field("api_key_expires_at", &b.api_key_expires_at)?,
+        environment: b.environment,
     };
     let out = s.core.create_agent(&p, input, &ctx).await?;
     Ok((StatusCode::CREATED, Json(out.into())))
@@ -108,6 +109,8 @@ struct PatchBody {
     expires_at: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     api_key_expires_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    environment: Option<Option<String>>,
 }
 
 async fn update(
@@ -127,6 +130,7 @@ async fn update(
         token_ttl_seconds: b.token_ttl_seconds,
         expires_at: nullable_time("expires_at", b.expires_at)?,
         api_key_expires_at: nullable_time("api_key_expires_at", b.api_key_expires_at)?,
+        environment: b.environment,
     };
     let a = s
         .core

@@ -6,6 +6,7 @@ pub(crate) mod audit;
 mod auth;
 mod billing;
 mod device;
+mod env_vars;
 mod health;
 mod org;
 mod policies;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(vaults::router())
         .merge(secrets::router())
+        .merge(env_vars::router())
         .merge(agents::router())
         .merge(policies::router())
         .merge(audit::router())

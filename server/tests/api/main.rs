@@ -14,6 +14,7 @@ mod billing;
 mod cli;
 mod dashboard;
 mod email;
+mod env_vars;
 mod gate;
 mod google;
 mod hardening;
