@@ -196,21 +196,35 @@ pub enum EnvCmd {
         #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
-    /// Store each `KEY=VALUE` line of FILE as a secret at `<prefix>/<KEY>`.
+    /// Store each `KEY=VALUE` line of FILE as a secret at `<prefix>/<KEY>`, or with `-e` as
+    /// the vault's environment variables of that environment.
     Push {
         file: std::path::PathBuf,
         #[arg(long)]
         prefix: Option<String>,
         #[arg(long = "type")]
         secret_type: Option<String>,
+        /// Push to the vault's environment variables of this environment.
+        #[arg(short = 'e', long = "environment", value_name = "ENV")]
+        environment: Option<String>,
+        /// With `-e`: the branch whose overrides these are.
+        #[arg(long = "branch", value_name = "BRANCH", requires = "environment")]
+        git_branch: Option<String>,
     },
-    /// Write the vault's secrets as a `.env` (mode 0600), or to stdout without `-o`.
+    /// Write the vault's secrets as a `.env` (mode 0600), or to stdout without `-o`; with
+    /// `-e`, the environment's resolved variables.
     Pull {
         /// File to write (`-o`; the global `--output` is the format).
         #[arg(short = 'o', id = "out_file", value_name = "FILE")]
         out_file: Option<std::path::PathBuf>,
         #[arg(long)]
         prefix: Option<String>,
+        /// Pull the resolved environment variables of this environment.
+        #[arg(short = 'e', long = "environment", value_name = "ENV")]
+        environment: Option<String>,
+        /// With `-e`: apply this branch's overrides.
+        #[arg(long = "branch", value_name = "BRANCH", requires = "environment")]
+        git_branch: Option<String>,
     },
 }
 

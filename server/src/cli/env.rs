@@ -8,6 +8,10 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use talon_api::env_bundle;
+use talon_api::env_vars::{
+    CreateEnvVarRequest, EnvVarListResponse, EnvVarResponse, ResolveEnvVarsResponse,
+    UpdateEnvVarRequest,
+};
 use talon_api::secrets::{PutSecretRequest, SecretResponse, SecretVersionResponse};
 use talon_api::SecretValue;
 
@@ -71,6 +75,98 @@ async fn collect(s: &mut Session, prefix: &str) -> Res<BTreeMap<String, SecretVa
         }
     }
     Ok(out)
+}
+
+/// The resolved environment variables of `environment` (with `git_branch`'s overrides).
+async fn resolve(
+    s: &mut Session,
+    environment: &str,
+    git_branch: Option<&str>,
+) -> Res<BTreeMap<String, SecretValue>> {
+    let vault = s.vault()?;
+    let mut query = vec![("environment", environment)];
+    if let Some(b) = git_branch {
+        query.push(("git_branch", b));
+    }
+    let out: ResolveEnvVarsResponse = s
+        .fetch(
+            Method::GET,
+            &format!("/v1/vaults/{vault}/env-vars/resolve"),
+            &query,
+            NO_BODY,
+        )
+        .await?;
+    Ok(out.vars)
+}
+
+/// `env push -e`: each line becomes the environment's variable. A key already set there is
+/// updated in place when it applies to that environment only; one shared with other
+/// environments keeps their value and gets a variable of its own here.
+async fn push_env_vars(
+    s: &mut Session,
+    text: &SecretValue,
+    environment: &str,
+    git_branch: Option<&str>,
+) -> Res<i32> {
+    let vault = s.vault()?;
+    let existing: EnvVarListResponse = s
+        .fetch(
+            Method::GET,
+            &format!("/v1/vaults/{vault}/env-vars"),
+            &[("environment", environment)],
+            NO_BODY,
+        )
+        .await?;
+    let branch = git_branch.unwrap_or("");
+    let pairs: BTreeMap<String, SecretValue> = env_bundle::parse(text.expose_secret())
+        .into_iter()
+        .collect();
+    let count = pairs.len();
+    let mut query = vec![("environment", environment)];
+    if let Some(b) = git_branch {
+        query.push(("git_branch", b));
+    }
+    for (key, value) in pairs {
+        let here = existing
+            .env_vars
+            .iter()
+            .find(|v| v.key == key && v.git_branch.as_deref().unwrap_or("") == branch);
+        let path = format!("/v1/vaults/{vault}/env-vars/{key}");
+        match here {
+            Some(v) if v.environments.len() == 1 => {
+                let body = UpdateEnvVarRequest {
+                    value: Some(value),
+                    ..UpdateEnvVarRequest::default()
+                };
+                let _: EnvVarResponse = s.fetch(Method::PATCH, &path, &query, Some(&body)).await?;
+                eprintln!("updated {key}");
+                continue;
+            }
+            Some(_) => {
+                s.call(Method::DELETE, &path, &query, None).await?;
+            }
+            None => {}
+        }
+        let body = CreateEnvVarRequest {
+            key: key.clone(),
+            value,
+            environments: Some(vec![environment.to_owned()]),
+            git_branch: git_branch.map(str::to_owned),
+            sensitive: None,
+            comment: None,
+        };
+        let _: EnvVarResponse = s
+            .fetch(
+                Method::POST,
+                &format!("/v1/vaults/{vault}/env-vars"),
+                &[],
+                Some(&body),
+            )
+            .await?;
+        eprintln!("stored {key}");
+    }
+    println!("Pushed {count} variable(s) to {environment}.");
+    Ok(0)
 }
 
 /// Quotes a `.env` value when it holds whitespace, `#`, quotes or newlines.
@@ -144,11 +240,16 @@ pub async fn run(s: &mut Session, c: EnvCmd) -> Res<i32> {
             file,
             prefix,
             secret_type,
+            environment,
+            git_branch,
         } => {
             let text = SecretValue::new(
                 std::fs::read_to_string(&file)
                     .map_err(|e| Exit::usage(format!("cannot read {}: {e}", file.display())))?,
             );
+            if let Some(env) = environment {
+                return push_env_vars(s, &text, &env, git_branch.as_deref()).await;
+            }
             let vault = s.vault()?;
             // Pushed in key order, one `PUT` per line.
             let pairs: BTreeMap<String, SecretValue> = env_bundle::parse(text.expose_secret())
@@ -180,8 +281,16 @@ pub async fn run(s: &mut Session, c: EnvCmd) -> Res<i32> {
             println!("Pushed {count} secret(s).");
             Ok(0)
         }
-        EnvCmd::Pull { out_file, prefix } => {
-            let vars = collect(s, prefix.as_deref().unwrap_or("")).await?;
+        EnvCmd::Pull {
+            out_file,
+            prefix,
+            environment,
+            git_branch,
+        } => {
+            let vars = match environment {
+                Some(env) => resolve(s, &env, git_branch.as_deref()).await?,
+                None => collect(s, prefix.as_deref().unwrap_or("")).await?,
+            };
             let mut text = String::new();
             for (k, v) in &vars {
                 text.push_str(&format!("{k}={}\n", dotenv_value(v.expose_secret())));

@@ -8,6 +8,7 @@
 use crate::client::{AgentSession, Failure};
 use reqwest::Method;
 use std::sync::Arc;
+use talon_api::env_vars::ResolveEnvVarsResponse;
 use talon_api::policies::{CreatePolicyRequest, PolicyResponse};
 use talon_api::secrets::{
     PutSecretRequest, SecretDetailsListResponse, SecretDetailsResponse, SecretListResponse,
@@ -86,6 +87,30 @@ impl Api {
                 Method::GET,
                 &format!("/v1/vaults/{vault}/secrets/{}", sp.as_str()),
                 &[],
+                NO_BODY,
+            )
+            .await
+    }
+
+    /// The environment's resolved variables (the agent's tagged environment when `None`).
+    pub async fn resolve_env(
+        &self,
+        vault: &str,
+        environment: Option<&str>,
+        git_branch: Option<&str>,
+    ) -> Result<ResolveEnvVarsResponse, Failure> {
+        let mut query = Vec::new();
+        if let Some(e) = environment {
+            query.push(("environment", e));
+        }
+        if let Some(b) = git_branch {
+            query.push(("git_branch", b));
+        }
+        self.session
+            .fetch(
+                Method::GET,
+                &format!("/v1/vaults/{vault}/env-vars/resolve"),
+                &query,
                 NO_BODY,
             )
             .await

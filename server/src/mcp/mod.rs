@@ -313,7 +313,10 @@ impl ServerHandler for Mcp {
                 Ok(invalid(&message))
             }
             Ok(CallToolResponse::Complete(mut r))
-                if !matches!(name.as_str(), "get_secret" | "get_env_bundle") =>
+                if !matches!(
+                    name.as_str(),
+                    "get_secret" | "get_env_bundle" | "resolve_env"
+                ) =>
             {
                 for c in r.content.iter_mut() {
                     if let ContentBlock::Text(t) = c {

@@ -12,6 +12,17 @@ pub struct ListSecretsParams {
 }
 
 #[derive(Deserialize, JsonSchema)]
+pub struct ResolveEnvParams {
+    /// Target environment (production, preview, development, or custom). Omit to use the
+    /// agent's tagged environment.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Optional git branch whose overrides apply.
+    #[serde(default)]
+    pub git_branch: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
 pub struct PathParams {
     /// Secret path, e.g. `api-keys/openai`.
     pub path: String,

@@ -224,6 +224,49 @@ impl Mcp {
     }
 
     #[tool(
+        description = "Resolve the vault's environment variables for an environment: the final KEY=VALUE set with branch overrides applied (vault < branch override). If environment is omitted, the agent's tagged environment is used. Counts as an access.",
+        annotations(read_only_hint = true)
+    )]
+    async fn resolve_env(
+        &self,
+        Parameters(p): Parameters<ResolveEnvParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, vault) = target!(self, rc);
+        let env = p.environment.as_deref().filter(|e| !e.is_empty());
+        let branch = p.git_branch.as_deref().filter(|e| !e.is_empty());
+        match b.resolve_env(&vault, env, branch).await {
+            Ok(r) => {
+                tracing::info!(tool = "resolve_env", vault = %vault, environment = %r.environment, count = r.vars.len(), "env vars resolved");
+                for (k, v) in &r.vars {
+                    self.remember(&format!("env/{}/{k}", r.environment), v);
+                }
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    vars: BTreeMap<&'a str, Exposed<'a>>,
+                    sources: &'a BTreeMap<String, String>,
+                    environment: &'a str,
+                    git_branch: Option<&'a str>,
+                    resolved_at: &'a str,
+                }
+                let out = Out {
+                    vars: r
+                        .vars
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), Exposed(v)))
+                        .collect(),
+                    sources: &r.sources,
+                    environment: &r.environment,
+                    git_branch: r.git_branch.as_deref(),
+                    resolved_at: &r.resolved_at,
+                };
+                ok(serde_json::to_string_pretty(&out).unwrap_or_default())
+            }
+            Err(f) => fail(explain(&f, None, "read", b.is_agent())),
+        }
+    }
+
+    #[tool(
         description = "Read an env_bundle secret (KEY=VALUE lines) as a JSON object. Counts as an access.",
         annotations(read_only_hint = true)
     )]

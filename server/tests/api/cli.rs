@@ -11,6 +11,7 @@ use tempfile::TempDir;
 on_both_databases!(
     secret_set_get_list_and_exit_codes,
     env_run_injects_secrets_and_returns_the_command_status,
+    env_push_and_pull_with_an_environment_use_the_vaults_env_vars,
     password_login_is_stored_privately_and_logout_forgets_it,
     device_login_completes_once_a_human_approves,
     device_codes_are_pending_then_redeemed_once_and_bound_to_the_hinted_account,
@@ -239,6 +240,110 @@ async fn env_run_injects_secrets_and_returns_the_command_status(db: Db) {
     );
     let mode = std::fs::metadata(&dotenv).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+}
+
+async fn env_push_and_pull_with_an_environment_use_the_vaults_env_vars(db: Db) {
+    let srv = TestServer::start(db).await;
+    let h = srv.signup().await;
+    let vault = srv.create_vault(&h.token, "env").await;
+    // A variable shared by every environment: pushing to preview must not change production.
+    let (s, v) = srv
+        .post(
+            &format!("/v1/vaults/{vault}/env-vars"),
+            Some(&h.token),
+            json!({"key": "SHARED", "value": "everywhere"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let cfg = tempfile::tempdir().unwrap();
+    let env = [
+        ("TALON_URL", srv.base.as_str()),
+        ("TALON_TOKEN", h.token.as_str()),
+        ("TALON_VAULT_ID", vault.as_str()),
+    ];
+    let file = cfg.path().join("preview.env");
+    std::fs::write(
+        &file,
+        "API_URL=https://preview.example\nSHARED=preview-only\n",
+    )
+    .unwrap();
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &["env", "push", file.to_str().unwrap(), "-e", "preview"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("preview-only") && !stderr(&out).contains("preview-only"));
+    // Pushing again updates in place (a new version, not a conflict).
+    std::fs::write(&file, "API_URL=https://preview2.example\n").unwrap();
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &["env", "push", file.to_str().unwrap(), "-e", "preview"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, one) = srv
+        .get(
+            &format!("/v1/vaults/{vault}/env-vars/API_URL?environment=preview"),
+            &h.token,
+        )
+        .await;
+    assert_eq!(
+        (one["value"].as_str(), one["version"].as_i64()),
+        (Some("https://preview2.example"), Some(2))
+    );
+
+    let dotenv = cfg.path().join("pulled.env");
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &[
+            "env",
+            "pull",
+            "-e",
+            "preview",
+            "-o",
+            dotenv.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&dotenv).unwrap(),
+        "API_URL=https://preview2.example\nSHARED=preview-only\n"
+    );
+    let out = talon(&cfg, &env, "", &["env", "pull", "-e", "production"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "SHARED=everywhere\n");
+    // A branch's overrides apply on top of the environment's values.
+    std::fs::write(&file, "API_URL=https://branch.example\n").unwrap();
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &[
+            "env",
+            "push",
+            file.to_str().unwrap(),
+            "-e",
+            "preview",
+            "--branch",
+            "feature/x",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = talon(
+        &cfg,
+        &env,
+        "",
+        &["env", "pull", "-e", "preview", "--branch", "feature/x"],
+    );
+    assert_eq!(
+        stdout(&out),
+        "API_URL=https://branch.example\nSHARED=preview-only\n"
+    );
 }
 
 async fn password_login_is_stored_privately_and_logout_forgets_it(db: Db) {

@@ -22,7 +22,8 @@ on_both_databases!(
 
 const VALUE: &str = "mcp-secret-value-5e1f9c";
 const PRIVATE: &str = "private-value-a77d03";
-const TOOLS: [&str; 12] = [
+const ENV_VALUE: &str = "env-value-3c9a41";
+const TOOLS: [&str; 13] = [
     "list_secrets",
     "get_secret",
     "put_secret",
@@ -30,6 +31,7 @@ const TOOLS: [&str; 12] = [
     "describe_secret",
     "rotate_and_store",
     "get_env_bundle",
+    "resolve_env",
     "create_vault",
     "list_vaults",
     "grant_access",
@@ -61,6 +63,18 @@ async fn setup(db: Db) -> (TestServer, Human, String, String, String, PathBuf) {
         .await;
     let (agent, key) = srv.create_agent(&h.token, "mcp-agent").await;
     srv.grant(&h.token, &vault, &agent, "app/**", &["read", "write"])
+        .await;
+    for (env, value) in [("production", ENV_VALUE), ("preview", PRIVATE)] {
+        let (st, v) = srv
+            .post(
+                &format!("/v1/vaults/{vault}/env-vars"),
+                Some(&h.token),
+                json!({"key": "SERVICE_TOKEN", "value": value, "environments": [env]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+    }
+    srv.grant(&h.token, &vault, &agent, "env/production/**", &["read"])
         .await;
     (srv, h, vault, agent, key, log)
 }
@@ -204,6 +218,19 @@ async fn exercise(client: &Client, human_id: &str) {
     let env = call(client, "get_env_bundle", json!({"path": "app/env"})).await;
     let env: Value = serde_json::from_str(&text(&env)).expect("env bundle JSON");
     assert_eq!(env, json!({"DB_USER": "svc", "DB_PASS": "p=w"}));
+    let resolved = call(client, "resolve_env", json!({"environment": "production"})).await;
+    assert!(!is_error(&resolved), "{}", text(&resolved));
+    let resolved: Value = serde_json::from_str(&text(&resolved)).expect("resolve_env JSON");
+    assert_eq!(
+        (&resolved["vars"], resolved["environment"].as_str()),
+        (&json!({"SERVICE_TOKEN": ENV_VALUE}), Some("production"))
+    );
+    let refused = call(client, "resolve_env", json!({"environment": "preview"})).await;
+    assert!(
+        is_error(&refused) && !text(&refused).contains(PRIVATE),
+        "{}",
+        text(&refused)
+    );
     let not_bundle = call(client, "get_env_bundle", json!({"path": "app/db"})).await;
     assert_eq!(
         text(&not_bundle),
