@@ -88,6 +88,48 @@ test('a secret gets versions by rotation and is deleted after confirmation', asy
   await expect(page.getByText('No secrets in this vault yet')).toBeVisible();
 });
 
+test('environment variables are added, revealed, edited and deleted on the vault tab', async ({
+  page,
+  request,
+}) => {
+  await signedIn(page, request);
+  const vaultId = await createVault(page, 'envs');
+  await page.getByRole('link', { name: 'Environment variables' }).click();
+  await expect(page).toHaveURL(`/vaults/${vaultId}?tab=env`);
+  await expect(page.getByText('No environment variables in this vault yet.')).toBeVisible();
+  await hydrated(page);
+
+  await page.getByLabel('Key').fill('DATABASE_URL');
+  await page.getByLabel('Environments').fill('production, preview');
+  await page.getByLabel('Variable value').fill('postgres://prod-e2e');
+  await page.getByRole('button', { name: 'Save variable' }).click();
+  const row = page.locator('tr[data-key="DATABASE_URL"]');
+  await expect(row).toBeVisible();
+  // One column per environment; development has no value.
+  await expect(row.locator('td[data-environment="development"]')).toHaveText('—');
+  await expect(row.locator('td[data-environment="production"]')).toContainText('v1');
+  await screenshot(page, 'env-vars');
+
+  await page.getByRole('button', { name: 'Reveal DATABASE_URL in preview' }).click();
+  await expect(row.getByTestId('env-value')).toHaveText('postgres://prod-e2e');
+
+  await row.locator('td[data-environment="production"]').getByText('Edit').click();
+  await page.getByLabel('New value of DATABASE_URL in production').fill('postgres://prod-e2e-2');
+  await page.getByRole('button', { name: 'Save DATABASE_URL in production' }).click();
+  await expect(row.locator('td[data-environment="production"]')).toContainText('v2');
+  await page.getByRole('button', { name: 'Reveal DATABASE_URL in production' }).click();
+  await expect(row.locator('td[data-environment="production"]').getByTestId('env-value')).toHaveText(
+    'postgres://prod-e2e-2',
+  );
+
+  await row.locator('td[data-environment="preview"]').getByText('Delete', { exact: true }).click();
+  await page.getByRole('button', { name: 'Confirm delete DATABASE_URL in preview' }).click();
+  await expect(row.locator('td[data-environment="preview"]')).toHaveText('—');
+  await row.locator('td[data-environment="production"]').getByText('Delete', { exact: true }).click();
+  await page.getByRole('button', { name: 'Confirm delete DATABASE_URL in production' }).click();
+  await expect(page.getByText('No environment variables in this vault yet.')).toBeVisible();
+});
+
 test('a share link with a passphrase opens once over REST, then the share is revoked', async ({
   page,
   request,

@@ -1,20 +1,23 @@
 //! Vaults (`/vaults`) and one vault's page (`/vaults/{id}`): its secrets,
-//! their versions, and the policies that grant access to them.
+//! their versions, its environment variables (`?tab=env`), and the policies
+//! that grant access to them.
 //!
 //! This module holds the vault list, the vault page that frames the rest, and
 //! the form parsers other areas share; [`secrets`], [`versions`] and
 //! [`policies`] hold the parts of the page named after them.
 
+mod env_vars;
 mod policies;
 mod secrets;
 mod versions;
 
+pub use env_vars::*;
 pub use policies::*;
 pub use secrets::*;
 pub use versions::*;
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::session::SessionError;
@@ -270,7 +273,9 @@ fn VaultTable(vaults: Vec<VaultView>) -> impl IntoView {
 #[component]
 pub fn VaultPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let vault_id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let env_tab = move || query.with(|q| q.get("tab").as_deref() == Some("env"));
     let put = ServerAction::<PutSecret>::new();
     let rotate = ServerAction::<RotateSecret>::new();
     let remove = ServerAction::<DeleteSecret>::new();
@@ -293,7 +298,9 @@ pub fn VaultPage() -> impl IntoView {
     view! {
         <div class="mx-auto max-w-6xl">
             <Suspense fallback=loading>
-                {move || Suspend::new(async move {
+                {move || {
+                let env_tab = env_tab();
+                Suspend::new(async move {
                     match data.await {
                         Err(error) => {
                             view! {
@@ -304,12 +311,27 @@ pub fn VaultPage() -> impl IntoView {
                         }
                         Ok(d) => {
                             let id = d.vault.id.clone();
-                            let (id_form, id_table, id_policies, id_delete) = (
+                            let (id_form, id_table, id_policies, id_delete, id_tabs) = (
+                                id.clone(),
                                 id.clone(),
                                 id.clone(),
                                 id.clone(),
                                 id,
                             );
+                            let tab_body = if env_tab {
+                                view! { <EnvVarsSection vault_id=id_form /> }.into_any()
+                            } else {
+                                view! {
+                                    <SecretForm vault_id=id_form action=put />
+                                    <SecretSection
+                                        vault_id=id_table
+                                        secrets=d.secrets
+                                        rotate
+                                        remove
+                                    />
+                                }
+                                    .into_any()
+                            };
                             view! {
                                 <p class="mb-2 text-sm">
                                     <a href="/vaults" class="text-indigo-700 hover:underline">
@@ -320,13 +342,8 @@ pub fn VaultPage() -> impl IntoView {
                                     title=d.vault.name.clone()
                                     description=d.vault.description.clone()
                                 />
-                                <SecretForm vault_id=id_form action=put />
-                                <SecretSection
-                                    vault_id=id_table
-                                    secrets=d.secrets
-                                    rotate
-                                    remove
-                                />
+                                <VaultTabs vault_id=id_tabs env=env_tab />
+                                {tab_body}
                                 <PolicySection
                                     vault_id=id_policies
                                     policies=d.policies
@@ -339,11 +356,42 @@ pub fn VaultPage() -> impl IntoView {
                                 .into_any()
                         }
                     }
-                })}
+                })
+                }}
             </Suspense>
         </div>
     }
     .into_any()
+}
+
+/// The tabs of a vault's page: its secrets, or its environment variables.
+#[component]
+fn VaultTabs(vault_id: String, env: bool) -> impl IntoView {
+    let tab = |active: bool| {
+        if active {
+            "border-b-2 border-indigo-600 px-3 py-2 text-sm font-semibold text-indigo-700"
+        } else {
+            "border-b-2 border-transparent px-3 py-2 text-sm font-medium text-slate-600 hover:text-slate-900"
+        }
+    };
+    view! {
+        <nav aria-label="Vault sections" class="mb-4 flex gap-2 border-b border-slate-200">
+            <a
+                href=format!("/vaults/{vault_id}")
+                class=tab(!env)
+                aria-current=(!env).then_some("page")
+            >
+                "Secrets"
+            </a>
+            <a
+                href=format!("/vaults/{vault_id}?tab=env")
+                class=tab(env)
+                aria-current=env.then_some("page")
+            >
+                "Environment variables"
+            </a>
+        </nav>
+    }
 }
 
 /// The card at the foot of a vault's page that deletes the vault.

@@ -351,12 +351,14 @@ impl Core {
     }
 
     /// `GET …/env-vars`: the variables the caller may read (those applying to `environment`
-    /// when given), with values except for sensitive ones. Revealed values are audited first.
+    /// when given), with values except for sensitive ones when `reveal`; revealed values are
+    /// audited first. Without `reveal`, metadata only (the dashboard's table).
     pub async fn list_env_vars(
         &self,
         p: &Principal,
         vault_id: &str,
         environment: Option<&str>,
+        reveal: bool,
         ctx: &RequestContext,
     ) -> Result<Vec<EnvVarView>> {
         p.require_scope(Scope::SecretsRead)?;
@@ -384,7 +386,7 @@ impl Core {
                     .any(|e| self.env_allowed(p, &v, &rules, e, &var.key, Permission::Read, ctx))
             })
             .collect();
-        let revealed: Vec<&EnvVar> = readable.iter().filter(|x| !x.sensitive).collect();
+        let revealed: Vec<&EnvVar> = readable.iter().filter(|x| reveal && !x.sensitive).collect();
         let mut values = self.open_values(&v, &revealed).await?;
         if !revealed.is_empty() {
             let keys: Vec<&str> = revealed.iter().map(|x| x.key.as_str()).collect();

@@ -67,7 +67,7 @@ async fn list(
     let q = q.into_core();
     let rows = s
         .core
-        .list_env_vars(&p, &vault(&vault_id)?, q.environment.as_deref(), &ctx)
+        .list_env_vars(&p, &vault(&vault_id)?, q.environment.as_deref(), true, &ctx)
         .await?;
     Ok(Json(EnvVarListResponse {
         env_vars: rows.into_iter().map(Into::into).collect(),
