@@ -427,6 +427,7 @@ impl Application {
         core.backfill_audit_heads()
             .await
             .map_err(|e| format!("cannot sign the audit chain heads: {e}"))?;
+        core.listen_for_invalidations(&database_url);
 
         let mut leptos_options = leptos::config::get_configuration(None)
             .map_err(|e| format!("dashboard configuration: {e}"))?

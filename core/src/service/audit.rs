@@ -114,6 +114,28 @@ pub(crate) fn event_row(
     }
 }
 
+/// Whether an audited action may change what a read is allowed or what it returns, and so
+/// raises the org's cache epoch. Only reads, denials and sign-ins are known not to; every
+/// other action (and any added later) does.
+fn changes_access(action: &str) -> bool {
+    !matches!(
+        action,
+        "secret.read"
+            | "secret.gone"
+            | "secret.denied"
+            | "share.access"
+            | "share.create"
+            | "security.ip_denied"
+            | "env_var.read"
+            | "env_var.list"
+            | "env_var.resolve"
+            | "auth.success"
+            | "auth.failure"
+            | "org.invite"
+            | "user.signup"
+    )
+}
+
 impl Core {
     /// A failed audit append is `Unavailable(Audit)`; when the database was unreachable, its
     /// circuit opens as well.
@@ -156,6 +178,12 @@ impl Core {
         ctx: &RequestContext,
         event: AuditEvent,
     ) -> Result<()> {
+        if changes_access(event.action) {
+            crate::store::cache_epochs::bump(tx, self.store().backend(), &event.org_id)
+                .await
+                .map_err(|e| self.audit_down(e))?;
+            self.0.read_cache.invalidate(&event.org_id);
+        }
         let mut rows = [event_row(event, ctx, head.seq, self.now())];
         let (prev_id, prev_hash) = (head.prev_id, head.prev_hash);
         let ([row], head_mac) = self

@@ -20,6 +20,7 @@ mod mfa;
 mod org;
 mod policies;
 mod principal;
+mod read_cache;
 mod read_commit;
 mod secrets;
 mod sharing;
@@ -257,6 +258,7 @@ struct Inner {
     principal_windows: throttle::PrincipalWindows,
     verifies_running: audit::RunningVerifies,
     read_committer: read_commit::ReadCommitter,
+    read_cache: read_cache::ReadCache,
     meter: billing::Meter,
 }
 
@@ -272,6 +274,10 @@ impl Core {
             keys.create_kek(mfa::TOTP_KEK)?;
         }
         let dummy_password_hash = credentials::hash_password("talon-dummy-password-for-timing")?;
+        // On PostgreSQL other processes change the data too: nothing is cached until the
+        // notification listener is up (see `Core::listen_for_invalidations`).
+        let read_cache =
+            read_cache::ReadCache::new(store.backend() == crate::store::Backend::Sqlite);
         Ok(Core(Arc::new(Inner {
             store,
             keys,
@@ -282,6 +288,7 @@ impl Core {
             principal_windows: throttle::PrincipalWindows::default(),
             verifies_running: audit::RunningVerifies::default(),
             read_committer: read_commit::ReadCommitter::default(),
+            read_cache,
             meter: billing::Meter::default(),
         })))
     }

@@ -27,8 +27,22 @@ pub(crate) struct ReadJob {
     pub share_id: Option<String>,
     pub event: AuditEvent,
     pub ctx: RequestContext,
-    /// `Some(counts)` once committed; `None` when the version or the share had no reads left.
-    pub done: oneshot::Sender<Result<Option<Counts>>>,
+    /// The org's cache epoch the read was decided under, when it was answered from the read
+    /// caches; the commit refuses it if the epoch has moved since.
+    pub epoch: Option<i64>,
+    pub done: oneshot::Sender<Result<Committed>>,
+}
+
+/// What became of a queued read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Committed {
+    /// Counted and audited.
+    Read(Counts),
+    /// The version or the share had no reads left; nothing was written.
+    UsedUp,
+    /// Decided from caches that a change has since made stale; nothing was written, and the
+    /// read must be decided again from the database.
+    Stale,
 }
 
 /// Access counts after a committed read.
@@ -44,15 +58,17 @@ pub(crate) struct ReadCommitter(std::sync::OnceLock<mpsc::Sender<ReadJob>>);
 
 impl Core {
     /// Counts the read (and the share's access, for a read through a share) and commits its
-    /// audit event; returns the new counts, or `None` when the version or share is used up.
+    /// audit event, unless the version or share is used up, or the read was decided under a
+    /// cache `epoch` that has moved.
     pub(crate) async fn commit_read(
         &self,
         secret_id: String,
         version: i64,
         share_id: Option<String>,
         event: AuditEvent,
+        epoch: Option<i64>,
         ctx: &RequestContext,
-    ) -> Result<Option<Counts>> {
+    ) -> Result<Committed> {
         let sender = self.0.read_committer.0.get_or_init(|| {
             let (tx, rx) = mpsc::channel(4096);
             tokio::spawn(self.clone().run_read_committer(rx));
@@ -65,6 +81,7 @@ impl Core {
             share_id,
             event,
             ctx: ctx.clone(),
+            epoch,
             done,
         };
         sender
@@ -107,27 +124,47 @@ impl Core {
         }
     }
 
-    async fn commit_batch(&self, jobs: &[ReadJob]) -> Result<Vec<Option<Counts>>> {
+    async fn commit_batch(&self, jobs: &[ReadJob]) -> Result<Vec<Committed>> {
         let mut tx = self.store().begin().await?;
+        // The epochs of the orgs whose reads were answered from caches, as this transaction
+        // sees them: a read decided under an older one is not committed.
+        let mut epochs: BTreeMap<&str, i64> = BTreeMap::new();
+        for j in jobs.iter().filter(|j| j.epoch.is_some()) {
+            let org = j.event.org_id.as_str();
+            if !epochs.contains_key(org) {
+                let now = crate::store::cache_epochs::current_in(&mut tx, org).await?;
+                epochs.insert(org, now);
+            }
+        }
         let mut counts = Vec::with_capacity(jobs.len());
         for j in jobs {
+            if let Some(e) = j.epoch {
+                if epochs.get(j.event.org_id.as_str()) != Some(&e) {
+                    self.0.read_cache.invalidate(&j.event.org_id);
+                    counts.push(Committed::Stale);
+                    continue;
+                }
+            }
             let share = match &j.share_id {
                 Some(id) => match share_store::count_access(&mut tx, id).await? {
                     Some(n) => Some(n),
                     None => {
-                        counts.push(None);
+                        counts.push(Committed::UsedUp);
                         continue;
                     }
                 },
                 None => None,
             };
             let version = secret_store::count_access(&mut tx, &j.secret_id, j.version).await?;
-            counts.push(version.map(|version| Counts { version, share }));
+            counts.push(match version {
+                Some(version) => Committed::Read(Counts { version, share }),
+                None => Committed::UsedUp,
+            });
         }
         let now = self.now();
         let mut by_org: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, j) in jobs.iter().enumerate() {
-            if counts[i].is_some() {
+            if matches!(counts[i], Committed::Read(_)) {
                 by_org.entry(j.event.org_id.as_str()).or_default().push(i);
             }
         }

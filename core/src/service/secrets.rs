@@ -3,6 +3,7 @@
 //! looked up so a denial reveals nothing) → path (404) → state (410) → decrypt → count → audit.
 
 use super::audit::AuditEvent;
+use super::read_commit::Committed;
 use super::vaults::{is_vault_admin, rules_from, within_scope_ceiling};
 use super::{Core, Principal, RequestContext};
 use crate::envelope::{self, Binding, EnvelopeError, ALGORITHM};
@@ -280,6 +281,11 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<SecretRead> {
         p.require_scope(Scope::SecretsRead)?;
+        if self.0.read_cache.enabled() {
+            if let Some(read) = self.get_secret_cached(p, vault_id, path, ctx).await? {
+                return Ok(read);
+            }
+        }
         let v = self.vault_in_org(p, vault_id).await?;
         self.authorize_path(p, &v, path.as_str(), Permission::Read, ctx)
             .await?;
@@ -287,6 +293,108 @@ impl Core {
             .await?
             .ok_or(Error::NotFound("Secret"))?;
         self.read_found(&Reader::direct(p), &v, found, ctx).await
+    }
+
+    /// A read answered from the read caches: only a read that is allowed, readable and
+    /// committed under the epoch the caches were loaded at. Everything else (a denial, a
+    /// missing or gone secret, a used-up version, a moved epoch) is `None`, and the caller
+    /// decides it again from the database, which also audits any refusal.
+    async fn get_secret_cached(
+        &self,
+        p: &Principal,
+        vault_id: &str,
+        path: &SecretPath,
+        ctx: &RequestContext,
+    ) -> Result<Option<SecretRead>> {
+        let cache = &self.0.read_cache;
+        let org = p.org_id();
+        let epoch = match cache.epoch(org) {
+            Some(e) => e,
+            None => {
+                let e = crate::store::cache_epochs::current(self.store().pool(), org).await?;
+                cache.begin(org, e);
+                e
+            }
+        };
+        let v = match cache.vault(org, epoch, vault_id) {
+            Some(v) => v,
+            None => match crate::store::vaults::get(self.store().pool(), org, vault_id).await? {
+                Some(v) => {
+                    cache.put_vault(org, epoch, &v);
+                    v
+                }
+                None => return Ok(None),
+            },
+        };
+        if let Principal::Agent { vault_ids, .. } = p {
+            if !vault_ids.is_empty() && !vault_ids.iter().any(|id| id == &v.id) {
+                return Ok(None);
+            }
+        }
+        let rules = match cache.rules(org, epoch, &v.id, p.kind(), p.id()) {
+            Some(r) => r,
+            None => {
+                let r = std::sync::Arc::new(self.rules_for(p, &v).await?);
+                cache.put_rules(org, epoch, &v.id, p.kind(), p.id(), r.clone());
+                r
+            }
+        };
+        let allowed = within_scope_ceiling(p, path.as_str())
+            && policy::evaluate(
+                &rules,
+                is_vault_admin(p, &v),
+                &policy::Request {
+                    path: path.as_str(),
+                    permission: Permission::Read,
+                    now_ms: self.now(),
+                    ip: ctx.ip_addr(),
+                },
+            ) == Decision::Allow;
+        if !allowed {
+            return Ok(None);
+        }
+        let found = match cache.latest(org, epoch, &v.id, path.as_str()) {
+            Some(f) => f,
+            None => {
+                match secret_store::latest_for_read(self.store().pool(), &v.id, path.as_str())
+                    .await?
+                {
+                    Some(f) => {
+                        cache.put_latest(org, epoch, &f);
+                        f
+                    }
+                    None => return Ok(None),
+                }
+            }
+        };
+        if gone_reason(&found.meta, self.now()).is_some() {
+            return Ok(None);
+        }
+        let mut meta = found.meta;
+        let value = self.open_version(&v, &meta, found.sealed).await?;
+        let reader = Reader::direct(p);
+        let event = reader.event(&meta, "success");
+        match self
+            .commit_read(
+                meta.secret_id.clone(),
+                meta.version,
+                None,
+                event,
+                Some(epoch),
+                ctx,
+            )
+            .await?
+        {
+            Committed::Read(count) => {
+                meta.access_count = count.version;
+                Ok(Some(SecretRead {
+                    meta,
+                    value,
+                    share_access_count: None,
+                }))
+            }
+            Committed::UsedUp | Committed::Stale => Ok(None),
+        }
     }
 
     /// State checks (410), decrypt, count and audit for a version found for reading. The
@@ -300,22 +408,7 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<SecretRead> {
         let mut meta = found.meta;
-        let now = self.now();
-        let gone = if meta.deleted {
-            Some("Secret has been deleted")
-        } else if meta.is_disabled {
-            Some("This version of the secret is disabled")
-        } else if meta.expires_at.is_some_and(|e| e <= now) {
-            Some("Secret has expired")
-        } else if meta
-            .max_access_count
-            .is_some_and(|m| meta.access_count >= m)
-        {
-            Some("Secret has reached its maximum access count")
-        } else {
-            None
-        };
-        if let Some(why) = gone {
+        if let Some(why) = gone_reason(&meta, self.now()) {
             self.record_gone(reader, &meta, ctx).await?;
             return Err(Error::Gone(why.into()));
         }
@@ -323,20 +416,24 @@ impl Core {
         let value = self.open_version(v, &meta, found.sealed).await?;
 
         let event = reader.event(&meta, "success");
-        let Some(count) = self
+        let count = match self
             .commit_read(
                 meta.secret_id.clone(),
                 meta.version,
                 reader.share_id.clone(),
                 event,
+                None,
                 ctx,
             )
             .await?
-        else {
-            self.record_gone(reader, &meta, ctx).await?;
-            return Err(Error::Gone(
-                "The secret or the share has reached its maximum access count".into(),
-            ));
+        {
+            Committed::Read(count) => count,
+            Committed::UsedUp | Committed::Stale => {
+                self.record_gone(reader, &meta, ctx).await?;
+                return Err(Error::Gone(
+                    "The secret or the share has reached its maximum access count".into(),
+                ));
+            }
         };
         meta.access_count = count.version;
         Ok(SecretRead {
@@ -457,6 +554,24 @@ impl Core {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Why a version cannot be read now, if it cannot.
+fn gone_reason(meta: &SecretVersion, now: i64) -> Option<&'static str> {
+    if meta.deleted {
+        Some("Secret has been deleted")
+    } else if meta.is_disabled {
+        Some("This version of the secret is disabled")
+    } else if meta.expires_at.is_some_and(|e| e <= now) {
+        Some("Secret has expired")
+    } else if meta
+        .max_access_count
+        .is_some_and(|m| meta.access_count >= m)
+    {
+        Some("Secret has reached its maximum access count")
+    } else {
+        None
     }
 }
 

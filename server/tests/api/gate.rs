@@ -287,6 +287,14 @@ async fn the_per_principal_rate_limit_applies_to_mcp_and_the_dashboard(db: Db) {
     );
 }
 
+/// What every change made through Talon does in its transaction: raise the cache epoch.
+async fn raise_cache_epochs(pool: &sqlx::AnyPool) {
+    sqlx::query("UPDATE cache_epochs SET gen = gen + 1")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 async fn a_corrupted_policy_row_refuses_the_read_instead_of_being_skipped(db: Db) {
     let srv = TestServer::start(db).await;
     let (h, vault, agent, key) = setup(&srv).await;
@@ -295,12 +303,15 @@ async fn a_corrupted_policy_row_refuses_the_read_instead_of_being_skipped(db: Db
     assert_eq!(srv.get(&secret, &token).await.0, StatusCode::OK);
     let pool = srv.db_pool().await;
 
-    // A damaged allow: the read fails closed with 503, it does not fall back to anything.
+    // A damaged allow: the read fails closed with 503, it does not fall back to anything. (An
+    // edit made behind Talon's back raises the cache epoch, as every change through it does;
+    // otherwise the policy parsed before the damage would still be served from the cache.)
     sqlx::query("UPDATE policies SET conditions = '{not json' WHERE principal_id = $1")
         .bind(&agent)
         .execute(&pool)
         .await
         .unwrap();
+    raise_cache_epochs(&pool).await;
     let (s, v) = srv.get(&secret, &token).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_eq!(v["dependency"], json!("access_rules"));
@@ -310,6 +321,7 @@ async fn a_corrupted_policy_row_refuses_the_read_instead_of_being_skipped(db: Db
         .execute(&pool)
         .await
         .unwrap();
+    raise_cache_epochs(&pool).await;
     assert_eq!(srv.get(&secret, &token).await.0, StatusCode::OK);
 
     // A damaged deny must not turn the denial into an allow.

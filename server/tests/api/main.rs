@@ -24,6 +24,7 @@ mod limits;
 mod mcp;
 mod mfa;
 mod outages;
+mod read_cache;
 mod scopes;
 mod sharing;
 mod slow_clients;
