@@ -14,6 +14,7 @@ mod security;
 pub(crate) mod shares;
 mod vault_keys;
 mod vaults;
+mod webhooks;
 
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(shares::router())
         .merge(billing::router())
         .merge(vault_keys::router())
+        .merge(webhooks::router())
         .route(
             "/v1/{*rest}",
             any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }),

@@ -30,3 +30,4 @@ mod strict_shapes;
 mod team;
 mod token_identity;
 mod versions;
+mod webhooks;
