@@ -464,6 +464,9 @@ impl Core {
 
     async fn claim_deliveries(&self, owner: &str, limit: i64) -> Result<Vec<String>> {
         let now = self.now();
+        if !store::any_due(self.store().pool(), now).await? {
+            return Ok(Vec::new());
+        }
         let mut tx = self.store().begin().await?;
         let ids = store::claim_due(&mut tx, owner, now, now + LEASE_MS, limit).await?;
         tx.commit().await?;

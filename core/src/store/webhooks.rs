@@ -324,6 +324,19 @@ pub async fn deliveries(
     rows.iter().map(delivery_from).collect()
 }
 
+/// Whether any pending delivery is due at `now` and not leased: a read, so an idle poll
+/// writes nothing.
+pub async fn any_due(pool: &AnyPool, now: i64) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+         AND lease_until <= $1 LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// Leases up to `limit` pending deliveries whose next attempt is due at `now` and whose lease
 /// (if any) has run out, to `owner` until `lease_until`; returns their ids. The conditions are
 /// checked again on each row as it is updated, so of two workers racing for a row only one
