@@ -1,6 +1,6 @@
 //! Security (`/security`): two-factor authentication (TOTP with a QR code and
-//! recovery codes), the org's IP rules, the password, and signing out every
-//! session.
+//! recovery codes), the org's IP rules and webhooks, the password, and signing
+//! out every session.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -18,12 +18,27 @@ pub struct IpRuleView {
     pub applies_to: String,
 }
 
+/// A webhook as listed, with how its latest delivery went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub events: String,
+    pub is_active: bool,
+    pub description: String,
+    /// `pending`, `delivered`, `failed`, or empty when nothing was sent yet.
+    pub last_status: String,
+    /// The latest delivery's event and when it was last attempted (or queued).
+    pub last_detail: String,
+}
+
 /// What the page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecurityData {
     pub mfa_enabled: bool,
     pub recovery_codes_left: usize,
     pub ip_rules: Vec<IpRuleView>,
+    pub webhooks: Vec<WebhookView>,
     pub is_admin: bool,
 }
 
@@ -57,10 +72,45 @@ pub async fn security_page() -> Result<SecurityData, SessionError> {
     } else {
         Vec::new()
     };
+    let webhooks = if is_admin {
+        core.list_webhooks(&p)
+            .await
+            .map_err(rejected)?
+            .into_iter()
+            .map(|w| {
+                let (last_status, last_detail) = match &w.last_delivery {
+                    Some(d) => {
+                        let at = d.last_attempt_at.unwrap_or(d.created_at);
+                        let code = d
+                            .last_status_code
+                            .map(|c| format!(", HTTP {c}"))
+                            .unwrap_or_default();
+                        (
+                            d.status.clone(),
+                            format!("{} at {}{code}", d.action, talon_core::clock::rfc3339(at)),
+                        )
+                    }
+                    None => (String::new(), String::new()),
+                };
+                WebhookView {
+                    id: w.id,
+                    url: w.url,
+                    events: w.events.join(", "),
+                    is_active: w.is_active,
+                    description: w.description.unwrap_or_default(),
+                    last_status,
+                    last_detail,
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(SecurityData {
         mfa_enabled,
         recovery_codes_left,
         ip_rules,
+        webhooks,
         is_admin,
     })
 }
@@ -142,6 +192,60 @@ pub async fn delete_ip_rule(rule_id: String) -> Result<(), SessionError> {
     .await
 }
 
+/// Registers a webhook for the org; answers its signing secret, shown once.
+/// `events` is a comma- or space-separated list of audit actions (or `*`).
+#[server(prefix = "/ui", endpoint = "security/webhook")]
+pub async fn add_webhook(
+    url: String,
+    events: String,
+    description: String,
+) -> Result<String, SessionError> {
+    use crate::session::backend::*;
+    form_action::<AddWebhook, _, _>("/security", |core, p, ctx| async move {
+        let input = talon_core::service::CreateWebhook {
+            url: url.trim().to_owned(),
+            events: events
+                .split([',', ' '])
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            description: Some(description.trim().to_owned()).filter(|d| !d.is_empty()),
+            secret: None,
+        };
+        core.create_webhook(&p, input, &ctx)
+            .await
+            .map(|created| created.secret.expose_secret().to_owned())
+            .map_err(rejected)
+    })
+    .await
+}
+
+/// Removes a webhook with its queued deliveries.
+#[server(prefix = "/ui", endpoint = "security/webhook-delete")]
+pub async fn delete_webhook(webhook_id: String) -> Result<(), SessionError> {
+    use crate::session::backend::*;
+    form_action::<DeleteWebhook, _, _>("/security", |core, p, ctx| async move {
+        core.delete_webhook(&p, &webhook_id, &ctx)
+            .await
+            .map_err(rejected)
+    })
+    .await
+}
+
+/// Queues a `webhook.test` event for one webhook.
+#[server(prefix = "/ui", endpoint = "security/webhook-test")]
+pub async fn test_webhook(webhook_id: String) -> Result<(), SessionError> {
+    use crate::session::backend::*;
+    form_action::<TestWebhook, _, _>("/security", |core, p, ctx| async move {
+        core.test_webhook(&p, &webhook_id, &ctx)
+            .await
+            .map(|_| ())
+            .map_err(rejected)
+    })
+    .await
+}
+
 /// Changes the password (the current one is checked).
 #[server(prefix = "/ui", endpoint = "security/password")]
 pub async fn change_password(
@@ -170,6 +274,9 @@ pub fn SecurityPage() -> impl IntoView {
     let disable = ServerAction::<MfaDisable>::new();
     let add_rule = ServerAction::<AddIpRule>::new();
     let delete_rule = ServerAction::<DeleteIpRule>::new();
+    let add_hook = ServerAction::<AddWebhook>::new();
+    let delete_hook = ServerAction::<DeleteWebhook>::new();
+    let test_hook = ServerAction::<TestWebhook>::new();
     let password = ServerAction::<ChangePassword>::new();
     let logout = ServerAction::<crate::session::LogoutEverywhere>::new();
     let data = Resource::new(
@@ -178,6 +285,9 @@ pub fn SecurityPage() -> impl IntoView {
                 + disable.version().get()
                 + add_rule.version().get()
                 + delete_rule.version().get()
+                + add_hook.version().get()
+                + delete_hook.version().get()
+                + test_hook.version().get()
         },
         |_| security_page(),
     );
@@ -242,6 +352,12 @@ pub fn SecurityPage() -> impl IntoView {
                                     .then(|| {
                                         view! {
                                             <IpRules rules=d.ip_rules.clone() add_rule delete_rule />
+                                            <Webhooks
+                                                hooks=d.webhooks.clone()
+                                                add_hook
+                                                delete_hook
+                                                test_hook
+                                            />
                                         }
                                     })}
                             }
@@ -428,6 +544,151 @@ fn IpRules(
                 </div>
             </ActionForm>
             <div class="mt-3 space-y-2">{action_error(add_rule)} {action_error(delete_rule)}</div>
+        </Card>
+    }
+    .into_any()
+}
+
+#[component]
+fn Webhooks(
+    hooks: Vec<WebhookView>,
+    add_hook: ServerAction<AddWebhook>,
+    delete_hook: ServerAction<DeleteWebhook>,
+    test_hook: ServerAction<TestWebhook>,
+) -> impl IntoView {
+    view! {
+        <Card title="Webhooks">
+            <p class="mb-3 text-sm text-slate-600">
+                "Talon posts the org's audit events (ids and paths, never values) to these HTTPS endpoints, signed with each webhook's secret in the X-Talon-Signature header."
+            </p>
+            {move || {
+                add_hook
+                    .value()
+                    .get()
+                    .and_then(Result::ok)
+                    .map(|secret| {
+                        view! {
+                            <div
+                                role="status"
+                                class="mb-4 rounded-lg bg-amber-50 p-4 ring-1 ring-amber-200"
+                                data-testid="webhook-secret"
+                            >
+                                <p class="text-sm font-semibold text-amber-900">
+                                    "Webhook added. Its signing secret:"
+                                </p>
+                                <p class="mt-1 text-xs text-amber-800">
+                                    "Copy it now: it is shown only once (Talon stores it encrypted)."
+                                </p>
+                                <code class="mt-2 block overflow-x-auto rounded bg-white px-2 py-1 font-mono text-xs text-slate-900 ring-1 ring-amber-200">
+                                    {secret}
+                                </code>
+                            </div>
+                        }
+                    })
+            }}
+            {if hooks.is_empty() {
+                view! {
+                    <EmptyState message="No webhooks: add one to be told of sign-ins, secret reads and other audit events." />
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <table class=TABLE>
+                        <thead>
+                            <tr>
+                                <th class=TH scope="col">"URL"</th>
+                                <th class=TH scope="col">"Events"</th>
+                                <th class=TH scope="col">"State"</th>
+                                <th class=TH scope="col">"Last delivery"</th>
+                                <th class=TH scope="col">"Actions"</th>
+                            </tr>
+                        </thead>
+                        <tbody class="divide-y divide-slate-100">
+                            {hooks
+                                .into_iter()
+                                .map(|w| {
+                                    let state = if w.is_active { "active" } else { "inactive" };
+                                    let last = if w.last_status.is_empty() {
+                                        "none yet".to_owned()
+                                    } else {
+                                        w.last_status.clone()
+                                    };
+                                    let id_test = w.id.clone();
+                                    view! {
+                                        <tr data-testid="webhook-row">
+                                            <td class=format!("{TD} font-mono break-all")>
+                                                {w.url}
+                                                <span class="block font-sans text-xs text-slate-500">
+                                                    {w.description}
+                                                </span>
+                                            </td>
+                                            <td class=format!("{TD} font-mono")>{w.events}</td>
+                                            <td class=TD>{badge(state.to_owned())}</td>
+                                            <td class=TD data-testid="webhook-last-status">
+                                                {badge(last)}
+                                                <span class="block text-xs text-slate-500">
+                                                    {w.last_detail}
+                                                </span>
+                                            </td>
+                                            <td class=format!("{TD} space-y-2")>
+                                                <ActionForm action=test_hook>
+                                                    <input type="hidden" name="webhook_id" value=id_test />
+                                                    <button type="submit" class=BUTTON_SECONDARY>
+                                                        "Send test event"
+                                                    </button>
+                                                </ActionForm>
+                                                <Confirm label="Delete">
+                                                    <ActionForm action=delete_hook>
+                                                        <input type="hidden" name="webhook_id" value=w.id />
+                                                        <button type="submit" class=BUTTON_DANGER>
+                                                            "Confirm delete"
+                                                        </button>
+                                                    </ActionForm>
+                                                </Confirm>
+                                            </td>
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table>
+                }
+                    .into_any()
+            }}
+            <ActionForm action=add_hook attr:class="mt-4 grid gap-4 sm:grid-cols-4 sm:items-end">
+                <Field
+                    label="Endpoint URL"
+                    name="url"
+                    id="webhook-url"
+                    required=true
+                    placeholder="https://hooks.example.com/talon"
+                />
+                <Field
+                    label="Events"
+                    name="events"
+                    id="webhook-events"
+                    required=true
+                    value="*"
+                    hint="Audit actions, comma-separated, or * for all"
+                />
+                <Field label="Description" name="description" id="webhook-description" />
+                <div>
+                    <button type="submit" class=BUTTON>
+                        "Add webhook"
+                    </button>
+                </div>
+            </ActionForm>
+            <div class="mt-3 space-y-2">
+                {action_error(add_hook)} {action_error(delete_hook)} {action_error(test_hook)}
+                {move || {
+                    matches!(test_hook.value().get(), Some(Ok(())))
+                        .then(|| {
+                            view! {
+                                <SuccessNote message="Test event queued. Its delivery status shows above once it is sent." />
+                            }
+                        })
+                }}
+            </div>
         </Card>
     }
     .into_any()

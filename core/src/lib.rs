@@ -18,6 +18,8 @@ pub mod service;
 pub mod store;
 pub mod token;
 pub mod totp;
+pub mod webhook_signature;
+pub mod webhook_target;
 
 pub use error::{Dependency, Error, Result};
 pub use service::{

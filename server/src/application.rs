@@ -369,6 +369,7 @@ impl Application {
             }
         };
         let plans = plans(&args)?;
+        let webhooks = args.webhook_settings()?;
         if args.kek_rewrap_batch < 1 {
             return Err("TALON_KEK_REWRAP_BATCH must be at least 1".into());
         }
@@ -417,6 +418,7 @@ impl Application {
                 stripe,
                 usage_flush_interval: std::time::Duration::from_millis(args.usage_flush_ms.max(10)),
                 rewrap_batch: args.kek_rewrap_batch,
+                webhooks,
                 ..CoreConfig::default()
             },
         )
@@ -428,6 +430,7 @@ impl Application {
             .await
             .map_err(|e| format!("cannot sign the audit chain heads: {e}"))?;
         core.listen_for_invalidations(&database_url);
+        core.start_webhook_deliveries();
 
         let mut leptos_options = leptos::config::get_configuration(None)
             .map_err(|e| format!("dashboard configuration: {e}"))?

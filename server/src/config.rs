@@ -210,6 +210,17 @@ pub struct ServerArgs {
     /// Secret versions re-wrapped per transaction after a vault KEK rotation.
     #[arg(long, env = "TALON_KEK_REWRAP_BATCH", default_value_t = 100)]
     pub kek_rewrap_batch: i64,
+    /// Allow webhooks to plain `http://` URLs (otherwise only https).
+    #[arg(long, env = "TALON_ALLOW_HTTP_WEBHOOKS")]
+    pub allow_http_webhooks: bool,
+    /// Allow webhooks to destinations on private, loopback, link-local, unique-local, CGNAT,
+    /// multicast or cloud-metadata addresses (otherwise refused at creation and at delivery).
+    #[arg(long, env = "TALON_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+    /// Milliseconds before the second attempt of a failed webhook delivery; doubled after each
+    /// further failure (5 attempts in all).
+    #[arg(long, env = "TALON_WEBHOOK_RETRY_BASE_MS", default_value_t = 2000)]
+    pub webhook_retry_base_ms: u64,
     /// Keep keys in process memory instead of a PKCS#11 token. INSECURE: for development only.
     #[arg(long, env = "TALON_INSECURE_DEV_KEYSTORE")]
     pub insecure_dev_keystore: bool,
@@ -253,6 +264,21 @@ impl ServerArgs {
         Ok(talon_core::store::StoreOptions {
             acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms),
             ..talon_core::store::StoreOptions::BUILT_IN
+        })
+    }
+
+    /// How webhooks are delivered, or a message naming the setting to fix.
+    pub fn webhook_settings(&self) -> Result<talon_core::service::WebhookSettings, String> {
+        if self.webhook_retry_base_ms == 0 {
+            return Err("TALON_WEBHOOK_RETRY_BASE_MS must be at least 1 (milliseconds)".into());
+        }
+        Ok(talon_core::service::WebhookSettings {
+            target: talon_core::webhook_target::TargetRules {
+                allow_http: self.allow_http_webhooks,
+                allow_private: self.allow_private_webhooks,
+            },
+            retry_base: std::time::Duration::from_millis(self.webhook_retry_base_ms),
+            ..talon_core::service::WebhookSettings::default()
         })
     }
 

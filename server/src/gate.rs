@@ -128,6 +128,13 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         ("POST", "/v1/security/ip-rules") | ("DELETE", "/v1/security/ip-rules/{rule_id}") => {
             scope(Scope::OrgWrite)
         }
+        ("GET", "/v1/webhooks")
+        | ("GET", "/v1/webhooks/{webhook_id}")
+        | ("GET", "/v1/webhooks/{webhook_id}/deliveries") => scope(Scope::OrgRead),
+        ("POST", "/v1/webhooks")
+        | ("PATCH", "/v1/webhooks/{webhook_id}")
+        | ("DELETE", "/v1/webhooks/{webhook_id}")
+        | ("POST", "/v1/webhooks/{webhook_id}/test") => scope(Scope::OrgWrite),
         _ => return None,
     })
 }
@@ -322,6 +329,7 @@ mod tests {
             include_str!("rest/shares.rs"),
             include_str!("rest/vault_keys.rs"),
             include_str!("rest/vaults.rs"),
+            include_str!("rest/webhooks.rs"),
         ];
         let route =
             regex::Regex::new(r#"\.route\(\s*"(/v1/[^"]*)",([^;]*?)\)\s*(\.route|$|\n\s*\})"#)

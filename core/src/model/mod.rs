@@ -1,5 +1,5 @@
 //! The domain models the services return: what a vault, agent, policy, secret version,
-//! share, audit record, user, API key or IP rule is, as the doors (REST, dashboard, MCP) see
+//! share, audit record, user, API key, IP rule or webhook is, as the doors (REST, dashboard, MCP) see
 //! it. The store decodes its rows into these; SQL stays in `store`.
 
 mod agent;
@@ -11,6 +11,7 @@ mod secret;
 mod share;
 mod user;
 mod vault;
+mod webhook;
 
 pub use agent::Agent;
 pub use api_key::ApiKey;
@@ -21,3 +22,4 @@ pub use secret::SecretVersion;
 pub use share::Share;
 pub use user::User;
 pub use vault::Vault;
+pub use webhook::{Webhook, WebhookDelivery};

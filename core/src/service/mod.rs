@@ -28,6 +28,7 @@ mod stripe;
 mod throttle;
 mod vaults;
 mod versions;
+mod webhooks;
 
 pub use account::{ApiKeyCreated, ProfilePatch, Tokens};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
@@ -51,6 +52,7 @@ pub use secrets::{PutSecret, SecretRead};
 pub use sharing::CreateShare;
 pub use stripe::{StripeConfig, Subscribe};
 pub use versions::{generate, Charset, RotateSecret};
+pub use webhooks::{CreateWebhook, PatchWebhook, WebhookCreated, WebhookSettings};
 
 use crate::clock::now_ms;
 use crate::error::{Dependency, Error, Result};
@@ -91,6 +93,8 @@ pub struct CoreConfig {
     pub usage_flush_interval: Duration,
     /// Secret versions re-wrapped per transaction after a KEK rotation.
     pub rewrap_batch: i64,
+    /// Where webhooks may point and how their deliveries are retried.
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for CoreConfig {
@@ -113,6 +117,7 @@ impl Default for CoreConfig {
             },
             usage_flush_interval: Duration::from_secs(1),
             rewrap_batch: 100,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -270,8 +275,10 @@ impl Core {
     /// Builds the core over a connected store and an opened keystore.
     pub fn new(store: Store, keys: Arc<dyn KeyStore>, config: CoreConfig) -> Result<Core> {
         let signer = TokenSigner::new(keys.jwt_public_key()?)?;
-        if keys.kek_attributes(mfa::TOTP_KEK).is_err() {
-            keys.create_kek(mfa::TOTP_KEK)?;
+        for kek in [mfa::TOTP_KEK, webhooks::WEBHOOK_KEK] {
+            if keys.kek_attributes(kek).is_err() {
+                keys.create_kek(kek)?;
+            }
         }
         let dummy_password_hash = credentials::hash_password("talon-dummy-password-for-timing")?;
         // On PostgreSQL other processes change the data too: nothing is cached until the

@@ -33,7 +33,8 @@ pub async fn next_seq(tx: &mut Tx, org_id: &str) -> Result<ChainHead> {
     })
 }
 
-/// Inserts the event and moves the org's head (and its signed head, MAC `head_mac`) to it.
+/// Inserts the event, moves the org's head (and its signed head, MAC `head_mac`) to it and
+/// queues its webhook deliveries.
 pub async fn insert(tx: &mut Tx, e: &AuditRecord, head_mac: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_events (id, org_id, seq, actor_type, actor_id, action, resource_type, \
@@ -63,7 +64,8 @@ pub async fn insert(tx: &mut Tx, e: &AuditRecord, head_mac: &str) -> Result<()> 
         .bind(&e.org_id)
         .execute(&mut **tx)
         .await?;
-    move_signed_head(tx, e, head_mac).await
+    move_signed_head(tx, e, head_mac).await?;
+    super::webhooks::enqueue_for_events(tx, &e.org_id, e.seq, e.seq).await
 }
 
 /// Points the org's signed head at `e` (creating it for the org's first event).
@@ -84,7 +86,7 @@ async fn move_signed_head(tx: &mut Tx, e: &AuditRecord, mac: &str) -> Result<()>
     Ok(())
 }
 
-fn event_from(row: &sqlx::any::AnyRow) -> Result<AuditRecord> {
+pub(crate) fn event_from(row: &sqlx::any::AnyRow) -> Result<AuditRecord> {
     Ok(AuditRecord {
         id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
@@ -407,7 +409,8 @@ pub async fn take_seqs(tx: &mut Tx, org_id: &str, n: i64) -> Result<ChainHead> {
 const INSERT_CHUNKS: [usize; 4] = [8, 4, 2, 1];
 
 /// Inserts several events of one org (in fixed-size multi-row statements) and moves the org's
-/// head (and its signed head, MAC `head_mac`) to the last.
+/// head (and its signed head, MAC `head_mac`) to the last; queues their webhook deliveries in
+/// one statement.
 pub async fn insert_many(tx: &mut Tx, events: &[AuditRecord], head_mac: &str) -> Result<()> {
     let Some(last) = events.last() else {
         return Ok(());
@@ -428,7 +431,8 @@ pub async fn insert_many(tx: &mut Tx, events: &[AuditRecord], head_mac: &str) ->
         .bind(&last.org_id)
         .execute(&mut **tx)
         .await?;
-    move_signed_head(tx, last, head_mac).await
+    move_signed_head(tx, last, head_mac).await?;
+    super::webhooks::enqueue_for_events(tx, &last.org_id, events[0].seq, last.seq).await
 }
 
 /// The text of the multi-row `INSERT` of `n` events, built once per shape.

@@ -22,6 +22,7 @@ pub(crate) mod secrets;
 pub(crate) mod shares;
 pub(crate) mod users;
 pub(crate) mod vaults;
+pub(crate) mod webhooks;
 
 use crate::error::{Dependency, Error, Result};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -31,7 +32,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
 static MIGRATE_SQLITE: Migrator = sqlx::migrate!("../migrations/sqlite");
 static MIGRATE_PG: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -51,12 +52,30 @@ pub enum Backend {
 pub struct Tx {
     tx: sqlx::Transaction<'static, Any>,
     _writer: Option<OwnedMutexGuard<()>>,
+    backend: Backend,
+    deliveries: Arc<Notify>,
+    enqueued: bool,
 }
 
 impl Tx {
-    /// Commits; dropping a `Tx` without committing rolls it back.
+    /// Commits; dropping a `Tx` without committing rolls it back. A transaction that queued
+    /// webhook deliveries wakes this process's delivery worker once it has committed.
     pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
-        self.tx.commit().await
+        self.tx.commit().await?;
+        if self.enqueued {
+            self.deliveries.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Which database the transaction runs on.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Notes that the transaction queued webhook deliveries (see [`Tx::commit`]).
+    pub(crate) fn note_deliveries_enqueued(&mut self) {
+        self.enqueued = true;
     }
 }
 
@@ -115,6 +134,7 @@ pub struct Store {
     backend: Backend,
     writer: Arc<Mutex<()>>,
     circuit: Arc<Circuit>,
+    deliveries: Arc<Notify>,
 }
 
 impl Store {
@@ -172,7 +192,13 @@ impl Store {
                 down: AtomicBool::new(false),
                 opts: options,
             }),
+            deliveries: Arc::new(Notify::new()),
         })
+    }
+
+    /// Notified after a transaction of this process that queued webhook deliveries commits.
+    pub(crate) fn deliveries_enqueued(&self) -> &Notify {
+        &self.deliveries
     }
 
     /// Which database the store is connected to.
@@ -252,6 +278,9 @@ impl Store {
         Ok(Tx {
             tx,
             _writer: writer,
+            backend: self.backend,
+            deliveries: self.deliveries.clone(),
+            enqueued: false,
         })
     }
 
@@ -326,6 +355,7 @@ mod tests {
                 down: AtomicBool::new(false),
                 opts,
             }),
+            deliveries: Arc::new(Notify::new()),
         }
     }
 

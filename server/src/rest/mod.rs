@@ -15,6 +15,7 @@ mod security;
 pub(crate) mod shares;
 mod vault_keys;
 mod vaults;
+mod webhooks;
 
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(shares::router())
         .merge(billing::router())
         .merge(vault_keys::router())
+        .merge(webhooks::router())
         .route(
             "/v1/{*rest}",
             any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }),

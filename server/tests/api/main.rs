@@ -32,3 +32,4 @@ mod strict_shapes;
 mod team;
 mod token_identity;
 mod versions;
+mod webhooks;
