@@ -9,8 +9,16 @@ import os
 import statistics
 import sys
 
-ORDER = ["talon", "openbao", "ceiling"]
-RATIOS = [("talon", "openbao"), ("talon", "ceiling"), ("openbao", "ceiling")]
+ORDER = ["talon", "talon-pg", "openbao", "openbao-root", "ceiling", "talon-token", "talon-mixed"]
+RATIOS = [
+    ("talon", "openbao"),
+    ("talon", "openbao-root"),
+    ("talon-pg", "openbao"),
+    ("talon", "ceiling"),
+    ("talon-pg", "ceiling"),
+    ("openbao", "ceiling"),
+    ("talon-mixed", "talon"),
+]
 
 
 def load(path):
@@ -74,28 +82,29 @@ def main():
     out = []
     out.append("")
     out.append("Agent read path: GET one 64-byte secret with an agent credential")
+    out.append("  (talon-token: POST /v1/auth/agent-token; talon-mixed: 90 % reads, 10 % writes over 1,000 secrets)")
     for c in comments:
         out.append("  " + c)
     out.append("")
     out.append(
-        f"{'target':<10} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'p99.9 ms':>9} {'CPU us/req':>11}"
+        f"{'target':<13} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'p99.9 ms':>9} {'CPU us/req':>11}"
         "   req/s over rounds"
     )
     for t in targets:
         s = summary[t]
         out.append(
-            f"{t:<10} {s['rps']:>10,.0f} {s['p50_ms']:>9.2f} {s['p99_ms']:>9.2f} {s['p999_ms']:>9.2f}"
+            f"{t:<13} {s['rps']:>10,.0f} {s['p50_ms']:>9.2f} {s['p99_ms']:>9.2f} {s['p999_ms']:>9.2f}"
             f" {s['cpu_us_per_req']:>11.1f}   {s['rps_min']:,.0f} .. {s['rps_max']:,.0f} ({s['rounds']} rounds)"
         )
     out.append("(median of rounds for every column)")
     if ratios:
         out.append("")
-        out.append(f"{'ratio':<18} {'req/s':>9} {'p50':>9} {'p99':>9} {'CPU/req':>9}")
+        out.append(f"{'ratio':<22} {'req/s':>9} {'p50':>9} {'p99':>9} {'CPU/req':>9}")
         for name, r in ratios.items():
             cells = [
                 f"{v:>8.3g}x" if v is not None else f"{'n/a':>9}" for v in (r["rps"], r["p50"], r["p99"], r["cpu"])
             ]
-            out.append(f"{name:<18} " + " ".join(cells))
+            out.append(f"{name:<22} " + " ".join(cells))
         out.append(
             "req/s above 1: the first serves more; p50, p99, CPU/req below 1: the first answers faster"
             " or spends less CPU per read."

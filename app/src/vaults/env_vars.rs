@@ -356,7 +356,12 @@ fn EnvCellView(
     remove: ServerAction<DeleteEnvVar>,
 ) -> impl IntoView {
     let Some(cell) = cell else {
-        return view! { <td class=format!("{TD} text-slate-400")>"—"</td> }.into_any();
+        return view! {
+            <td class=format!("{TD} text-slate-400") data-environment=environment>
+                "—"
+            </td>
+        }
+        .into_any();
     };
     let reveal = ServerAction::<RevealEnvVar>::new();
     let what = format!("{key} in {environment}");
