@@ -261,24 +261,22 @@ impl Core {
         ))
     }
 
-    /// Whether `p` may `permission` `key` in `environment`, without auditing a denial.
+    /// Whether `p` may `permission` the policy path `path`, without auditing a denial.
     fn env_allowed(
         &self,
         p: &Principal,
         v: &Vault,
         rules: &[Rule],
-        environment: &str,
-        key: &str,
+        path: &str,
         permission: Permission,
         ctx: &RequestContext,
     ) -> bool {
-        let path = policy_path(environment, key);
-        within_scope_ceiling(p, &path)
+        within_scope_ceiling(p, path)
             && policy::evaluate(
                 rules,
                 is_vault_admin(p, v),
                 &policy::Request {
-                    path: &path,
+                    path,
                     permission,
                     now_ms: self.now(),
                     ip: ctx.ip_addr(),
@@ -301,10 +299,16 @@ impl Core {
             None => var.environments.iter().map(String::as_str).collect(),
         };
         let rules = self.rules_for(p, v).await?;
-        if through
-            .iter()
-            .any(|e| self.env_allowed(p, v, &rules, e, &var.key, Permission::Read, ctx))
-        {
+        if through.iter().any(|e| {
+            self.env_allowed(
+                p,
+                v,
+                &rules,
+                &policy_path(e, &var.key),
+                Permission::Read,
+                ctx,
+            )
+        }) {
             return Ok(());
         }
         let first = through.first().copied().unwrap_or("production");
@@ -383,7 +387,16 @@ impl Core {
                             .collect()
                     })
                     .iter()
-                    .any(|e| self.env_allowed(p, &v, &rules, e, &var.key, Permission::Read, ctx))
+                    .any(|e| {
+                        self.env_allowed(
+                            p,
+                            &v,
+                            &rules,
+                            &policy_path(e, &var.key),
+                            Permission::Read,
+                            ctx,
+                        )
+                    })
             })
             .collect();
         let revealed: Vec<&EnvVar> = readable.iter().filter(|x| reveal && !x.sensitive).collect();
@@ -522,7 +535,14 @@ impl Core {
             .iter()
             .copied()
             .filter(|x| {
-                self.env_allowed(p, &v, &rules, &environment, &x.key, Permission::Read, ctx)
+                self.env_allowed(
+                    p,
+                    &v,
+                    &rules,
+                    &policy_path(&environment, &x.key),
+                    Permission::Read,
+                    ctx,
+                )
             })
             .collect();
         if readable.is_empty() {

@@ -54,7 +54,7 @@ impl Selector {
 }
 
 fn vault(id: &str) -> ApiResult<String> {
-    Ok(uuid_param::<VaultId>("vault_id", id)?)
+    uuid_param::<VaultId>("vault_id", id)
 }
 
 async fn list(
