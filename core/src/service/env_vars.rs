@@ -333,6 +333,29 @@ impl Core {
         Ok(())
     }
 
+    /// Seals `value` as the next version of variable `id`'s hidden secret, inside `tx`.
+    async fn seal_env_value(
+        &self,
+        tx: &mut crate::store::Tx,
+        p: &Principal,
+        v: &Vault,
+        id: &str,
+        value: SecretValue,
+    ) -> Result<crate::model::SecretVersion> {
+        self.write_version_in(
+            tx,
+            p,
+            v,
+            &SecretPath::hidden_env(id),
+            value,
+            "env_var".into(),
+            "{}".into(),
+            None,
+            None,
+        )
+        .await
+    }
+
     /// The decrypted latest values of `vars`, by variable id.
     async fn open_values(
         &self,
@@ -647,17 +670,7 @@ impl Core {
         }
         let id = uuid::Uuid::new_v4().to_string();
         let row = self
-            .write_version_in(
-                &mut tx,
-                p,
-                &v,
-                &SecretPath::hidden_env(&id),
-                input.value,
-                "env_var".into(),
-                "{}".into(),
-                None,
-                None,
-            )
+            .seal_env_value(&mut tx, p, &v, &id, input.value)
             .await?;
         let now = self.now();
         let var = EnvVar {
@@ -727,19 +740,7 @@ impl Core {
             store::set_environments(&mut tx, &var).await?;
         }
         if let Some(value) = patch.value {
-            let row = self
-                .write_version_in(
-                    &mut tx,
-                    p,
-                    &v,
-                    &SecretPath::hidden_env(&var.id),
-                    value,
-                    "env_var".into(),
-                    "{}".into(),
-                    None,
-                    None,
-                )
-                .await?;
+            let row = self.seal_env_value(&mut tx, p, &v, &var.id, value).await?;
             var.version = row.version;
         }
         if let Some(s) = patch.sensitive {

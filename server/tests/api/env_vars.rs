@@ -21,6 +21,10 @@ async fn create(srv: &TestServer, token: &str, vault: &str, body: Value) -> Valu
     v
 }
 
+async fn delete(srv: &TestServer, token: &str, path: &str) -> StatusCode {
+    srv.call(Method::DELETE, path, Some(token), None).await.0
+}
+
 async fn resolve(srv: &TestServer, token: &str, vault: &str, query: &str) -> (StatusCode, Value) {
     srv.get(
         &format!("/v1/vaults/{vault}/env-vars/resolve?{query}"),
@@ -158,27 +162,23 @@ async fn env_vars_push_resolve_override_patch_and_delete(db: Db) {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{which}");
 
     // Deleting from one environment keeps the others; deleting the last removes the variable.
-    let (s, _) = srv
-        .call(
-            Method::DELETE,
-            &format!("/v1/vaults/{v}/env-vars/DATABASE_URL?environment=development"),
-            Some(&h.token),
-            None,
-        )
-        .await;
+    let s = delete(
+        &srv,
+        &h.token,
+        &format!("/v1/vaults/{v}/env-vars/DATABASE_URL?environment=development"),
+    )
+    .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (_, dev) = resolve(&srv, &h.token, &v, "environment=development").await;
     assert!(dev["vars"].get("DATABASE_URL").is_none(), "{dev}");
     let (_, prod) = resolve(&srv, &h.token, &v, "environment=production").await;
     assert_eq!(prod["vars"]["DATABASE_URL"], "postgres://db-value-4411");
-    let (s, _) = srv
-        .call(
-            Method::DELETE,
-            &format!("/v1/vaults/{v}/env-vars/API_KEY?environment=production"),
-            Some(&h.token),
-            None,
-        )
-        .await;
+    let s = delete(
+        &srv,
+        &h.token,
+        &format!("/v1/vaults/{v}/env-vars/API_KEY?environment=production"),
+    )
+    .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (_, prod) = resolve(&srv, &h.token, &v, "environment=production").await;
     assert_eq!(
@@ -414,32 +414,26 @@ async fn environments_are_built_in_custom_copied_and_deleted(db: Db) {
     let (_, st) = resolve(&srv, &h.token, &v, "environment=production").await;
     assert_eq!(st["vars"], json!({"REGION": "eu-west-1"}));
 
-    let (s, p) = srv
-        .call(
-            Method::DELETE,
-            &format!("/v1/vaults/{v}/environments/production"),
-            Some(&h.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
-    let (s, _) = srv
-        .call(
-            Method::DELETE,
-            &format!("/v1/vaults/{v}/environments/staging"),
-            Some(&h.token),
-            None,
-        )
-        .await;
+    let s = delete(
+        &srv,
+        &h.token,
+        &format!("/v1/vaults/{v}/environments/production"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "built-ins stay");
+    let s = delete(
+        &srv,
+        &h.token,
+        &format!("/v1/vaults/{v}/environments/staging"),
+    )
+    .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = srv
-        .call(
-            Method::DELETE,
-            &format!("/v1/vaults/{v}/environments/staging"),
-            Some(&h.token),
-            None,
-        )
-        .await;
+    let s = delete(
+        &srv,
+        &h.token,
+        &format!("/v1/vaults/{v}/environments/staging"),
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, list) = srv
         .get(&format!("/v1/vaults/{v}/environments"), &h.token)
