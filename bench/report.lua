@@ -10,7 +10,7 @@ local threads = {}
 
 -- A POST scenario (token issuance): method and body from the environment.
 local method = os.getenv("BENCH_METHOD")
-if method then
+if method and method ~= "" then
   wrk.method = method
   wrk.body = os.getenv("BENCH_BODY")
   wrk.headers["Content-Type"] = "application/json"
