@@ -323,10 +323,10 @@ impl Core {
         c.vault_ids = Some(agent.vault_ids.clone());
         c.intents_api_enabled = Some(false);
         let access_token = self.sign(c).await?;
-        let mut tx = self.store().begin().await?;
-        self.append_audit(
-            &mut tx,
-            ctx,
+        // The event and the last-active time commit with the next group of reads; the token
+        // is handed out only once they have.
+        self.commit_sign_in(
+            agent.id.clone(),
             AuditEvent::by(
                 &principal,
                 "auth.success",
@@ -334,10 +334,9 @@ impl Core {
                 Some(agent.id.clone()),
                 json!({"method": "agent_key"}),
             ),
+            ctx,
         )
         .await?;
-        agents::touch(&mut tx, &agent.id, now).await?;
-        tx.commit().await?;
         Ok(AgentToken {
             access_token: BearerSecret::new(access_token),
             expires_in: ttl,

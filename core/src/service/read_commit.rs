@@ -1,4 +1,5 @@
-//! Group commit for secret reads. Every value read must count against its version's
+//! Group commit for secret reads (and agent sign-ins, whose audit event and last-active time
+//! commit the same way). Every value read must count against its version's
 //! `max_access_count` and have its audit event committed before the value leaves (fail
 //! closed). Doing that in one transaction per read costs a commit per read; instead, reads
 //! queue here and one task commits whatever has queued in a single transaction: one sequence
@@ -21,8 +22,10 @@ const MAX_BATCH: usize = 128;
 
 /// One read waiting to be committed.
 pub(crate) struct ReadJob {
-    pub secret_id: String,
-    pub version: i64,
+    /// The version whose access is counted; `None` for an event with no read to count.
+    pub count: Option<(String, i64)>,
+    /// An agent whose `last_active_at` becomes the commit's time (a sign-in).
+    pub touch_agent: Option<String>,
     /// Set for a read through a share, whose own count must also have room.
     pub share_id: Option<String>,
     pub event: AuditEvent,
@@ -69,21 +72,54 @@ impl Core {
         epoch: Option<i64>,
         ctx: &RequestContext,
     ) -> Result<Committed> {
+        self.enqueue(ReadJob {
+            count: Some((secret_id, version)),
+            touch_agent: None,
+            share_id,
+            event,
+            ctx: ctx.clone(),
+            epoch,
+            done: oneshot::channel().0,
+        })
+        .await
+    }
+
+    /// Commits an agent sign-in's audit event and its last-active time with the next batch of
+    /// reads, instead of in a transaction (and a commit) of its own.
+    pub(crate) async fn commit_sign_in(
+        &self,
+        agent_id: String,
+        event: AuditEvent,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        match self
+            .enqueue(ReadJob {
+                count: None,
+                touch_agent: Some(agent_id),
+                share_id: None,
+                event,
+                ctx: ctx.clone(),
+                epoch: None,
+                done: oneshot::channel().0,
+            })
+            .await?
+        {
+            Committed::Read(_) => Ok(()),
+            Committed::UsedUp | Committed::Stale => {
+                Err(Error::Internal("a sign-in had nothing to count".into()))
+            }
+        }
+    }
+
+    /// Queues `job` for the committing task (started on first use) and waits for its outcome.
+    async fn enqueue(&self, mut job: ReadJob) -> Result<Committed> {
         let sender = self.0.read_committer.0.get_or_init(|| {
             let (tx, rx) = mpsc::channel(4096);
             tokio::spawn(self.clone().run_read_committer(rx));
             tx
         });
         let (done, wait) = oneshot::channel();
-        let job = ReadJob {
-            secret_id,
-            version,
-            share_id,
-            event,
-            ctx: ctx.clone(),
-            epoch,
-            done,
-        };
+        job.done = done;
         sender
             .send(job)
             .await
@@ -125,6 +161,7 @@ impl Core {
     }
 
     async fn commit_batch(&self, jobs: &[ReadJob]) -> Result<Vec<Committed>> {
+        let now = self.now();
         let mut tx = self.store().begin().await?;
         // The epochs of the orgs whose reads were answered from caches, as this transaction
         // sees them: a read decided under an older one is not committed.
@@ -132,8 +169,8 @@ impl Core {
         for j in jobs.iter().filter(|j| j.epoch.is_some()) {
             let org = j.event.org_id.as_str();
             if !epochs.contains_key(org) {
-                let now = crate::store::cache_epochs::current_in(&mut tx, org).await?;
-                epochs.insert(org, now);
+                let seen = crate::store::cache_epochs::current_in(&mut tx, org).await?;
+                epochs.insert(org, seen);
             }
         }
         let mut counts = Vec::with_capacity(jobs.len());
@@ -155,13 +192,23 @@ impl Core {
                 },
                 None => None,
             };
-            let version = secret_store::count_access(&mut tx, &j.secret_id, j.version).await?;
-            counts.push(match version {
-                Some(version) => Committed::Read(Counts { version, share }),
-                None => Committed::UsedUp,
-            });
+            let version = match &j.count {
+                Some((secret_id, version)) => {
+                    match secret_store::count_access(&mut tx, secret_id, *version).await? {
+                        Some(n) => n,
+                        None => {
+                            counts.push(Committed::UsedUp);
+                            continue;
+                        }
+                    }
+                }
+                None => 0,
+            };
+            if let Some(agent) = &j.touch_agent {
+                crate::store::agents::touch(&mut tx, agent, now).await?;
+            }
+            counts.push(Committed::Read(Counts { version, share }));
         }
-        let now = self.now();
         let mut by_org: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, j) in jobs.iter().enumerate() {
             if matches!(counts[i], Committed::Read(_)) {
