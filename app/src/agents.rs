@@ -84,12 +84,7 @@ pub async fn register_agent(
 ) -> Result<IssuedKey, SessionError> {
     use crate::session::backend::*;
     form_action::<RegisterAgent, _, _>("/agents", |core, p, ctx| async move {
-        let scopes: Vec<String> = scopes
-            .split([',', ' ', '\n'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let scopes: Vec<String> = form_list(&scopes);
         let input = talon_core::CreateAgent {
             name: name.trim().to_owned(),
             description: Some(description.trim().to_owned()).filter(|d| !d.is_empty()),

@@ -204,12 +204,7 @@ pub async fn add_webhook(
     form_action::<AddWebhook, _, _>("/security", |core, p, ctx| async move {
         let input = talon_core::service::CreateWebhook {
             url: url.trim().to_owned(),
-            events: events
-                .split([',', ' '])
-                .map(str::trim)
-                .filter(|e| !e.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            events: form_list(&events),
             description: Some(description.trim().to_owned()).filter(|d| !d.is_empty()),
             secret: None,
         };

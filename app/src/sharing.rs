@@ -109,12 +109,7 @@ pub async fn create_share(
             expires_at: talon_core::clock::now_ms() + hours.clamp(1, 24 * 90) * 3_600_000,
             max_access_count: crate::vaults::parse_count("Maximum views", &max_access_count)?,
             passphrase,
-            ip_allowlist: ip_allowlist
-                .split([',', ' ', '\n'])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            ip_allowlist: form_list(&ip_allowlist),
         };
         let row = core
             .create_share(&p, &secret_id, input, &ctx)

@@ -24,6 +24,14 @@ pub const TH: &str = "px-3 py-2 text-xs font-semibold uppercase tracking-wide te
 /// Classes of a table cell.
 pub const TD: &str = "px-3 py-2 align-top text-slate-700";
 
+/// The items of a list typed into one form field, separated by commas, spaces or new lines.
+pub fn form_list(raw: &str) -> Vec<String> {
+    raw.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The page's title and heading, with an optional one-line description.
 #[component]
 pub fn PageHeader(title: String, #[prop(optional, into)] description: String) -> impl IntoView {

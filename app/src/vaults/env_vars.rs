@@ -97,12 +97,7 @@ pub async fn add_env_var(
     use crate::session::backend::*;
     let page = format!("/vaults/{vault_id}?tab=env");
     form_action::<AddEnvVar, _, _>(&page, |core, p, ctx| async move {
-        let environments: Vec<String> = environments
-            .split([',', ' '])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let environments: Vec<String> = form_list(&environments);
         let input = talon_core::service::CreateEnvVar {
             key: key.trim().to_owned(),
             value: value.into_secret_value(),

@@ -46,12 +46,7 @@ pub async fn create_policy(
             .split_once(':')
             .ok_or_else(|| SessionError::Rejected("Choose who the policy is for".to_owned()))?;
         let permissions: Vec<String> = permissions.unwrap_or_default().into_keys().collect();
-        let ips: Vec<String> = ip_allowlist
-            .split([',', ' ', '\n'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let ips: Vec<String> = form_list(&ip_allowlist);
         let conditions = (!ips.is_empty()).then(|| serde_json::json!({ "ip_allowlist": ips }));
         let input = talon_core::CreatePolicy {
             secret_path_pattern: pattern.trim().to_owned(),

@@ -4,12 +4,12 @@
 //! events name keys and versions, never values.
 
 use super::audit::AuditEvent;
-use super::vaults::{is_vault_admin, within_scope_ceiling};
+use super::vaults::is_vault_admin;
 use super::{Core, Principal, RequestContext};
 use crate::error::{Error, Result};
 use crate::material::SecretValue;
 use crate::model::Vault;
-use crate::policy::{self, Decision, Permission, Rule};
+use crate::policy::Permission;
 use crate::secret_path::SecretPath;
 pub use crate::store::env_vars::EnvVar;
 use crate::store::env_vars::{self as store, Environment};
@@ -261,29 +261,6 @@ impl Core {
         ))
     }
 
-    /// Whether `p` may `permission` the policy path `path`, without auditing a denial.
-    fn env_allowed(
-        &self,
-        p: &Principal,
-        v: &Vault,
-        rules: &[Rule],
-        path: &str,
-        permission: Permission,
-        ctx: &RequestContext,
-    ) -> bool {
-        within_scope_ceiling(p, path)
-            && policy::evaluate(
-                rules,
-                is_vault_admin(p, v),
-                &policy::Request {
-                    path,
-                    permission,
-                    now_ms: self.now(),
-                    ip: ctx.ip_addr(),
-                },
-            ) == Decision::Allow
-    }
-
     /// Read access to a variable: through the environment named, or through any environment
     /// it applies to (the value is the same in each). A denial is audited and answered 403.
     async fn authorize_env_read(
@@ -300,7 +277,7 @@ impl Core {
         };
         let rules = self.rules_for(p, v).await?;
         if through.iter().any(|e| {
-            self.env_allowed(
+            self.path_allowed(
                 p,
                 v,
                 &rules,
@@ -390,13 +367,13 @@ impl Core {
     ) -> Result<Vec<EnvVarView>> {
         p.require_scope(Scope::SecretsRead)?;
         let v = self.vault_in_org(p, vault_id).await?;
-        if !self.can_see(p, &v).await? {
-            return Err(Error::Forbidden("You have no access to this vault".into()));
-        }
         if let Some(e) = environment {
             check_slug("environment", e)?;
         }
         let rules = self.rules_for(p, &v).await?;
+        if !self.sees_vault(p, &v, &rules) {
+            return Err(Error::Forbidden("You have no access to this vault".into()));
+        }
         let readable: Vec<EnvVar> = store::list(self.store().pool(), &v.id, None)
             .await?
             .into_iter()
@@ -411,7 +388,7 @@ impl Core {
                     })
                     .iter()
                     .any(|e| {
-                        self.env_allowed(
+                        self.path_allowed(
                             p,
                             &v,
                             &rules,
@@ -544,7 +521,8 @@ impl Core {
         if let Some(b) = git_branch {
             check_branch(b)?;
         }
-        if !self.can_see(p, &v).await? {
+        let rules = self.rules_for(p, &v).await?;
+        if !self.sees_vault(p, &v, &rules) {
             return Err(Error::Forbidden("You have no access to this vault".into()));
         }
         let all = store::list(self.store().pool(), &v.id, None).await?;
@@ -553,12 +531,11 @@ impl Core {
             .filter(|x| x.environments.iter().any(|e| e == &environment))
             .filter(|x| x.git_branch.is_empty() || Some(x.git_branch.as_str()) == git_branch)
             .collect();
-        let rules = self.rules_for(p, &v).await?;
         let readable: Vec<&EnvVar> = applying
             .iter()
             .copied()
             .filter(|x| {
-                self.env_allowed(
+                self.path_allowed(
                     p,
                     &v,
                     &rules,

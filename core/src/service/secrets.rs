@@ -339,18 +339,7 @@ impl Core {
                 r
             }
         };
-        let allowed = within_scope_ceiling(p, path.as_str())
-            && policy::evaluate(
-                &rules,
-                is_vault_admin(p, &v),
-                &policy::Request {
-                    path: path.as_str(),
-                    permission: Permission::Read,
-                    now_ms: self.now(),
-                    ip: ctx.ip_addr(),
-                },
-            ) == Decision::Allow;
-        if !allowed {
+        if !self.path_allowed(p, &v, &rules, path.as_str(), Permission::Read, ctx) {
             return Ok(None);
         }
         let found = match cache.latest(org, epoch, &v.id, path.as_str()) {

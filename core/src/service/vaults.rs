@@ -108,13 +108,7 @@ impl Core {
     ) -> Result<()> {
         let allowed = within_scope_ceiling(p, path) && {
             let rules = self.rules_for(p, v).await?;
-            let req = policy::Request {
-                path,
-                permission,
-                now_ms: self.now(),
-                ip: ctx.ip_addr(),
-            };
-            policy::evaluate(&rules, is_vault_admin(p, v), &req) == Decision::Allow
+            self.path_allowed(p, v, &rules, path, permission, ctx)
         };
         if allowed {
             return Ok(());
@@ -143,12 +137,40 @@ impl Core {
         if is_vault_admin(p, v) {
             return Ok(true);
         }
+        Ok(self.sees_vault(p, v, &self.rules_for(p, v).await?))
+    }
+
+    /// [`Core::can_see`] with `p`'s rules on `v` already loaded.
+    pub(crate) fn sees_vault(&self, p: &Principal, v: &Vault, rules: &[Rule]) -> bool {
         let now = self.now();
-        Ok(self
-            .rules_for(p, v)
-            .await?
-            .iter()
-            .any(|r| r.effect == Effect::Allow && r.expires_at_ms.is_none_or(|e| e > now)))
+        is_vault_admin(p, v)
+            || rules
+                .iter()
+                .any(|r| r.effect == Effect::Allow && r.expires_at_ms.is_none_or(|e| e > now))
+    }
+
+    /// Whether `rules` (with the scope ceiling and the administrator bypass) let `p`
+    /// `permission` `path`. Nothing is audited: [`Core::authorize_path`] audits its denials.
+    pub(crate) fn path_allowed(
+        &self,
+        p: &Principal,
+        v: &Vault,
+        rules: &[Rule],
+        path: &str,
+        permission: Permission,
+        ctx: &RequestContext,
+    ) -> bool {
+        within_scope_ceiling(p, path)
+            && policy::evaluate(
+                rules,
+                is_vault_admin(p, v),
+                &policy::Request {
+                    path,
+                    permission,
+                    now_ms: self.now(),
+                    ip: ctx.ip_addr(),
+                },
+            ) == Decision::Allow
     }
 
     /// Creates a vault and its KEK. The KEK is generated first; if recording the vault fails,
