@@ -160,6 +160,9 @@ vocabulary! {
         Delete => "delete",
         /// Rotate (generate a new value).
         Rotate => "rotate",
+        /// Have the value injected into a request made for the caller (a binding's
+        /// execution, the local broker) without receiving it; `read` includes it.
+        Use => "use",
     }
 }
 
@@ -246,7 +249,7 @@ mod tests {
             "vaults:read,vaults:write,secrets:read,secrets:write,policies:write,agents:read,\
              agents:write,shares:write,audit:read,billing:read,org:read,org:write"
         );
-        assert_eq!(Permission::joined(","), "read,write,delete,rotate");
+        assert_eq!(Permission::joined(","), "read,write,delete,rotate,use");
         assert_eq!(Effect::joined(","), "allow,deny");
         assert_eq!(Role::joined(","), "owner,admin,member");
         assert_eq!(PrincipalKind::joined(","), "user,agent");

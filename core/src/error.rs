@@ -20,6 +20,10 @@ pub enum Error {
     /// Authenticated but not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// The caller may have the secret used for it (a binding, the local broker) but not read:
+    /// the sentence names the tools to use instead.
+    #[error("{0}")]
+    UseOnly(String),
     /// The resource does not exist or belongs to another org.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -105,6 +109,15 @@ impl fmt::Display for Dependency {
 }
 
 impl Error {
+    /// The refusal of a direct read of a use-only secret at `path`.
+    pub fn use_only(path: &str) -> Self {
+        Error::UseOnly(format!(
+            "The secret at {path} is use-only for agents: it cannot be read, only used. Call it \
+             through a binding (POST /v1/agents/{{agent_id}}/execute, MCP execute_http) or \
+             `talon run --broker` instead."
+        ))
+    }
+
     /// A validation error on a named field.
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::Invalid {

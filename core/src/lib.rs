@@ -5,6 +5,7 @@
 //! HTTP, Leptos, MCP or SQL dialects; the doors (REST, dashboard, MCP, CLI) call into [`Core`].
 
 pub(crate) mod audit_chain;
+pub mod binding_config;
 pub mod clock;
 pub mod envelope;
 pub mod error;

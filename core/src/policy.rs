@@ -14,7 +14,7 @@ pub fn parse_permission(s: &str) -> Result<Permission, Error> {
     Permission::parse(s).map_err(|_| {
         Error::invalid(
             "permissions",
-            format!("Unknown permission '{s}' (expected read, write, delete or rotate)"),
+            format!("Unknown permission '{s}' (expected read, write, delete, rotate or use)"),
         )
     })
 }
@@ -210,7 +210,8 @@ fn parse_time_window(v: &Value) -> Result<TimeWindow, String> {
 pub struct Rule {
     /// The secret paths the policy covers.
     pub pattern: PathPattern,
-    /// What it allows or denies; `write` also covers `delete` and `rotate`.
+    /// What it allows or denies; `write` also covers `delete` and `rotate`, `read` covers
+    /// `use`.
     pub permissions: Vec<Permission>,
     /// Whether a match allows or denies.
     pub effect: Effect,
@@ -225,6 +226,7 @@ impl Rule {
         self.permissions.iter().any(|&q| {
             q == p
                 || (q == Permission::Write && matches!(p, Permission::Delete | Permission::Rotate))
+                || (q == Permission::Read && p == Permission::Use)
         })
     }
 
@@ -382,6 +384,41 @@ mod tests {
                 false,
                 "prod/db",
                 Read,
+                Deny,
+            ),
+            (
+                "read implies use",
+                vec![read_api.clone()],
+                false,
+                "api-keys/openai",
+                Use,
+                Allow,
+            ),
+            (
+                "use does not imply read",
+                vec![rule("**", &["use"], Effect::Allow)],
+                false,
+                "x",
+                Read,
+                Deny,
+            ),
+            (
+                "use alone allows use",
+                vec![rule("**", &["use"], Effect::Allow)],
+                false,
+                "x",
+                Use,
+                Allow,
+            ),
+            (
+                "a read deny also denies use",
+                vec![
+                    rule("**", &["use"], Effect::Allow),
+                    rule("prod/**", &["read"], Effect::Deny),
+                ],
+                false,
+                "prod/db",
+                Use,
                 Deny,
             ),
             (

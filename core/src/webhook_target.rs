@@ -139,21 +139,43 @@ fn refused() -> Error {
 /// address it resolves to; returns the address to connect to. Refused when any address is
 /// refused (unless private destinations are allowed) or when the host does not resolve.
 pub async fn resolve(target: &Target, rules: TargetRules) -> Result<SocketAddr> {
-    let addrs: Vec<SocketAddr> = match target.host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, target.port)],
+    match resolve_checked(&target.host, target.port, rules.allow_private).await {
+        Ok(addr) => Ok(addr),
+        Err(Unreachable::NoAddress) => Err(bad_url("url's host does not resolve")),
+        Err(Unreachable::Refused) => Err(refused()),
+    }
+}
+
+/// Why [`resolve_checked`] found no address to connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// The host does not resolve (or not within the lookup deadline).
+    NoAddress,
+    /// It resolves to at least one refused address.
+    Refused,
+}
+
+/// Resolves `host` (an address literal stands for itself) once and checks every address it
+/// resolves to with [`is_refused`] unless `allow_private`; the first address otherwise. The
+/// caller connects to that address only, so DNS rebinding cannot move it afterwards.
+pub async fn resolve_checked(
+    host: &str,
+    port: u16,
+    allow_private: bool,
+) -> std::result::Result<SocketAddr, Unreachable> {
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => {
-            let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+            let lookup = tokio::net::lookup_host((host, port));
             match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
                 Ok(Ok(it)) => it.collect(),
                 _ => Vec::new(),
             }
         }
     };
-    let first = *addrs
-        .first()
-        .ok_or_else(|| bad_url("url's host does not resolve"))?;
-    if !rules.allow_private && addrs.iter().any(|a| is_refused(a.ip())) {
-        return Err(refused());
+    let first = *addrs.first().ok_or(Unreachable::NoAddress)?;
+    if !allow_private && addrs.iter().any(|a| is_refused(a.ip())) {
+        return Err(Unreachable::Refused);
     }
     Ok(first)
 }

@@ -419,6 +419,9 @@ impl Application {
                 usage_flush_interval: std::time::Duration::from_millis(args.usage_flush_ms.max(10)),
                 rewrap_batch: args.kek_rewrap_batch,
                 webhooks,
+                bindings: talon_core::service::BindingSettings {
+                    allow_private: args.allow_private_egress,
+                },
                 ..CoreConfig::default()
             },
         )

@@ -217,6 +217,11 @@ pub struct ServerArgs {
     /// multicast or cloud-metadata addresses (otherwise refused at creation and at delivery).
     #[arg(long, env = "TALON_ALLOW_PRIVATE_WEBHOOKS")]
     pub allow_private_webhooks: bool,
+    /// Let bindings reach upstreams on private, loopback, link-local, unique-local, CGNAT or
+    /// cloud-metadata addresses, and plain `http://` to loopback (otherwise https to public
+    /// addresses only).
+    #[arg(long, env = "TALON_ALLOW_PRIVATE_EGRESS")]
+    pub allow_private_egress: bool,
     /// Milliseconds before the second attempt of a failed webhook delivery; doubled after each
     /// further failure (5 attempts in all).
     #[arg(long, env = "TALON_WEBHOOK_RETRY_BASE_MS", default_value_t = 2000)]

@@ -37,6 +37,7 @@ pub fn operation(method: &Method, route: &str) -> Operation {
         ("GET", "/v1/audit/events") | ("GET", "/v1/audit") | ("GET", "/v1/audit/export") => {
             Operation::AuditQuery
         }
+        ("POST", "/v1/agents/{agent_id}/execute") => Operation::Execute,
         _ => Operation::Other,
     }
 }
@@ -100,11 +101,22 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("POST", "/v1/vaults/{vault_id}/env-vars")
         | ("PATCH", "/v1/vaults/{vault_id}/env-vars/{key}")
         | ("DELETE", "/v1/vaults/{vault_id}/env-vars/{key}") => scope(Scope::SecretsWrite),
-        ("GET", "/v1/agents") | ("GET", "/v1/agents/{agent_id}") => scope(Scope::AgentsRead),
+        ("GET", "/v1/agents")
+        | ("GET", "/v1/agents/{agent_id}")
+        | ("GET", "/v1/agents/{agent_id}/bindings")
+        | ("GET", "/v1/agents/{agent_id}/bindings/{binding_id}")
+        | ("GET", "/v1/agents/{agent_id}/executions") => scope(Scope::AgentsRead),
+        // Only the agent itself executes (checked by the core).
+        ("POST", "/v1/agents/{agent_id}/execute") => Any,
         ("POST", "/v1/agents")
         | ("PATCH", "/v1/agents/{agent_id}")
         | ("DELETE", "/v1/agents/{agent_id}")
         | ("POST", "/v1/agents/{agent_id}/rotate-key")
+        | ("POST", "/v1/agents/{agent_id}/bindings")
+        | ("PATCH", "/v1/agents/{agent_id}/bindings/{binding_id}")
+        | ("DELETE", "/v1/agents/{agent_id}/bindings/{binding_id}")
+        | ("POST", "/v1/agents/{agent_id}/bindings/{binding_id}/test")
+        | ("POST", "/v1/agents/{agent_id}/bindings/{binding_id}/rotate-credential")
         | ("POST", "/v1/agents/enroll/{pairing_id}/approve")
         | ("POST", "/v1/agents/enroll/{pairing_id}/deny") => scope(Scope::AgentsWrite),
         ("POST", "/v1/secrets/{secret_id}/share")
@@ -423,5 +435,10 @@ mod tests {
             Operation::Other
         );
         assert_eq!(Operation::Other.billable(), None);
+        assert_eq!(
+            operation(&Method::POST, "/v1/agents/{agent_id}/execute"),
+            Operation::Execute
+        );
+        assert!(Operation::Execute.billable().is_some());
     }
 }

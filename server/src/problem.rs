@@ -44,6 +44,11 @@ impl From<Error> for Problem {
             }
             Error::Unauthorized(_) => Problem::new(StatusCode::UNAUTHORIZED, detail),
             Error::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, detail),
+            Error::UseOnly(_) => {
+                let mut p = Problem::new(StatusCode::FORBIDDEN, detail);
+                p.kind = "use_only";
+                p
+            }
             Error::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, detail),
             Error::Gone(_) => Problem::new(StatusCode::GONE, detail),
             Error::Conflict(_) => Problem::new(StatusCode::CONFLICT, detail),

@@ -5,6 +5,7 @@
 mod agent;
 mod api_key;
 mod audit;
+mod binding;
 mod ip_rule;
 mod policy;
 mod secret;
@@ -16,6 +17,7 @@ mod webhook;
 pub use agent::Agent;
 pub use api_key::ApiKey;
 pub use audit::AuditRecord;
+pub use binding::{Binding, CredentialSource, Execution};
 pub use ip_rule::IpRule;
 pub use policy::Policy;
 pub use secret::SecretVersion;

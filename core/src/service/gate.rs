@@ -58,6 +58,8 @@ pub enum Operation {
     ShareAccess,
     /// Querying or exporting the audit log.
     AuditQuery,
+    /// A request made for an agent through one of its bindings (priced as a read).
+    Execute,
     /// Any other signed-in request: admitted and rate limited, not billed.
     Other,
 }
@@ -66,7 +68,7 @@ impl Operation {
     /// The billable class of the operation (API.md 5.2), `None` for free operations.
     pub fn billable(self) -> Option<BillableOp> {
         match self {
-            Operation::SecretRead => Some(BillableOp::SecretRead),
+            Operation::SecretRead | Operation::Execute => Some(BillableOp::SecretRead),
             Operation::SecretWrite => Some(BillableOp::SecretWrite),
             Operation::ShareCreate => Some(BillableOp::ShareCreate),
             Operation::ShareAccess => Some(BillableOp::ShareAccess),

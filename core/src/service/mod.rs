@@ -4,6 +4,7 @@ mod account;
 mod agents;
 mod audit;
 mod billing;
+mod bindings;
 mod credentials;
 mod dashboard_sessions;
 mod device;
@@ -34,6 +35,10 @@ pub use account::{ApiKeyCreated, ProfilePatch, Tokens};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
 pub use audit::{AuditEvent, AuditQuery, ChainBreak, ChainReport, HeadReport};
 pub use billing::{BillableOp, PlanLimits, Plans, QuotaView};
+pub use bindings::{
+    BindingSettings, BindingTest, CreateBinding, CredentialInput, ExecuteIntent, Executed,
+    PatchBinding,
+};
 pub use device::{DeviceInfo, DevicePoll, DeviceStarted, DeviceToken};
 pub use enrollment::{EnrollStarted, EnrollState};
 pub use env_vars::{
@@ -95,6 +100,8 @@ pub struct CoreConfig {
     pub rewrap_batch: i64,
     /// Where webhooks may point and how their deliveries are retried.
     pub webhooks: WebhookSettings,
+    /// What bindings' executions may reach.
+    pub bindings: BindingSettings,
 }
 
 impl Default for CoreConfig {
@@ -118,6 +125,7 @@ impl Default for CoreConfig {
             usage_flush_interval: Duration::from_secs(1),
             rewrap_batch: 100,
             webhooks: WebhookSettings::default(),
+            bindings: BindingSettings::default(),
         }
     }
 }
@@ -275,7 +283,7 @@ impl Core {
     /// Builds the core over a connected store and an opened keystore.
     pub fn new(store: Store, keys: Arc<dyn KeyStore>, config: CoreConfig) -> Result<Core> {
         let signer = TokenSigner::new(keys.jwt_public_key()?)?;
-        for kek in [mfa::TOTP_KEK, webhooks::WEBHOOK_KEK] {
+        for kek in [mfa::TOTP_KEK, webhooks::WEBHOOK_KEK, bindings::BINDING_KEK] {
             if keys.kek_attributes(kek).is_err() {
                 keys.create_kek(kek)?;
             }

@@ -47,12 +47,25 @@ pub struct SecretRead {
     pub share_access_count: Option<i64>,
 }
 
+/// Whether the version's metadata marks the secret use-only (`"use_only": true`): agents
+/// may have it used for them, never read it, whatever their policies say.
+pub(crate) fn is_use_only(meta: &SecretVersion) -> bool {
+    meta.metadata.contains("use_only")
+        && serde_json::from_str::<serde_json::Value>(&meta.metadata)
+            .is_ok_and(|m| m.get("use_only") == Some(&serde_json::Value::Bool(true)))
+}
+
 /// Who reads a value and how: directly (`secret.read` / `secret.gone`) or through a share
 /// (`share.access`, possibly by an anonymous link holder).
 pub(crate) struct Reader {
     /// Actor and org of the events; action, resource and details are filled per read.
     pub template: AuditEvent,
     pub share_id: Option<String>,
+    /// Whether the reader is an agent, which a use-only secret refuses.
+    pub agent: bool,
+    /// Whether the value is used for the reader (a binding's execution, audited as
+    /// `secret.use`) rather than handed to it.
+    pub used: bool,
 }
 
 impl Reader {
@@ -60,6 +73,16 @@ impl Reader {
         Reader {
             template: AuditEvent::by(p, "secret.read", "secret", None, json!({})),
             share_id: None,
+            agent: matches!(p, Principal::Agent { .. }),
+            used: false,
+        }
+    }
+
+    /// A read whose value is injected into a request made for `p`, never returned to it.
+    pub(crate) fn for_use(p: &Principal) -> Self {
+        Reader {
+            used: true,
+            ..Reader::direct(p)
         }
     }
 
@@ -75,10 +98,10 @@ impl Reader {
                 e.details = json!({"secret_id": meta.secret_id, "vault_id": meta.vault_id, "path": meta.path, "version": meta.version});
             }
             None => {
-                e.action = if outcome == "success" {
-                    "secret.read"
-                } else {
-                    "secret.gone"
+                e.action = match (outcome, self.used) {
+                    ("success", false) => "secret.read",
+                    ("success", true) => "secret.use",
+                    _ => "secret.gone",
                 };
                 e.resource_type = "secret";
                 e.resource_id = Some(meta.secret_id.clone());
@@ -356,7 +379,9 @@ impl Core {
                 }
             }
         };
-        if gone_reason(&found.meta, self.now()).is_some() {
+        if gone_reason(&found.meta, self.now()).is_some()
+            || (matches!(p, Principal::Agent { .. }) && is_use_only(&found.meta))
+        {
             return Ok(None);
         }
         let mut meta = found.meta;
@@ -397,6 +422,13 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<SecretRead> {
         let mut meta = found.meta;
+        if reader.agent && !reader.used && is_use_only(&meta) {
+            let mut e = reader.event(&meta, "denied");
+            e.action = "secret.denied";
+            e.details["reason"] = json!("use_only");
+            self.record(ctx, e).await?;
+            return Err(Error::use_only(&meta.path));
+        }
         if let Some(why) = gone_reason(&meta, self.now()) {
             self.record_gone(reader, &meta, ctx).await?;
             return Err(Error::Gone(why.into()));

@@ -54,6 +54,24 @@ impl Core {
         let v = self.vault_in_org(p, &vault_id).await?;
         self.authorize_path(p, &v, &path, Permission::Read, ctx)
             .await?;
+        if matches!(p, Principal::Agent { .. }) {
+            let versions = secret_store::versions(self.store().pool(), secret_id).await?;
+            if versions.last().is_some_and(super::secrets::is_use_only) {
+                self.record(
+                    ctx,
+                    AuditEvent::by(
+                        p,
+                        "secret.denied",
+                        "secret",
+                        Some(secret_id.to_owned()),
+                        json!({"vault_id": v.id, "path": path, "permission": "read", "reason": "use_only"}),
+                    )
+                    .outcome("denied"),
+                )
+                .await?;
+                return Err(Error::use_only(&path));
+            }
+        }
         if input.max_access_count.is_some_and(|n| n < 1) {
             return Err(Error::invalid(
                 "max_access_count",
@@ -290,6 +308,8 @@ impl Core {
         let reader = Reader {
             template,
             share_id: Some(s.id.clone()),
+            agent: matches!(caller, Some(Principal::Agent { .. })),
+            used: false,
         };
         let read = self.read_found(&reader, &v, found, ctx).await?;
         Ok((s, read))

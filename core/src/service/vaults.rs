@@ -106,25 +106,33 @@ impl Core {
         permission: Permission,
         ctx: &RequestContext,
     ) -> Result<()> {
+        let mut use_only = false;
         let allowed = within_scope_ceiling(p, path) && {
             let rules = self.rules_for(p, v).await?;
-            self.path_allowed(p, v, &rules, path, permission, ctx)
+            let allowed = self.path_allowed(p, v, &rules, path, permission, ctx);
+            // An agent refused a read that it may still have used for it is told so.
+            use_only = !allowed
+                && permission == Permission::Read
+                && matches!(p, Principal::Agent { .. })
+                && self.path_allowed(p, v, &rules, path, Permission::Use, ctx);
+            allowed
         };
         if allowed {
             return Ok(());
         }
+        let mut details =
+            json!({"vault_id": v.id, "path": path, "permission": permission.as_str()});
+        if use_only {
+            details["reason"] = json!("use_only");
+        }
         self.record(
             ctx,
-            AuditEvent::by(
-                p,
-                "secret.denied",
-                "secret",
-                None,
-                json!({"vault_id": v.id, "path": path, "permission": permission.as_str()}),
-            )
-            .outcome("denied"),
+            AuditEvent::by(p, "secret.denied", "secret", None, details).outcome("denied"),
         )
         .await?;
+        if use_only {
+            return Err(Error::use_only(path));
+        }
         Err(Error::Forbidden(format!(
             "No policy grants {} on {path}",
             permission.as_str()

@@ -6,6 +6,7 @@ pub(crate) mod agents;
 pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod billing;
+pub(crate) mod bindings;
 pub(crate) mod cache_epochs;
 pub(crate) mod dashboard_sessions;
 pub(crate) mod device_codes;

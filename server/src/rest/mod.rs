@@ -5,6 +5,7 @@ mod agents;
 pub(crate) mod audit;
 mod auth;
 mod billing;
+mod bindings;
 mod device;
 mod env_vars;
 mod health;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(secrets::router())
         .merge(env_vars::router())
         .merge(agents::router())
+        .merge(bindings::router())
         .merge(policies::router())
         .merge(audit::router())
         .merge(org::router())
