@@ -47,6 +47,8 @@ pub enum Problem {
     Unavailable,
     /// 401: no valid credential.
     Unauthenticated,
+    /// `use_only`: the secret may be used through a binding or the broker, not read.
+    UseOnly,
     /// 403: the credential may not do this.
     Forbidden,
     /// 404.
@@ -66,6 +68,7 @@ impl Failure {
             "quota_exceeded" => return Problem::QuotaExceeded,
             "rate_limited" => return Problem::RateLimited,
             "unavailable" => return Problem::Unavailable,
+            "use_only" => return Problem::UseOnly,
             _ => {}
         }
         match self.status {

@@ -180,6 +180,42 @@ impl Api {
             .await
     }
 
+    /// The calling agent's id (`GET /v1/agents/me`).
+    pub async fn agent_id(&self) -> Result<String, Failure> {
+        let me: talon_api::agents::AgentSelfResponse = self
+            .session
+            .fetch(Method::GET, "/v1/agents/me", &[], NO_BODY)
+            .await?;
+        Ok(me.id)
+    }
+
+    /// The calling agent's bindings (never their credentials).
+    pub async fn list_bindings(&self) -> Result<serde_json::Value, Failure> {
+        let id = self.agent_id().await?;
+        self.session
+            .fetch(
+                Method::GET,
+                &format!("/v1/agents/{id}/bindings"),
+                &[],
+                NO_BODY,
+            )
+            .await
+    }
+
+    /// Has Talon make an HTTP request through one of the calling agent's bindings, with the
+    /// binding's credential injected server-side (**ExecuteResponse**).
+    pub async fn execute(&self, input: &serde_json::Value) -> Result<serde_json::Value, Failure> {
+        let id = self.agent_id().await?;
+        self.session
+            .fetch(
+                Method::POST,
+                &format!("/v1/agents/{id}/execute"),
+                &[],
+                Some(input),
+            )
+            .await
+    }
+
     /// Shares a secret by id.
     pub async fn create_share(
         &self,

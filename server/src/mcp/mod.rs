@@ -92,7 +92,7 @@ pub struct Mcp {
 /// Values shorter than this are not redacted (too likely to match ordinary text).
 const MIN_REDACTED_LEN: usize = 4;
 
-const INSTRUCTIONS: &str = "Talon holds secrets for you. Fetch a secret with get_secret right before you use it; never repeat, summarize, log or store a secret value in your replies or files. To check whether a secret exists, use describe_secret or list_secrets: they never spend an access.";
+const INSTRUCTIONS: &str = "Talon holds secrets for you. Prefer bindings: to call an API that needs a credential, use list_bindings and then execute_http, which makes the request with the credential injected by Talon, so you never see it. Fetch a secret with get_secret only when no binding fits, right before you use it; never repeat, summarize, log or store a secret value in your replies or files. A use-only secret cannot be read, only used through a binding. To check whether a secret exists, use describe_secret or list_secrets: they never spend an access.";
 
 impl Mcp {
     /// stdio mode: a REST client acting as the agent on one vault.
@@ -131,8 +131,8 @@ impl Mcp {
         }
     }
 
-    /// With `mode` as the exfiltration check of `share_secret`, `grant_access` and
-    /// `create_vault`.
+    /// With `mode` as the exfiltration check of `share_secret`, `grant_access`,
+    /// `create_vault` and `execute_http`.
     pub fn with_exfil(mut self, mode: ExfilMode) -> Mcp {
         self.exfil = mode;
         self
@@ -263,7 +263,7 @@ impl ServerHandler for Mcp {
         let name = request.name.to_string();
         if matches!(
             name.as_str(),
-            "share_secret" | "grant_access" | "create_vault"
+            "share_secret" | "grant_access" | "create_vault" | "execute_http"
         ) {
             let args = request
                 .arguments

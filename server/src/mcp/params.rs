@@ -106,3 +106,24 @@ pub struct ShareParams {
     #[serde(default)]
     pub email: Option<String>,
 }
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ExecuteHttpParams {
+    /// The binding's name (see list_bindings) or id.
+    pub binding: String,
+    /// HTTP method, e.g. GET or POST (default GET; POST for a graphql binding).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Path under the binding's base URL, starting with `/`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Query parameters.
+    #[serde(default)]
+    pub query: Option<Value>,
+    /// Extra request headers (Authorization is always set by Talon).
+    #[serde(default)]
+    pub headers: Option<Value>,
+    /// Request body: a string, or JSON sent as `application/json`.
+    #[serde(default)]
+    pub body: Option<Value>,
+}

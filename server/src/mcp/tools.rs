@@ -472,4 +472,97 @@ impl Mcp {
             Err(f) => fail(explain(&f, None, "read", b.is_agent())),
         }
     }
+
+    #[tool(
+        description = "List your bindings: the APIs Talon can call for you with a credential you never see (name, type, base URL, allowed methods and paths). Use execute_http with one of them.",
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
+    async fn list_bindings(&self, rc: RequestContext<RoleServer>) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        if !b.is_agent() {
+            return fail("list_bindings is for agents: it lists the calling agent's bindings.");
+        }
+        match b.list_bindings().await {
+            Ok(v) => {
+                let list = v["bindings"].as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    return ok("No bindings: ask your human to create one for the API you need.");
+                }
+                let mut out = format!("Found {} binding(s):", list.len());
+                for x in &list {
+                    let g = &x["guardrails"];
+                    let join = |k: &str| {
+                        g[k].as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                            .unwrap_or_default()
+                    };
+                    out.push_str(&format!(
+                        "\n- {}  (type: {}, base_url: {}, methods: {}, paths: {}, active: {}, credential set: {})",
+                        x["name"].as_str().unwrap_or(""),
+                        x["binding_type"].as_str().unwrap_or(""),
+                        x["config"]["base_url"].as_str().unwrap_or(""),
+                        join("allowed_methods"),
+                        join("allowed_paths"),
+                        x["is_active"].as_bool().unwrap_or(false),
+                        x["credential_set"].as_bool().unwrap_or(false),
+                    ));
+                }
+                ok(out)
+            }
+            Err(f) => fail(explain(&f, None, "read", true)),
+        }
+    }
+
+    #[tool(
+        description = "Make an HTTP request through one of your bindings. Talon injects the binding's credential server-side and redacts it from the answer: you never see it. Returns the upstream's status, headers and body."
+    )]
+    async fn execute_http(
+        &self,
+        Parameters(p): Parameters<ExecuteHttpParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        if !b.is_agent() {
+            return fail(
+                "execute_http is for agents: it runs through the calling agent's bindings.",
+            );
+        }
+        let mut params = serde_json::Map::new();
+        for (k, v) in [
+            ("method", p.method.map(Value::String)),
+            ("path", p.path.map(Value::String)),
+            ("query", p.query),
+            ("headers", p.headers),
+            ("body", p.body),
+        ] {
+            if let Some(v) = v {
+                params.insert(k.to_owned(), v);
+            }
+        }
+        let input = json!({"binding": p.binding, "intent_type": "http", "params": params});
+        match b.execute(&input).await {
+            Ok(r) if r["status"] == "success" => {
+                tracing::info!(tool = "execute_http", binding = %p.binding, "binding executed");
+                ok(json!({
+                    "status": r["result"]["status"],
+                    "headers": r["result"]["headers"],
+                    "body": r["result"]["body"],
+                    "redactions_applied": r["redactions_applied"],
+                    "execution_id": r["execution_id"],
+                })
+                .to_string())
+            }
+            Ok(r) => fail(format!(
+                "The request through binding '{}' failed: {}",
+                p.binding,
+                r["error"].as_str().unwrap_or("unknown error")
+            )),
+            Err(f) => fail(explain(&f, None, "use", true)),
+        }
+    }
 }

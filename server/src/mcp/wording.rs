@@ -46,6 +46,10 @@ pub(super) fn explain(f: &Failure, path: Option<&str>, permission: &str, agent: 
             ),
             None => format!("Access denied: {detail}."),
         },
+        Problem::UseOnly => format!(
+            "Use-only: {} may be used but not read. Call execute_http with a binding that uses it (list_bindings shows them) instead of reading the value.",
+            path.map(|p| format!("the secret at '{p}'")).unwrap_or_else(|| "this secret".into())
+        ),
         Problem::QuotaExceeded => "Quota exhausted. Ask your human to upgrade the plan.".to_owned(),
         Problem::Unauthenticated => format!(
             "Authentication failed: {detail}. Check ONECLAW_AGENT_API_KEY (or the Bearer token)."
@@ -112,6 +116,17 @@ mod tests {
         );
         let gone = Failure::new(410, "Secret expired");
         assert!(explain(&gone, Some("x"), "read", true).contains("expired or has exceeded"));
+    }
+
+    #[test]
+    fn use_only_points_at_execute_http() {
+        let mut f = Failure::new(403, "use-only");
+        f.kind = "use_only".into();
+        let text = explain(&f, Some("api/stripe"), "read", true);
+        assert!(
+            text.contains("execute_http") && text.contains("api/stripe"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the credential; guardrails, destination rules, use-only secrets, deactivation and deletion
 //! refuse before anything is sent.
 
+use crate::common::mcp_client::{call_tool, http_client_config, stdio_client, tool_text};
 use crate::common::{contains, Db, TestServer};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,6 +19,7 @@ on_both_databases!(
     vault_refs_follow_new_versions_and_deactivation_or_deletion_stops_execution,
     use_only_secrets_are_used_through_bindings_and_never_read,
     bindings_are_managed_by_admins_and_never_return_their_credential,
+    mcp_execute_http_uses_bindings_over_stdio_and_http,
 );
 
 /// Loopback upstreams over plain http, as the local upstreams in these tests need.
@@ -114,6 +116,7 @@ struct World {
     vault: String,
     secret_id: String,
     agent: String,
+    key: String,
     agent_token: String,
 }
 
@@ -131,6 +134,7 @@ async fn world(srv: &TestServer, perms: &[&str]) -> World {
         vault,
         secret_id: secret["id"].as_str().unwrap().to_owned(),
         agent,
+        key,
         agent_token,
     }
 }
@@ -676,6 +680,7 @@ async fn bindings_are_managed_by_admins_and_never_return_their_credential(db: Db
             vault: w.vault.clone(),
             secret_id: w.secret_id.clone(),
             agent: w.agent.clone(),
+            key: String::new(),
             agent_token: String::new(),
         },
         json!({"name": "m", "binding_type": "http", "config": {"base_url": up.base}}),
@@ -743,4 +748,76 @@ async fn bindings_are_managed_by_admins_and_never_return_their_credential(db: Db
     let storage = srv.dump_storage().await;
     assert!(!contains(&storage, INLINE.as_bytes()));
     assert!(!contains(&storage, b"rotated-inline-Qw77"));
+}
+
+async fn mcp_execute_http_uses_bindings_over_stdio_and_http(db: Db) {
+    let srv = TestServer::start_with(db, &EGRESS).await;
+    let up = Upstream::start().await;
+    let w = world(&srv, &["use"]).await;
+    stripe_binding(&srv, &w, &up.base, json!({"allowed_paths": ["/echo"]})).await;
+
+    let stdio = stdio_client(&srv, &w.vault, &w.key).await;
+    let info = stdio.peer_info().expect("server info");
+    assert!(
+        info.instructions
+            .as_deref()
+            .unwrap_or_default()
+            .contains("execute_http"),
+        "{info:?}"
+    );
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_config(
+        http_client_config(&srv.base, &w.agent_token, &w.vault),
+    );
+    let http = rmcp::ServiceExt::serve((), transport)
+        .await
+        .expect("connect /mcp");
+    for client in [&stdio, &http] {
+        let listed = tool_text(&call_tool(client, "list_bindings", json!({})).await);
+        assert!(
+            listed.contains("stripe") && listed.contains("/echo"),
+            "{listed}"
+        );
+        assert!(!listed.contains(VALUE));
+
+        let r = call_tool(
+            client,
+            "execute_http",
+            json!({"binding": "stripe", "method": "GET", "path": "/echo"}),
+        )
+        .await;
+        let out = tool_text(&r);
+        assert_ne!(r.is_error, Some(true), "{out}");
+        assert!(out.contains("[REDACTED]") && !out.contains(VALUE), "{out}");
+        assert_eq!(
+            up.seen().last().unwrap().header("authorization"),
+            format!("Bearer {VALUE}")
+        );
+
+        // Outside the guardrails: an error result, nothing sent.
+        let before = up.seen().len();
+        let r = call_tool(
+            client,
+            "execute_http",
+            json!({"binding": "stripe", "path": "/admin"}),
+        )
+        .await;
+        assert_eq!(r.is_error, Some(true), "{}", tool_text(&r));
+        assert_eq!(up.seen().len(), before);
+
+        // get_secret on a use-only path says what to use instead.
+        let r = call_tool(client, "get_secret", json!({"path": "api/stripe"})).await;
+        let out = tool_text(&r);
+        assert_eq!(r.is_error, Some(true), "{out}");
+        assert!(
+            out.contains("Use-only") && out.contains("execute_http"),
+            "{out}"
+        );
+        assert!(!out.contains(VALUE));
+    }
+    let events = audit(&srv, &w.owner, "binding.execute").await;
+    assert!(events.len() >= 4, "{events:?}");
+    assert!(
+        events.iter().any(|e| e["details"]["via"] == "mcp"),
+        "{events:?}"
+    );
 }

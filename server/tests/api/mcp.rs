@@ -23,7 +23,7 @@ on_both_databases!(
 const VALUE: &str = "mcp-secret-value-5e1f9c";
 const PRIVATE: &str = "private-value-a77d03";
 const ENV_VALUE: &str = "env-value-3c9a41";
-const TOOLS: [&str; 13] = [
+const TOOLS: [&str; 15] = [
     "list_secrets",
     "get_secret",
     "put_secret",
@@ -37,6 +37,8 @@ const TOOLS: [&str; 13] = [
     "grant_access",
     "share_secret",
     "inspect_content",
+    "list_bindings",
+    "execute_http",
 ];
 
 fn is_error(r: &CallToolResult) -> bool {
