@@ -123,6 +123,7 @@ fn changes_access(action: &str) -> bool {
         "secret.read"
             | "secret.gone"
             | "secret.denied"
+            | "secret.exfiltration_blocked"
             | "share.access"
             | "share.create"
             | "security.ip_denied"

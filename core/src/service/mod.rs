@@ -4,6 +4,7 @@ mod account;
 mod agents;
 mod audit;
 mod billing;
+mod broker;
 mod credentials;
 mod dashboard_sessions;
 mod device;
@@ -34,6 +35,7 @@ pub use account::{ApiKeyCreated, ProfilePatch, Tokens};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
 pub use audit::{AuditEvent, AuditQuery, ChainBreak, ChainReport, HeadReport};
 pub use billing::{BillableOp, PlanLimits, Plans, QuotaView};
+pub use broker::BlockedSend;
 pub use device::{DeviceInfo, DevicePoll, DeviceStarted, DeviceToken};
 pub use enrollment::{EnrollStarted, EnrollState};
 pub use env_vars::{

@@ -5,6 +5,7 @@ mod agents;
 pub(crate) mod audit;
 mod auth;
 mod billing;
+mod broker;
 mod device;
 mod env_vars;
 mod health;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(billing::router())
         .merge(vault_keys::router())
         .merge(webhooks::router())
+        .merge(broker::router())
         .route(
             "/v1/{*rest}",
             any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }),

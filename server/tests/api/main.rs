@@ -11,6 +11,7 @@ mod api;
 mod audit_export;
 mod audit_verify;
 mod billing;
+mod broker;
 mod cli;
 mod dashboard;
 mod email;
