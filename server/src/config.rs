@@ -463,3 +463,11 @@ pub fn default_leptos_env() {
 pub fn is_set(name: &str) -> bool {
     std::env::var_os(name).is_some()
 }
+
+/// The certificate bundle named by `SSL_CERT_FILE`, as this process was started with it
+/// (`talon run --broker` trusts it upstream and points its command elsewhere).
+pub fn ssl_cert_file() -> Option<PathBuf> {
+    std::env::var_os("SSL_CERT_FILE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}

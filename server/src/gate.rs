@@ -55,7 +55,8 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("DELETE", "/v1/auth/token")
         | ("POST", "/v1/auth/refresh")
         | ("GET", "/v1/agents/me")
-        | ("GET", "/v1/share/{share_id}") => Any,
+        | ("GET", "/v1/share/{share_id}")
+        | ("POST", "/v1/broker/blocked") => Any,
         // The account itself: never a scoped key.
         ("PATCH", "/v1/auth/me")
         | ("POST", "/v1/auth/change-password")
@@ -331,6 +332,8 @@ mod tests {
             include_str!("rest/audit.rs"),
             include_str!("rest/auth.rs"),
             include_str!("rest/billing.rs"),
+            include_str!("rest/bindings.rs"),
+            include_str!("rest/broker.rs"),
             include_str!("rest/device.rs"),
             include_str!("rest/env_vars.rs"),
             include_str!("rest/health.rs"),

@@ -5,6 +5,7 @@ mod agents;
 mod audit;
 mod billing;
 mod bindings;
+mod broker;
 mod credentials;
 mod dashboard_sessions;
 mod device;
@@ -39,6 +40,7 @@ pub use bindings::{
     BindingSettings, BindingTest, CreateBinding, CredentialInput, ExecuteIntent, Executed,
     PatchBinding,
 };
+pub use broker::BlockedSend;
 pub use device::{DeviceInfo, DevicePoll, DeviceStarted, DeviceToken};
 pub use enrollment::{EnrollStarted, EnrollState};
 pub use env_vars::{

@@ -51,6 +51,9 @@ pub enum ClientCommand {
     /// Environment injection: `env run -- CMD`, `env pull`.
     #[command(subcommand)]
     Env(EnvCmd),
+    /// Run CMD with the vault's secrets (as `env run`), or with `--broker` behind a local proxy
+    /// that sends each secret only to its allowed hosts; exits with CMD's status.
+    Run(RunArgs),
     /// Agents.
     #[command(subcommand)]
     Agent(AgentCmd),
@@ -226,6 +229,29 @@ pub enum EnvCmd {
         #[arg(long = "branch", value_name = "BRANCH", requires = "environment")]
         git_branch: Option<String>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Without `--broker`: only secrets under this prefix.
+    #[arg(long, conflicts_with = "broker")]
+    pub prefix: Option<String>,
+    /// Without `--broker`: keep variables already set in the environment.
+    #[arg(long, conflicts_with = "broker")]
+    pub no_override: bool,
+    /// Give CMD placeholders instead of values, and run it behind a local HTTPS proxy that
+    /// swaps in each value only on requests to that secret's hosts.
+    #[arg(long)]
+    pub broker: bool,
+    /// `ENV=path@host1,host2`: CMD sees a placeholder in ENV; the value of the secret at `path`
+    /// is sent only to these hosts.
+    #[arg(long = "secret", value_name = "ENV=PATH@HOSTS", requires = "broker")]
+    pub secrets: Vec<String>,
+    /// Also swap placeholders found in request bodies (headers only by default).
+    #[arg(long, requires = "broker")]
+    pub inject_body: bool,
+    #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -185,57 +185,72 @@ fn dotenv_value(v: &str) -> String {
     }
 }
 
+/// `env run` (and `talon run` without `--broker`): runs `command` with every readable secret
+/// under `prefix` in its environment (`no_override` keeps variables already set) and answers
+/// its exit status.
+pub(super) async fn run_with_secrets(
+    s: &mut Session,
+    prefix: Option<&str>,
+    no_override: bool,
+    command: &[String],
+) -> Res<i32> {
+    let vars = collect(s, prefix.unwrap_or("")).await?;
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| Exit::usage("give a command after --"))?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args);
+    for (k, v) in &vars {
+        if no_override && crate::config::is_set(k) {
+            continue;
+        }
+        cmd.env(k, v.expose_secret());
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| Exit(127, format!("cannot run {program}: {e}")))?;
+    drop(vars);
+    wait_for(child, program).await
+}
+
+/// Waits for `child` (started as `program`) and answers its exit status, or 128 + the signal
+/// that ended it. The child shares our process group, so a terminal's Ctrl-C reaches it
+/// directly (we only keep running to report its status); SIGTERM and SIGHUP sent to us alone
+/// are passed on.
+pub(super) async fn wait_for(mut child: tokio::process::Child, program: &str) -> Res<i32> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Exit(6, format!("cannot watch signals: {e}")))?;
+    let mut hup =
+        signal(SignalKind::hangup()).map_err(|e| Exit(6, format!("cannot watch signals: {e}")))?;
+    let pid = child.id().map(|p| p.to_string());
+    let forward = |sig: &str| {
+        if let Some(pid) = &pid {
+            let _ = std::process::Command::new("kill")
+                .args(["-s", sig, pid])
+                .status();
+        }
+    };
+    let status = loop {
+        tokio::select! {
+            st = child.wait() => break st.map_err(|e| Exit(6, format!("waiting for {program}: {e}")))?,
+            _ = tokio::signal::ctrl_c() => continue,
+            _ = term.recv() => forward("TERM"),
+            _ = hup.recv() => forward("HUP"),
+        }
+    };
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
 pub async fn run(s: &mut Session, c: EnvCmd) -> Res<i32> {
     match c {
         EnvCmd::Run {
             prefix,
             no_override,
             command,
-        } => {
-            let vars = collect(s, prefix.as_deref().unwrap_or("")).await?;
-            let (program, args) = command
-                .split_first()
-                .ok_or_else(|| Exit::usage("give a command after --"))?;
-            let mut cmd = tokio::process::Command::new(program);
-            cmd.args(args);
-            for (k, v) in &vars {
-                if no_override && crate::config::is_set(k) {
-                    continue;
-                }
-                cmd.env(k, v.expose_secret());
-            }
-            let mut child = cmd
-                .spawn()
-                .map_err(|e| Exit(127, format!("cannot run {program}: {e}")))?;
-            drop(vars);
-            // The child shares our process group, so a terminal's Ctrl-C reaches it directly
-            // (we only keep running to report its status); SIGTERM and SIGHUP sent to us alone
-            // are passed on.
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut term = signal(SignalKind::terminate())
-                .map_err(|e| Exit(6, format!("cannot watch signals: {e}")))?;
-            let mut hup = signal(SignalKind::hangup())
-                .map_err(|e| Exit(6, format!("cannot watch signals: {e}")))?;
-            let pid = child.id().map(|p| p.to_string());
-            let forward = |sig: &str| {
-                if let Some(pid) = &pid {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-s", sig, pid])
-                        .status();
-                }
-            };
-            let status = loop {
-                tokio::select! {
-                    st = child.wait() => break st.map_err(|e| Exit(6, format!("waiting for {program}: {e}")))?,
-                    _ = tokio::signal::ctrl_c() => continue,
-                    _ = term.recv() => forward("TERM"),
-                    _ = hup.recv() => forward("HUP"),
-                }
-            };
-            Ok(status
-                .code()
-                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
-        }
+        } => run_with_secrets(s, prefix.as_deref(), no_override, &command).await,
         EnvCmd::Push {
             file,
             prefix,

@@ -6,6 +6,7 @@ mod admin;
 mod agent;
 pub mod args;
 mod audit;
+mod broker;
 mod env;
 mod login;
 mod policy;
@@ -473,6 +474,7 @@ async fn dispatch(s: &mut Session, command: ClientCommand) -> Res<i32> {
         ClientCommand::Vault(c) => vault::run(s, c).await?,
         ClientCommand::Secret(c) => return secret::run(s, c).await,
         ClientCommand::Env(c) => return env::run(s, c).await,
+        ClientCommand::Run(a) => return broker::run(s, a).await,
         ClientCommand::Agent(c) => agent::run(s, c).await?,
         ClientCommand::Policy(c) => policy::run(s, c).await?,
         ClientCommand::Share(c) => share::run(s, c).await?,

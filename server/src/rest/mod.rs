@@ -6,6 +6,7 @@ pub(crate) mod audit;
 mod auth;
 mod billing;
 mod bindings;
+mod broker;
 mod device;
 mod env_vars;
 mod health;
@@ -46,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(billing::router())
         .merge(vault_keys::router())
         .merge(webhooks::router())
+        .merge(broker::router())
         .route(
             "/v1/{*rest}",
             any(|| async { Problem::new(StatusCode::NOT_FOUND, "No such route") }),

@@ -12,6 +12,7 @@ mod audit_export;
 mod audit_verify;
 mod billing;
 mod bindings;
+mod broker;
 mod cli;
 mod dashboard;
 mod email;
