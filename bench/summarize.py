@@ -9,7 +9,7 @@ import os
 import statistics
 import sys
 
-ORDER = ["talon", "talon-pg", "openbao", "openbao-root", "ceiling", "talon-token", "talon-mixed"]
+ORDER = ["talon", "talon-pg", "openbao", "openbao-root", "ceiling", "talon-token", "talon-mixed", "talon-execute"]
 RATIOS = [
     ("talon", "openbao"),
     ("talon", "openbao-root"),
@@ -18,6 +18,7 @@ RATIOS = [
     ("talon-pg", "ceiling"),
     ("openbao", "ceiling"),
     ("talon-mixed", "talon"),
+    ("talon-execute", "ceiling"),
 ]
 
 

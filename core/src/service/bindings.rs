@@ -31,6 +31,7 @@ use talon_api::Scope;
 pub(crate) const BINDING_KEK: &str = "talon-kek:binding:1";
 const MAX_NAME: usize = 100;
 const EXECUTIONS_LISTED: i64 = 50;
+const MAX_EXECUTIONS_LISTED: i64 = 200;
 const MAX_TEST_TIMEOUT_MS: u64 = 30_000;
 
 /// What bindings may reach; loaded by the server.
@@ -590,10 +591,28 @@ impl Core {
         Ok(())
     }
 
-    /// The agent's most recent executions, newest first.
-    pub async fn list_executions(&self, p: &Principal, agent_id: &str) -> Result<Vec<Execution>> {
+    /// The agent's most recent executions, newest first: `limit` (1 to 200, default 50) after
+    /// skipping `offset`.
+    pub async fn list_executions(
+        &self,
+        p: &Principal,
+        agent_id: &str,
+        limit: Option<i64>,
+        offset: Option<i64>,
+    ) -> Result<Vec<Execution>> {
         self.may_view_bindings(p, agent_id).await?;
-        store::executions(self.store().pool(), p.org_id(), agent_id, EXECUTIONS_LISTED).await
+        let limit = limit.unwrap_or(EXECUTIONS_LISTED);
+        if !(1..=MAX_EXECUTIONS_LISTED).contains(&limit) {
+            return Err(Error::invalid(
+                "limit",
+                format!("limit must be 1 to {MAX_EXECUTIONS_LISTED}"),
+            ));
+        }
+        let offset = offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(Error::invalid("offset", "offset must not be negative"));
+        }
+        store::executions(self.store().pool(), p.org_id(), agent_id, limit, offset).await
     }
 
     /// Checks that the binding's upstream answers over HTTP: one `GET` of its base URL to the

@@ -233,22 +233,24 @@ pub async fn insert_execution(tx: &mut Tx, org_id: &str, e: &Execution) -> Resul
     Ok(())
 }
 
-/// The agent's most recent executions, newest first.
+/// The agent's executions, newest first: `limit` after skipping `offset`.
 pub async fn executions(
     pool: &AnyPool,
     org_id: &str,
     agent_id: &str,
     limit: i64,
+    offset: i64,
 ) -> Result<Vec<Execution>> {
     let rows = sqlx::query(
         "SELECT id, agent_id, binding_id, binding_name, method, host, path, status, http_status, \
          request_bytes, response_bytes, duration_ms, redactions, error, created_at \
          FROM binding_executions WHERE org_id = $1 AND agent_id = $2 \
-         ORDER BY created_at DESC, id DESC LIMIT $3",
+         ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
     )
     .bind(org_id)
     .bind(agent_id)
     .bind(limit)
+    .bind(offset)
     .fetch_all(pool)
     .await?;
     rows.iter()

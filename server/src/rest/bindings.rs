@@ -5,7 +5,7 @@ use super::uuid_param;
 use crate::extract::{ApiJson, Auth, Ctx};
 use crate::problem::{ApiResult, Problem};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -363,13 +363,25 @@ async fn execute(
     })))
 }
 
-/// Talon: the agent's most recent executions, newest first.
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    offset: Option<i64>,
+}
+
+/// The agent's executions, newest first (`limit`, `offset`).
 async fn executions(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(agent_id): Path<String>,
+    Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
-    let list = s.core.list_executions(&p, &agent_param(&agent_id)?).await?;
+    let list = s
+        .core
+        .list_executions(&p, &agent_param(&agent_id)?, page.limit, page.offset)
+        .await?;
     Ok(Json(
         json!({"executions": list.iter().map(execution_view).collect::<Vec<_>>()}),
     ))
