@@ -25,46 +25,48 @@ const DEFAULT_PER_MINUTE: u64 = 60;
 const MAX_PER_MINUTE: u64 = 100_000;
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-/// Headers a caller can never set on an upstream request: hop-by-hop headers, the ones the
-/// HTTP client computes, and anything carrying credentials (Talon injects the binding's).
-pub fn is_dropped_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    matches!(
-        n.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "host"
-            | "content-length"
-            | "authorization"
-            | "cookie"
-            | "forwarded"
-            | "x-forwarded-for"
-            | "x-forwarded-host"
-            | "x-real-ip"
-    )
+/// Headers of one connection (RFC 9110 7.6.1 and the proxy ones), never passed on.
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether `name` (lower case) is a hop-by-hop header.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.contains(&name)
 }
 
-/// Headers of the upstream's answer that are not passed back (hop-by-hop ones, and cookies
-/// that could carry a session made with the credential).
+/// Headers a caller can never set on an upstream request: hop-by-hop headers, the ones the
+/// HTTP client computes, and anything carrying credentials or the caller's identity (Talon
+/// injects the binding's credential).
+pub fn is_dropped_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    is_hop_by_hop(&n)
+        || matches!(
+            n.as_str(),
+            "host"
+                | "content-length"
+                | "authorization"
+                | "cookie"
+                | "forwarded"
+                | "x-forwarded-for"
+                | "x-forwarded-host"
+                | "x-real-ip"
+        )
+}
+
+/// Headers of the upstream's answer that are not passed back: hop-by-hop ones, and cookies
+/// that could carry a session made with the credential.
 pub fn is_dropped_response_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    matches!(
-        n.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "transfer-encoding"
-            | "trailer"
-            | "upgrade"
-            | "set-cookie"
-    )
+    is_hop_by_hop(&n) || n == "set-cookie"
 }
 
 /// Where the credential goes in each request.

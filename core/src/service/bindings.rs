@@ -331,6 +331,32 @@ impl Core {
             .ok_or(Error::NotFound("Binding"))
     }
 
+    /// A binding an owner or admin is about to change: the agent and the binding must both be
+    /// the org's.
+    async fn managed_binding(&self, p: &Principal, agent_id: &str, id: &str) -> Result<BindingRow> {
+        require_admin(p)?;
+        p.require_scope(Scope::AgentsWrite)?;
+        self.binding_agent(p, agent_id).await?;
+        self.binding_row(p, agent_id, id).await
+    }
+
+    /// Puts a new credential on `row` (sealed under a new credential version when inline).
+    async fn replace_credential(
+        &self,
+        p: &Principal,
+        row: &mut BindingRow,
+        input: CredentialInput,
+    ) -> Result<()> {
+        let version = row.credential_version + 1;
+        let (source, sealed) = self
+            .credential_parts(p, &row.binding.id, version, input)
+            .await?;
+        row.binding.credential = source;
+        row.sealed = sealed;
+        row.credential_version = version;
+        Ok(())
+    }
+
     /// Checks a configuration and its destination (resolved now, and again at each
     /// execution); returns its normal form.
     async fn checked_config(&self, config: &Value) -> Result<Value> {
@@ -498,10 +524,7 @@ impl Core {
         patch: PatchBinding,
         ctx: &RequestContext,
     ) -> Result<Binding> {
-        require_admin(p)?;
-        p.require_scope(Scope::AgentsWrite)?;
-        self.binding_agent(p, agent_id).await?;
-        let mut row = self.binding_row(p, agent_id, id).await?;
+        let mut row = self.managed_binding(p, agent_id, id).await?;
         let mut fields: Vec<&str> = Vec::new();
         if let Some(c) = patch.config {
             row.binding.config = self.checked_config(&c).await?;
@@ -516,13 +539,7 @@ impl Core {
             fields.push("is_active");
         }
         if let Some(c) = patch.credential {
-            let version = row.credential_version + 1;
-            let (source, sealed) = self
-                .credential_parts(p, &row.binding.id, version, c)
-                .await?;
-            row.binding.credential = source;
-            row.sealed = sealed;
-            row.credential_version = version;
+            self.replace_credential(p, &mut row, c).await?;
             fields.push("credential");
         }
         row.binding.updated_at = self.now();
@@ -547,17 +564,9 @@ impl Core {
         value: SecretValue,
         ctx: &RequestContext,
     ) -> Result<Binding> {
-        require_admin(p)?;
-        p.require_scope(Scope::AgentsWrite)?;
-        self.binding_agent(p, agent_id).await?;
-        let mut row = self.binding_row(p, agent_id, id).await?;
-        let version = row.credential_version + 1;
-        let (source, sealed) = self
-            .credential_parts(p, &row.binding.id, version, CredentialInput::Inline(value))
+        let mut row = self.managed_binding(p, agent_id, id).await?;
+        self.replace_credential(p, &mut row, CredentialInput::Inline(value))
             .await?;
-        row.binding.credential = source;
-        row.sealed = sealed;
-        row.credential_version = version;
         row.binding.updated_at = self.now();
         self.save_binding(p, &row, "binding.rotate_credential", json!({}), ctx)
             .await?;
@@ -573,10 +582,7 @@ impl Core {
         id: &str,
         ctx: &RequestContext,
     ) -> Result<()> {
-        require_admin(p)?;
-        p.require_scope(Scope::AgentsWrite)?;
-        self.binding_agent(p, agent_id).await?;
-        let row = self.binding_row(p, agent_id, id).await?;
+        let row = self.managed_binding(p, agent_id, id).await?;
         let mut tx = self.store().begin().await?;
         self.append_audit(
             &mut tx,
@@ -625,10 +631,7 @@ impl Core {
         timeout_ms: Option<u64>,
         ctx: &RequestContext,
     ) -> Result<BindingTest> {
-        require_admin(p)?;
-        p.require_scope(Scope::AgentsWrite)?;
-        self.binding_agent(p, agent_id).await?;
-        let row = self.binding_row(p, agent_id, id).await?;
+        let row = self.managed_binding(p, agent_id, id).await?;
         let allow_private = self.binding_settings().allow_private;
         let (config, _) = cfg::parse_config(&row.binding.config, allow_private).map_err(|_| {
             Error::Forbidden(

@@ -81,22 +81,36 @@ fn row_from(r: &sqlx::any::AnyRow) -> Result<BindingRow> {
     })
 }
 
-fn source_columns(c: &CredentialSource) -> (Option<&'static str>, Option<&str>, Option<&str>) {
-    match c {
+/// Binds the credential columns of `row`, in the order both statements list them: source,
+/// vault, path, ciphertext, nonce, wrapped DEK, KEK label, credential version.
+fn bind_credential<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    row: &'q BindingRow,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let (source, vault_id, path) = match &row.binding.credential {
         CredentialSource::None => (None, None, None),
         CredentialSource::Inline => (Some("inline"), None, None),
-        CredentialSource::VaultRef { vault_id, path } => {
-            (Some("vault_ref"), Some(vault_id), Some(path))
-        }
-    }
+        CredentialSource::VaultRef { vault_id, path } => (
+            Some("vault_ref"),
+            Some(vault_id.as_str()),
+            Some(path.as_str()),
+        ),
+    };
+    let sealed = row.sealed.as_ref();
+    q.bind(source)
+        .bind(vault_id)
+        .bind(path)
+        .bind(sealed.map(|(s, _)| s.ciphertext.clone()))
+        .bind(sealed.map(|(s, _)| s.nonce.clone()))
+        .bind(sealed.map(|(s, _)| s.wrapped_dek.clone()))
+        .bind(sealed.map(|(_, k)| k.as_str()))
+        .bind(row.credential_version)
 }
 
 /// Stores a new binding; false when the agent already has one with that name.
 pub async fn insert(tx: &mut Tx, row: &BindingRow) -> Result<bool> {
     let b = &row.binding;
-    let (source, vault_id, path) = source_columns(&b.credential);
-    let sealed = row.sealed.as_ref();
-    let r = sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO bindings (id, org_id, agent_id, name, binding_type, config, guardrails, \
          is_active, credential_source, credential_vault_id, credential_path, \
          credential_ciphertext, credential_nonce, credential_wrapped_dek, credential_kek_label, \
@@ -111,29 +125,20 @@ pub async fn insert(tx: &mut Tx, row: &BindingRow) -> Result<bool> {
     .bind(&b.binding_type)
     .bind(b.config.to_string())
     .bind(b.guardrails.to_string())
-    .bind(i64::from(b.is_active))
-    .bind(source)
-    .bind(vault_id)
-    .bind(path)
-    .bind(sealed.map(|(s, _)| s.ciphertext.clone()))
-    .bind(sealed.map(|(s, _)| s.nonce.clone()))
-    .bind(sealed.map(|(s, _)| s.wrapped_dek.clone()))
-    .bind(sealed.map(|(_, k)| k.clone()))
-    .bind(row.credential_version)
-    .bind(&b.created_by)
-    .bind(b.created_at)
-    .bind(b.updated_at)
-    .execute(&mut **tx)
-    .await?;
+    .bind(i64::from(b.is_active));
+    let r = bind_credential(q, row)
+        .bind(&b.created_by)
+        .bind(b.created_at)
+        .bind(b.updated_at)
+        .execute(&mut **tx)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Replaces everything but the identity of a stored binding; false when it is gone.
 pub async fn update(tx: &mut Tx, row: &BindingRow) -> Result<bool> {
     let b = &row.binding;
-    let (source, vault_id, path) = source_columns(&b.credential);
-    let sealed = row.sealed.as_ref();
-    let r = sqlx::query(
+    let q = sqlx::query(
         "UPDATE bindings SET config = $1, guardrails = $2, is_active = $3, \
          credential_source = $4, credential_vault_id = $5, credential_path = $6, \
          credential_ciphertext = $7, credential_nonce = $8, credential_wrapped_dek = $9, \
@@ -142,20 +147,13 @@ pub async fn update(tx: &mut Tx, row: &BindingRow) -> Result<bool> {
     )
     .bind(b.config.to_string())
     .bind(b.guardrails.to_string())
-    .bind(i64::from(b.is_active))
-    .bind(source)
-    .bind(vault_id)
-    .bind(path)
-    .bind(sealed.map(|(s, _)| s.ciphertext.clone()))
-    .bind(sealed.map(|(s, _)| s.nonce.clone()))
-    .bind(sealed.map(|(s, _)| s.wrapped_dek.clone()))
-    .bind(sealed.map(|(_, k)| k.clone()))
-    .bind(row.credential_version)
-    .bind(b.updated_at)
-    .bind(&b.id)
-    .bind(&b.org_id)
-    .execute(&mut **tx)
-    .await?;
+    .bind(i64::from(b.is_active));
+    let r = bind_credential(q, row)
+        .bind(b.updated_at)
+        .bind(&b.id)
+        .bind(&b.org_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
 

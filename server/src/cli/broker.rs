@@ -55,18 +55,6 @@ const SYSTEM_BUNDLES: [&str; 3] = [
     "/etc/pki/tls/certs/ca-bundle.crt",
     "/etc/ssl/cert.pem",
 ];
-/// Headers of one connection, never passed on.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// Runs `talon run`.
 pub(super) async fn run(s: &mut Session, a: RunArgs) -> Res<i32> {
@@ -463,7 +451,7 @@ fn answer(status: StatusCode, text: String) -> Response<Body> {
 }
 
 fn hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str())
+    talon_core::binding_config::is_hop_by_hop(name.as_str())
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
