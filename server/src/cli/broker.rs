@@ -6,7 +6,7 @@
 //! answered 502, never forwarded, and reported to the server (`secret.exfiltration_blocked`).
 //! Values stay in this process's memory only; the CA's key is never written anywhere.
 
-use super::{Exit, Res, RunArgs, Session, NO_BODY};
+use super::{Exit, Res, RunArgs, Session};
 use crate::client::Client;
 use axum::body::Body;
 use hyper::body::Incoming;
@@ -78,14 +78,7 @@ pub(super) async fn run(s: &mut Session, a: RunArgs) -> Res<i32> {
         if held.iter().any(|h| h.env == env) {
             return Err(Exit::usage(format!("--secret names {env} twice")));
         }
-        let read: SecretResponse = s
-            .fetch(
-                Method::GET,
-                &format!("/v1/vaults/{vault}/secrets/{path}"),
-                &[],
-                NO_BODY,
-            )
-            .await?;
+        let read: SecretResponse = s.read_secret(&vault, &path).await?;
         held.push(Held {
             env,
             path,

@@ -46,15 +46,7 @@ async fn collect(s: &mut Session, prefix: &str) -> Res<BTreeMap<String, SecretVa
     let mut out: BTreeMap<String, SecretValue> = BTreeMap::new();
     let mut from: BTreeMap<String, String> = BTreeMap::new();
     for path in paths {
-        let read: SecretResponse = match s
-            .fetch(
-                Method::GET,
-                &format!("/v1/vaults/{vault}/secrets/{path}"),
-                &[],
-                NO_BODY,
-            )
-            .await
-        {
+        let read: SecretResponse = match s.read_secret(&vault, &path).await {
             Ok(v) => v,
             Err(Exit(code, msg)) if (3..=5).contains(&code) => {
                 eprintln!("warning: skipped {path}: {msg}");

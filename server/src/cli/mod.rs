@@ -257,6 +257,21 @@ impl Session {
         self.call(Method::GET, path, &[], None).await
     }
 
+    /// The latest value at `path` of `vault` (a counted, audited read).
+    async fn read_secret(
+        &mut self,
+        vault: &str,
+        path: &str,
+    ) -> Res<talon_api::secrets::SecretResponse> {
+        self.fetch(
+            Method::GET,
+            &format!("/v1/vaults/{vault}/secrets/{path}"),
+            &[],
+            None::<&()>,
+        )
+        .await
+    }
+
     /// One authenticated call with a typed body, decoded as the contract type `T`; 429 is
     /// retried as in [`Session::call`].
     async fn fetch<T, B>(

@@ -141,14 +141,7 @@ pub(super) async fn run(s: &mut Session, c: SecretCmd) -> Res<i32> {
                 )
                 .await?;
             if print {
-                let read: SecretResponse = s
-                    .fetch(
-                        Method::GET,
-                        &format!("/v1/vaults/{vault}/secrets/{path}"),
-                        &[],
-                        NO_BODY,
-                    )
-                    .await?;
+                let read: SecretResponse = s.read_secret(&vault, &path).await?;
                 let mut out = std::io::stdout();
                 let _ = out.write_all(read.value.expose_secret().as_bytes());
                 let _ = out.write_all(b"\n");
