@@ -1,6 +1,6 @@
 //! Agents (`/agents`): register an agent and show its `ocv_` key once, with an
 //! MCP configuration ready to paste; activate, deactivate, rotate the key,
-//! delete.
+//! delete. Each agent's name links to its page ([`crate::agent_detail`]).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ pub struct IssuedKey {
 }
 
 #[cfg(feature = "ssr")]
-fn view_of(a: &talon_core::model::Agent) -> AgentView {
+pub(crate) fn view_of(a: &talon_core::model::Agent) -> AgentView {
     use talon_core::clock::rfc3339;
     AgentView {
         id: a.id.clone(),
@@ -320,7 +320,12 @@ fn AgentTable(
                             view! {
                                 <tr data-testid="agent-row" data-name=a.name.clone()>
                                     <td class=TD>
-                                        <p class="font-medium text-slate-900">{a.name.clone()}</p>
+                                        <a
+                                            href=format!("/agents/{}", a.id)
+                                            class="font-medium text-indigo-700 hover:underline"
+                                        >
+                                            {a.name.clone()}
+                                        </a>
                                         <p class="font-mono text-xs text-slate-500">{a.id.clone()}</p>
                                     </td>
                                     <td class=TD>{badge(status.to_owned())}</td>

@@ -6,6 +6,7 @@
 //! is a thin door onto `talon_core::Core`, the same service layer the REST and
 //! MCP doors call; no rule lives here that they would need.
 
+pub mod agent_detail;
 pub mod agents;
 pub mod api_keys;
 pub mod area;
@@ -80,6 +81,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("vaults") view=vaults::VaultsPage />
                     <Route path=path!("vaults/:id") view=vaults::VaultPage />
                     <Route path=path!("agents") view=agents::AgentsPage />
+                    <Route path=path!("agents/:id") view=agent_detail::AgentPage />
                     <Route path=path!("sharing") view=sharing::SharingPage />
                     <Route path=path!("audit") view=audit::AuditPage />
                     <Route path=path!("security") view=security::SecurityPage />

@@ -178,6 +178,8 @@ pub(super) fn PolicySection(
                                             name=format!("permissions[{perm}]")
                                             value="on"
                                             checked=perm == "read"
+                                            aria-describedby=(perm == "use")
+                                                .then_some("permission-use-hint")
                                             class="size-4 rounded border-slate-300 text-indigo-600"
                                         />
                                         {perm}
@@ -186,6 +188,9 @@ pub(super) fn PolicySection(
                             })
                             .collect_view()}
                     </div>
+                    <p id="permission-use-hint" class="mt-2 text-xs text-slate-500">
+                        "use: the agent can have the secret injected through a binding or talon run --broker, without ever reading it."
+                    </p>
                 </fieldset>
                 <Field
                     label="IP allowlist"
