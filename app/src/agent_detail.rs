@@ -191,7 +191,7 @@ pub async fn agent_page(agent_id: String) -> Result<AgentPageData, SessionError>
         .map(|b| binding_view(b, &vaults))
         .collect();
     let executions = core
-        .list_executions(&p, &agent.id)
+        .list_executions(&p, &agent.id, Some(20), None)
         .await
         .map_err(rejected)?
         .iter()
