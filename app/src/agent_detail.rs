@@ -710,15 +710,10 @@ fn NewBindingForm(
                     required=true
                     placeholder="stripe"
                 />
-                <div>
-                    <label for="binding-type" class=LABEL>
-                        "Type"
-                    </label>
-                    <select id="binding-type" name="binding_type" class=INPUT>
-                        <option value="http">"http"</option>
-                        <option value="graphql">"graphql"</option>
-                    </select>
-                </div>
+                <SelectField label="Type" name="binding_type" id="binding-type">
+                    <option value="http">"http"</option>
+                    <option value="graphql">"graphql"</option>
+                </SelectField>
                 <Field
                     label="Base URL"
                     name="base_url"
@@ -727,17 +722,12 @@ fn NewBindingForm(
                     placeholder="https://api.stripe.com"
                     hint="https; the execution's path is appended to it."
                 />
-                <div>
-                    <label for="binding-auth-type" class=LABEL>
-                        "Credential goes in"
-                    </label>
-                    <select id="binding-auth-type" name="auth_type" class=INPUT>
-                        <option value="bearer">"Authorization: Bearer header"</option>
-                        <option value="header">"A named header"</option>
-                        <option value="basic">"Authorization: Basic (user:password)"</option>
-                        <option value="query">"A query parameter"</option>
-                    </select>
-                </div>
+                <SelectField label="Credential goes in" name="auth_type" id="binding-auth-type">
+                    <option value="bearer">"Authorization: Bearer header"</option>
+                    <option value="header">"A named header"</option>
+                    <option value="basic">"Authorization: Basic (user:password)"</option>
+                    <option value="query">"A query parameter"</option>
+                </SelectField>
                 <Field
                     label="Header or parameter name"
                     name="auth_name"
@@ -762,17 +752,12 @@ fn NewBindingForm(
                 </div>
                 <div class="sm:col-span-2" class:hidden=move || source.get() != "vault_ref">
                     <div class="grid gap-4 sm:grid-cols-2">
-                    <div>
-                        <label for="binding-vault" class=LABEL>
-                            "Vault"
-                        </label>
-                        <select id="binding-vault" name="vault_id" class=INPUT>
-                            {vaults
-                                .into_iter()
-                                .map(|v| view! { <option value=v.id>{v.name}</option> })
-                                .collect_view()}
-                        </select>
-                    </div>
+                    <SelectField label="Vault" name="vault_id" id="binding-vault">
+                        {vaults
+                            .into_iter()
+                            .map(|v| view! { <option value=v.id>{v.name}</option> })
+                            .collect_view()}
+                    </SelectField>
                     <Field
                         label="Secret path"
                         name="secret_path"

@@ -107,6 +107,27 @@ pub fn Field(
     }
 }
 
+/// A labelled `<select>` whose options are its children; the label's `for` matches the
+/// select's `id`, as [`Field`] does for inputs.
+#[component]
+pub fn SelectField(
+    #[prop(into)] label: String,
+    #[prop(into)] name: String,
+    #[prop(into)] id: String,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div>
+            <label for=id.clone() class=LABEL>
+                {label}
+            </label>
+            <select id=id name=name class=INPUT>
+                {children()}
+            </select>
+        </div>
+    }
+}
+
 /// A red alert with a message that is safe to show. When the message says the session has
 /// ended (signed out elsewhere, expired, revoked), the browser goes to the sign-in page.
 #[component]
