@@ -24,6 +24,19 @@ pub enum Error {
     /// the sentence names the tools to use instead.
     #[error("{0}")]
     UseOnly(String),
+    /// A policy lets the request through only once people approve it; the approval (new, or
+    /// the one already pending for the same request) is named.
+    #[error("{message}")]
+    ApprovalRequired {
+        /// The approval to wait for.
+        approval_id: String,
+        /// The sentence shown to the caller.
+        message: String,
+    },
+    /// The action needs the caller to confirm who they are again (a password or a TOTP code
+    /// in `X-Auth-Confirm`), and the confirmation was missing or did not match.
+    #[error("{0}")]
+    StepUpRequired(String),
     /// The resource does not exist or belongs to another org.
     #[error("{0} not found")]
     NotFound(&'static str),

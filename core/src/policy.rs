@@ -118,6 +118,97 @@ pub struct Conditions {
     pub ip_allowlist: Vec<Cidr>,
     /// Times of day and week when the policy applies; `None` means always.
     pub time_window: Option<TimeWindow>,
+    /// A person must approve each request the policy allows before it proceeds.
+    pub require_approval: Option<ApprovalRule>,
+}
+
+/// How long an approval lets the approved request through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// Exactly one request.
+    Once,
+    /// The same request, repeatedly, for this many seconds after the approval.
+    For(i64),
+}
+
+/// The `require_approval` condition: who approves, how many of them, and what an approval
+/// grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRule {
+    /// The users who may approve; empty means the vault's administrators.
+    pub approvers: Vec<String>,
+    /// How many distinct approvers must approve (1 to 5).
+    pub min_approvals: i64,
+    /// What an approval lets through.
+    pub grant: Grant,
+    /// The risk tier (1 to 3); from 2 an approver confirms with a password or TOTP code.
+    pub risk_tier: i64,
+}
+
+impl ApprovalRule {
+    fn parse(v: &Value) -> Result<Self, String> {
+        let o = v.as_object().ok_or("require_approval must be an object")?;
+        for k in o.keys() {
+            if !matches!(
+                k.as_str(),
+                "approvers" | "min_approvals" | "grant" | "risk_tier"
+            ) {
+                return Err(format!("Unknown require_approval field '{k}'"));
+            }
+        }
+        let mut approvers = Vec::new();
+        match o.get("approvers") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(list)) => {
+                for a in list {
+                    let id = a
+                        .as_str()
+                        .filter(|s| uuid::Uuid::parse_str(s).is_ok())
+                        .ok_or("require_approval.approvers must be a list of user ids")?;
+                    if !approvers.iter().any(|x| x == id) {
+                        approvers.push(id.to_owned());
+                    }
+                }
+                if approvers.len() > 20 {
+                    return Err("require_approval.approvers may list at most 20 users".into());
+                }
+            }
+            Some(_) => return Err("require_approval.approvers must be a list of user ids".into()),
+        }
+        let int = |k: &str, lo: i64, hi: i64, default: i64| match o.get(k) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v.as_i64().filter(|n| (lo..=hi).contains(n)).ok_or(format!(
+                "require_approval.{k} must be an integer from {lo} to {hi}"
+            )),
+        };
+        let min_approvals = int("min_approvals", 1, 5, 1)?;
+        if !approvers.is_empty() && (approvers.len() as i64) < min_approvals {
+            return Err("require_approval.min_approvals is more than the approvers listed".into());
+        }
+        let grant = match o.get("grant") {
+            None | Some(Value::Null) => Grant::Once,
+            Some(Value::String(s)) if s == "once" => Grant::Once,
+            Some(Value::Object(g)) if g.len() == 1 && g.contains_key("for_seconds") => {
+                match g["for_seconds"].as_i64() {
+                    Some(n) if (1..=7 * 86_400).contains(&n) => Grant::For(n),
+                    _ => {
+                        return Err("require_approval.grant.for_seconds must be 1 to 604800".into())
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(
+                    "require_approval.grant must be \"once\" or {\"for_seconds\": N}".into(),
+                )
+            }
+        };
+        Ok(ApprovalRule {
+            approvers,
+            min_approvals,
+            grant,
+            risk_tier: int("risk_tier", 1, 3, 2)?,
+        })
+    }
 }
 
 impl Conditions {
@@ -146,6 +237,9 @@ impl Conditions {
                     }
                 }
                 "time_window" => out.time_window = Some(parse_time_window(v).map_err(bad)?),
+                "require_approval" => {
+                    out.require_approval = Some(ApprovalRule::parse(v).map_err(bad)?)
+                }
                 other => return Err(bad(format!("Unknown condition '{other}'"))),
             }
         }
@@ -256,18 +350,33 @@ pub struct Request<'a> {
 pub enum Decision {
     /// The request may proceed.
     Allow,
+    /// The request may proceed once a person approves it, as the rule at this index of the
+    /// evaluated rules requires.
+    NeedsApproval(usize),
     /// The request is refused.
     Deny,
 }
 
 /// Decides a request: a matching `deny` wins (even over a vault administrator), then a matching
-/// `allow`, then the vault-administrator bypass, else deny.
+/// `allow` without conditions on approval, then a matching `allow` that requires one (which
+/// also holds for a vault administrator: the gate is deliberate), then the
+/// vault-administrator bypass, else deny.
 pub fn evaluate(rules: &[Rule], is_vault_admin: bool, req: &Request<'_>) -> Decision {
-    let matching = || rules.iter().filter(|r| r.applies(req));
-    if matching().any(|r| r.effect == Effect::Deny) {
+    let matching = || rules.iter().enumerate().filter(|(_, r)| r.applies(req));
+    if matching().any(|(_, r)| r.effect == Effect::Deny) {
         return Decision::Deny;
     }
-    if matching().any(|r| r.effect == Effect::Allow) || is_vault_admin {
+    let mut gated = None;
+    for (i, r) in matching().filter(|(_, r)| r.effect == Effect::Allow) {
+        if r.conditions.require_approval.is_none() {
+            return Decision::Allow;
+        }
+        gated.get_or_insert(i);
+    }
+    if let Some(i) = gated {
+        return Decision::NeedsApproval(i);
+    }
+    if is_vault_admin {
         return Decision::Allow;
     }
     Decision::Deny
@@ -490,6 +599,63 @@ mod tests {
         let w = parse_time_window(&json!({"after": "22:00", "before": "06:00"})).unwrap();
         assert!(w.contains(NOW - 12 * 3_600_000 + 23 * 3_600_000)); // 23:00
         assert!(!w.contains(NOW)); // 12:00
+    }
+
+    #[test]
+    fn an_approval_gated_allow_needs_approval_unless_a_plain_allow_also_matches() {
+        let mut gated = rule("prod/**", &["read"], Effect::Allow);
+        gated.conditions = Conditions::parse(
+            &json!({"require_approval": {"min_approvals": 2, "approvers": [
+                "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
+            ], "grant": {"for_seconds": 60}}}),
+        )
+        .unwrap();
+        let rule_of = gated.conditions.require_approval.clone().unwrap();
+        assert_eq!(rule_of.min_approvals, 2);
+        assert_eq!(rule_of.grant, Grant::For(60));
+        assert_eq!(rule_of.risk_tier, 2);
+        let read = req("prod/db", Permission::Read);
+        assert_eq!(
+            evaluate(&[gated.clone()], false, &read),
+            Decision::NeedsApproval(0)
+        );
+        assert_eq!(
+            evaluate(&[gated.clone()], true, &read),
+            Decision::NeedsApproval(0)
+        );
+        let plain = rule("**", &["read"], Effect::Allow);
+        assert_eq!(
+            evaluate(&[gated.clone(), plain], false, &read),
+            Decision::Allow
+        );
+        let deny = rule("prod/**", &["read"], Effect::Deny);
+        assert_eq!(
+            evaluate(&[gated.clone(), deny], false, &read),
+            Decision::Deny
+        );
+        assert_eq!(
+            evaluate(&[gated], false, &req("dev/db", Permission::Read)),
+            Decision::Deny
+        );
+    }
+
+    #[test]
+    fn malformed_approval_conditions_are_rejected() {
+        for bad in [
+            json!({"require_approval": true}),
+            json!({"require_approval": {"min_approvals": 0}}),
+            json!({"require_approval": {"min_approvals": 6}}),
+            json!({"require_approval": {"approvers": ["not-a-uuid"]}}),
+            json!({"require_approval": {"approvers": ["00000000-0000-4000-8000-000000000001"], "min_approvals": 2}}),
+            json!({"require_approval": {"grant": "twice"}}),
+            json!({"require_approval": {"grant": {"for_seconds": 0}}}),
+            json!({"require_approval": {"risk_tier": 4}}),
+            json!({"require_approval": {"quorum": 2}}),
+        ] {
+            assert!(Conditions::parse(&bad).is_err(), "{bad}");
+        }
+        let once = Conditions::parse(&json!({"require_approval": {}})).unwrap();
+        assert_eq!(once.require_approval.unwrap().grant, Grant::Once);
     }
 
     #[test]

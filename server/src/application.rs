@@ -422,6 +422,7 @@ impl Application {
                 bindings: talon_core::service::BindingSettings {
                     allow_private: args.allow_private_egress,
                 },
+                approval_ttl_s: args.approval_ttl_seconds.clamp(1, 30 * 86_400),
                 ..CoreConfig::default()
             },
         )

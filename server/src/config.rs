@@ -222,6 +222,9 @@ pub struct ServerArgs {
     /// addresses only).
     #[arg(long, env = "TALON_ALLOW_PRIVATE_EGRESS")]
     pub allow_private_egress: bool,
+    /// Seconds an approval waits for its approvers before it expires.
+    #[arg(long, env = "TALON_APPROVAL_TTL_SECONDS", default_value_t = 900)]
+    pub approval_ttl_seconds: i64,
     /// Milliseconds before the second attempt of a failed webhook delivery; doubled after each
     /// further failure (5 attempts in all).
     #[arg(long, env = "TALON_WEBHOOK_RETRY_BASE_MS", default_value_t = 2000)]

@@ -141,6 +141,18 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         ("POST", "/v1/security/ip-rules") | ("DELETE", "/v1/security/ip-rules/{rule_id}") => {
             scope(Scope::OrgWrite)
         }
+        // Agents request and poll, people decide; the core checks who may see and decide each.
+        ("GET", "/v1/approvals")
+        | ("GET", "/v1/approvals/pending-count")
+        | ("GET", "/v1/approvals/link")
+        | ("GET", "/v1/approvals/{approval_id}")
+        | ("GET", "/v1/approvals/{approval_id}/status")
+        | ("POST", "/v1/approvals/request")
+        | ("POST", "/v1/approvals/{approval_id}/cancel") => Any,
+        // A decision hands out access: never a scoped key.
+        ("POST", "/v1/approvals/{approval_id}/decide") | ("POST", "/v1/approvals/quick-decide") => {
+            FullAccess
+        }
         ("GET", "/v1/webhooks")
         | ("GET", "/v1/webhooks/{webhook_id}")
         | ("GET", "/v1/webhooks/{webhook_id}/deliveries") => scope(Scope::OrgRead),
@@ -322,6 +334,7 @@ mod tests {
         ("GET", "/v1/health"),
         ("GET", "/v1/health/hsm"),
         ("GET", "/v1/auth/jwt-public-key"),
+        ("GET", "/v1/approvals/quick-decide"),
     ];
 
     /// Every `(method, path)` the REST routers register, read from their source.
@@ -329,6 +342,7 @@ mod tests {
         let sources = [
             include_str!("rest/account.rs"),
             include_str!("rest/agents.rs"),
+            include_str!("rest/approvals.rs"),
             include_str!("rest/audit.rs"),
             include_str!("rest/auth.rs"),
             include_str!("rest/billing.rs"),

@@ -49,6 +49,23 @@ impl From<Error> for Problem {
                 p.kind = "use_only";
                 p
             }
+            Error::ApprovalRequired {
+                ref approval_id, ..
+            } => {
+                let mut p = Problem::new(StatusCode::FORBIDDEN, detail.clone());
+                p.kind = "approval_required";
+                p.extra.insert("approval_id".into(), json!(approval_id));
+                p.extra.insert(
+                    "status_url".into(),
+                    json!(format!("/v1/approvals/{approval_id}/status")),
+                );
+                p
+            }
+            Error::StepUpRequired(_) => {
+                let mut p = Problem::new(StatusCode::FORBIDDEN, detail);
+                p.kind = "step_up_required";
+                p
+            }
             Error::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, detail),
             Error::Gone(_) => Problem::new(StatusCode::GONE, detail),
             Error::Conflict(_) => Problem::new(StatusCode::CONFLICT, detail),

@@ -4,6 +4,7 @@
 
 mod agent;
 mod api_key;
+mod approval;
 mod audit;
 mod binding;
 mod ip_rule;
@@ -16,6 +17,7 @@ mod webhook;
 
 pub use agent::Agent;
 pub use api_key::ApiKey;
+pub use approval::{Approval, ApprovalVote};
 pub use audit::AuditRecord;
 pub use binding::{Binding, CredentialSource, Execution};
 pub use ip_rule::IpRule;

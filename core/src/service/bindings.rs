@@ -799,13 +799,21 @@ impl Core {
             self.record_execution(p, &record, ctx).await?;
             return Err(refusal);
         }
-        let credential = match self.binding_credential(p, &row, ctx).await {
+        // An approval of this execution is bound to exactly this method, host, path and body.
+        let bound = serde_json::json!({
+            "method": asked.method,
+            "host": config.host,
+            "path": asked.path,
+            "body_sha256": super::approvals::body_hash(asked.body.as_ref()),
+        });
+        let credential = match self.binding_credential(p, &row, &bound, ctx).await {
             Ok(c) => c,
             Err(e) => {
                 if matches!(
                     e,
                     Error::Forbidden(_)
                         | Error::UseOnly(_)
+                        | Error::ApprovalRequired { .. }
                         | Error::Conflict(_)
                         | Error::Gone(_)
                         | Error::NotFound(_)
@@ -877,6 +885,7 @@ impl Core {
         &self,
         p: &Principal,
         row: &BindingRow,
+        bound: &serde_json::Value,
         ctx: &RequestContext,
     ) -> Result<SecretValue> {
         let b = &row.binding;
@@ -899,7 +908,8 @@ impl Core {
             }
             CredentialSource::VaultRef { vault_id, path } => {
                 let v = self.vault_in_org(p, vault_id).await?;
-                self.authorize_path(p, &v, path, Permission::Use, ctx).await?;
+                self.authorize_request(p, &v, path, Permission::Use, Some(bound), ctx)
+                    .await?;
                 let found = secret_store::latest_for_read(self.store().pool(), &v.id, path)
                     .await?
                     .ok_or_else(|| Error::Conflict(format!("The binding's credential secret {path} does not exist")))?;

@@ -23,7 +23,7 @@ impl Core {
         Ok(token)
     }
 
-    async fn send_mail(&self, to: &str, subject: &str, body: &str) -> Result<()> {
+    pub(crate) async fn send_mail(&self, to: &str, subject: &str, body: &str) -> Result<()> {
         match &self.config().mailer {
             Some(m) => m.send(to, subject, body).await,
             None => Ok(()),

@@ -54,7 +54,7 @@ impl Core {
     }
 
     /// Checks a TOTP code (each accepted once) or spends a recovery code, inside `tx`.
-    async fn check_second_factor(
+    pub(crate) async fn check_second_factor(
         &self,
         tx: &mut crate::store::Tx,
         user: &User,

@@ -2,6 +2,7 @@
 
 mod account;
 mod agents;
+mod approvals;
 mod audit;
 mod billing;
 mod bindings;
@@ -34,6 +35,7 @@ mod webhooks;
 
 pub use account::{ApiKeyCreated, ProfilePatch, Tokens};
 pub use agents::{AgentCreated, CreateAgent, PatchAgent};
+pub use approvals::{ApprovalDecision, ApprovalView, DeclaredAction, STEP_UP_TIER};
 pub use audit::{AuditEvent, AuditQuery, ChainBreak, ChainReport, HeadReport};
 pub use billing::{BillableOp, PlanLimits, Plans, QuotaView};
 pub use bindings::{
@@ -104,6 +106,8 @@ pub struct CoreConfig {
     pub webhooks: WebhookSettings,
     /// What bindings' executions may reach.
     pub bindings: BindingSettings,
+    /// How long an approval waits for its approvers before it expires, seconds.
+    pub approval_ttl_s: i64,
 }
 
 impl Default for CoreConfig {
@@ -128,6 +132,7 @@ impl Default for CoreConfig {
             rewrap_batch: 100,
             webhooks: WebhookSettings::default(),
             bindings: BindingSettings::default(),
+            approval_ttl_s: 900,
         }
     }
 }

@@ -502,8 +502,8 @@ impl Core {
         self.record(ctx, reader.event(meta, "failure")).await
     }
 
-    /// Latest-version metadata of the live secrets the caller may read, sorted by path. Never
-    /// values.
+    /// Latest-version metadata of the live secrets the caller may read (or read once a person
+    /// approves), sorted by path. Never values.
     pub async fn list_secrets(
         &self,
         p: &Principal,
@@ -539,7 +539,7 @@ impl Core {
                             now_ms: now,
                             ip,
                         },
-                    ) == Decision::Allow
+                    ) != Decision::Deny
             })
             .collect())
     }

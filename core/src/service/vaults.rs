@@ -9,7 +9,7 @@ use crate::policy::{self, Conditions, Decision, Effect, Permission, Rule};
 use crate::secret_path::{glob_match, PathPattern};
 use crate::store::billing::Counted;
 use crate::store::{policies, vaults};
-use serde_json::json;
+use serde_json::{json, Value};
 use talon_api::Scope;
 
 /// Whether `p` administers `v`: its creating user, its creating agent and that agent's creator,
@@ -97,7 +97,9 @@ impl Core {
     }
 
     /// Decides `permission` on `path` (scope ceiling, then policies, then the admin bypass).
-    /// A denial is audited as `secret.denied` and answered 403.
+    /// A denial is audited as `secret.denied` and answered 403; a request that a policy lets
+    /// through only with a person's approval goes to [`Core::authorize_request`]'s approval
+    /// gate.
     pub(crate) async fn authorize_path(
         &self,
         p: &Principal,
@@ -106,19 +108,49 @@ impl Core {
         permission: Permission,
         ctx: &RequestContext,
     ) -> Result<()> {
+        self.authorize_request(p, v, path, permission, None, ctx)
+            .await
+    }
+
+    /// [`Core::authorize_path`] for a request described beyond its path and permission by
+    /// `bound` (an execution's method, host, path and body hash), which an approval is then
+    /// bound to as well.
+    pub(crate) async fn authorize_request(
+        &self,
+        p: &Principal,
+        v: &Vault,
+        path: &str,
+        permission: Permission,
+        bound: Option<&Value>,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         let mut use_only = false;
+        let mut gated = None;
         let allowed = within_scope_ceiling(p, path) && {
             let rules = self.rules_for(p, v).await?;
-            let allowed = self.path_allowed(p, v, &rules, path, permission, ctx);
-            // An agent refused a read that it may still have used for it is told so.
-            use_only = !allowed
-                && permission == Permission::Read
-                && matches!(p, Principal::Agent { .. })
-                && self.path_allowed(p, v, &rules, path, Permission::Use, ctx);
-            allowed
+            match self.path_decision(p, v, &rules, path, permission, ctx) {
+                Decision::Allow => true,
+                Decision::NeedsApproval(i) => {
+                    gated = rules[i].conditions.require_approval.clone();
+                    false
+                }
+                Decision::Deny => {
+                    // An agent refused a read that it may still have used for it is told so.
+                    use_only = permission == Permission::Read
+                        && matches!(p, Principal::Agent { .. })
+                        && self.path_decision(p, v, &rules, path, Permission::Use, ctx)
+                            != Decision::Deny;
+                    false
+                }
+            }
         };
         if allowed {
             return Ok(());
+        }
+        if let Some(rule) = gated {
+            return self
+                .gate_by_approval(p, v, path, permission, &rule, bound, ctx)
+                .await;
         }
         let mut details =
             json!({"vault_id": v.id, "path": path, "permission": permission.as_str()});
@@ -168,17 +200,33 @@ impl Core {
         permission: Permission,
         ctx: &RequestContext,
     ) -> bool {
-        within_scope_ceiling(p, path)
-            && policy::evaluate(
-                rules,
-                is_vault_admin(p, v),
-                &policy::Request {
-                    path,
-                    permission,
-                    now_ms: self.now(),
-                    ip: ctx.ip_addr(),
-                },
-            ) == Decision::Allow
+        self.path_decision(p, v, rules, path, permission, ctx) == Decision::Allow
+    }
+
+    /// The policy decision on `permission` `path` for `p` (the scope ceiling, the rules and
+    /// the administrator bypass); the index in a [`Decision::NeedsApproval`] is into `rules`.
+    pub(crate) fn path_decision(
+        &self,
+        p: &Principal,
+        v: &Vault,
+        rules: &[Rule],
+        path: &str,
+        permission: Permission,
+        ctx: &RequestContext,
+    ) -> Decision {
+        if !within_scope_ceiling(p, path) {
+            return Decision::Deny;
+        }
+        policy::evaluate(
+            rules,
+            is_vault_admin(p, v),
+            &policy::Request {
+                path,
+                permission,
+                now_ms: self.now(),
+                ip: ctx.ip_addr(),
+            },
+        )
     }
 
     /// Creates a vault and its KEK. The KEK is generated first; if recording the vault fails,

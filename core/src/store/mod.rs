@@ -4,6 +4,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod api_keys;
+pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod billing;
 pub(crate) mod bindings;

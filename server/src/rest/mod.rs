@@ -2,6 +2,7 @@
 
 mod account;
 mod agents;
+mod approvals;
 pub(crate) mod audit;
 mod auth;
 mod billing;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(env_vars::router())
         .merge(agents::router())
         .merge(bindings::router())
+        .merge(approvals::router())
         .merge(policies::router())
         .merge(audit::router())
         .merge(org::router())

@@ -8,6 +8,7 @@ mod common;
 mod account;
 mod agents_and_policies;
 mod api;
+mod approvals;
 mod audit_export;
 mod audit_verify;
 mod billing;
