@@ -27,6 +27,8 @@ pub struct Failure {
     pub retry_after: Option<u64>,
     /// The server's `X-Request-Id`, to quote when reporting.
     pub request_id: Option<String>,
+    /// The approval to wait for, when the request needs a person's approval.
+    pub approval_id: Option<String>,
 }
 
 /// What a [`Failure`] means to a caller, read from the problem `type`; a problem of type
@@ -49,6 +51,8 @@ pub enum Problem {
     Unauthenticated,
     /// `use_only`: the secret may be used through a binding or the broker, not read.
     UseOnly,
+    /// `approval_required`: a person must approve this exact request first.
+    ApprovalRequired,
     /// 403: the credential may not do this.
     Forbidden,
     /// 404.
@@ -69,6 +73,7 @@ impl Failure {
             "rate_limited" => return Problem::RateLimited,
             "unavailable" => return Problem::Unavailable,
             "use_only" => return Problem::UseOnly,
+            "approval_required" => return Problem::ApprovalRequired,
             _ => {}
         }
         match self.status {
@@ -92,6 +97,7 @@ impl Failure {
             detail: detail.into(),
             retry_after: None,
             request_id: None,
+            approval_id: None,
         }
     }
 }
@@ -265,6 +271,7 @@ impl Client {
                 .unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").to_owned()),
             retry_after: retry_after.or_else(|| problem["retry_after"].as_u64()),
             request_id: request_id.or_else(|| problem["request_id"].as_str().map(str::to_owned)),
+            approval_id: problem["approval_id"].as_str().map(str::to_owned),
         })
     }
 

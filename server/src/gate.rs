@@ -149,6 +149,12 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("GET", "/v1/approvals/{approval_id}/status")
         | ("POST", "/v1/approvals/request")
         | ("POST", "/v1/approvals/{approval_id}/cancel") => Any,
+        // Agents ask and poll; people list, fulfil and decline (checked by the core).
+        ("GET", "/v1/secret-requests")
+        | ("POST", "/v1/secret-requests")
+        | ("GET", "/v1/secret-requests/{request_id}")
+        | ("POST", "/v1/secret-requests/{request_id}/decline") => Any,
+        ("POST", "/v1/secret-requests/{request_id}/fulfil") => scope(Scope::SecretsWrite),
         // A decision hands out access: never a scoped key.
         ("POST", "/v1/approvals/{approval_id}/decide") | ("POST", "/v1/approvals/quick-decide") => {
             FullAccess
@@ -353,6 +359,7 @@ mod tests {
             include_str!("rest/health.rs"),
             include_str!("rest/org.rs"),
             include_str!("rest/policies.rs"),
+            include_str!("rest/secret_requests.rs"),
             include_str!("rest/secrets.rs"),
             include_str!("rest/security.rs"),
             include_str!("rest/shares.rs"),

@@ -20,6 +20,7 @@ pub(crate) mod mfa;
 pub(crate) mod org;
 pub(crate) mod policies;
 pub(crate) mod rate_limits;
+pub(crate) mod secret_requests;
 pub(crate) mod secrets;
 pub(crate) mod shares;
 pub(crate) mod users;

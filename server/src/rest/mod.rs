@@ -13,6 +13,7 @@ mod env_vars;
 mod health;
 mod org;
 mod policies;
+mod secret_requests;
 mod secrets;
 mod security;
 pub(crate) mod shares;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(vaults::router())
         .merge(secrets::router())
+        .merge(secret_requests::router())
         .merge(env_vars::router())
         .merge(agents::router())
         .merge(bindings::router())
