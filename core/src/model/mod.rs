@@ -1,11 +1,12 @@
 //! The domain models the services return: what a vault, agent, policy, secret version,
-//! share, audit record, user, API key, IP rule or webhook is, as the doors (REST, dashboard, MCP) see
-//! it. The store decodes its rows into these; SQL stays in `store`.
+//! share, audit record, user, API key, IP rule, webhook or honeytoken is, as the doors (REST,
+//! dashboard, MCP) see it. The store decodes its rows into these; SQL stays in `store`.
 
 mod agent;
 mod api_key;
 mod audit;
 mod binding;
+mod honeytoken;
 mod ip_rule;
 mod policy;
 mod secret;
@@ -18,6 +19,7 @@ pub use agent::Agent;
 pub use api_key::ApiKey;
 pub use audit::AuditRecord;
 pub use binding::{Binding, CredentialSource, Execution};
+pub use honeytoken::{Honeytoken, OnTrigger};
 pub use ip_rule::IpRule;
 pub use policy::Policy;
 pub use secret::SecretVersion;
