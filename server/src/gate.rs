@@ -166,6 +166,12 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("PATCH", "/v1/webhooks/{webhook_id}")
         | ("DELETE", "/v1/webhooks/{webhook_id}")
         | ("POST", "/v1/webhooks/{webhook_id}/test") => scope(Scope::OrgWrite),
+        // Owners and admins only (checked by the core); seeding a canary also needs
+        // secrets:write.
+        ("GET", "/v1/risk/honeytokens") => scope(Scope::OrgRead),
+        ("POST", "/v1/risk/honeytokens") | ("DELETE", "/v1/risk/honeytokens/{honeytoken_id}") => {
+            scope(Scope::OrgWrite)
+        }
         _ => return None,
     })
 }
@@ -357,6 +363,7 @@ mod tests {
             include_str!("rest/device.rs"),
             include_str!("rest/env_vars.rs"),
             include_str!("rest/health.rs"),
+            include_str!("rest/honeytokens.rs"),
             include_str!("rest/org.rs"),
             include_str!("rest/policies.rs"),
             include_str!("rest/secret_requests.rs"),

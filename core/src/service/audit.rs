@@ -128,6 +128,7 @@ fn changes_access(action: &str) -> bool {
                 | "secret.denied"
                 | "secret.use"
                 | "secret.exfiltration_blocked"
+                | "risk.honeytoken_triggered"
                 | "binding.execute"
                 | "binding.test"
                 | "share.access"

@@ -15,6 +15,7 @@ mod enrollment;
 mod env_vars;
 mod gate;
 mod google;
+mod honeytokens;
 mod identity;
 mod ip_rules;
 mod key_rotation;
@@ -52,6 +53,7 @@ pub use env_vars::{
 };
 pub use gate::{bearer_token, Access, Admitted, Credential, Operation};
 pub use google::OidcConfig;
+pub use honeytokens::CreateHoneytoken;
 pub use identity::{AgentToken, LoginOutcome, Signup, SignupOutcome};
 pub use ip_rules::{ip_allowed, NewIpRule};
 pub use key_rotation::{kek_version, KeyStatus};

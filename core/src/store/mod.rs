@@ -13,6 +13,7 @@ pub(crate) mod dashboard_sessions;
 pub(crate) mod device_codes;
 pub(crate) mod enrollments;
 pub(crate) mod env_vars;
+pub(crate) mod honeytokens;
 pub(crate) mod ip_rules;
 pub(crate) mod key_rotation;
 pub(crate) mod keystore_identity;

@@ -11,6 +11,7 @@ mod broker;
 mod device;
 mod env_vars;
 mod health;
+mod honeytokens;
 mod org;
 mod policies;
 mod secret_requests;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(billing::router())
         .merge(vault_keys::router())
         .merge(webhooks::router())
+        .merge(honeytokens::router())
         .merge(broker::router())
         .route(
             "/v1/{*rest}",

@@ -21,6 +21,7 @@ mod env_vars;
 mod gate;
 mod google;
 mod hardening;
+mod honeytokens;
 mod kek_rotation;
 mod keystore_outage;
 mod limits;
