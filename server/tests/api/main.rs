@@ -30,6 +30,7 @@ mod mfa;
 mod outages;
 mod read_cache;
 mod scopes;
+mod secret_requests;
 mod sharing;
 mod slow_clients;
 mod strict_shapes;
