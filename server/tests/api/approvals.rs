@@ -374,9 +374,9 @@ async fn mailed_token(srv: &TestServer, to: &str) -> String {
         if let Ok(text) = std::fs::read_to_string(srv.data_path().join("outbox.jsonl")) {
             let found = text
                 .lines()
+                .rev()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter(|m| m["to"] == to && m["subject"].as_str().unwrap().contains("approval"))
-                .last();
+                .find(|m| m["to"] == to && m["subject"].as_str().unwrap().contains("approval"));
             if let Some(m) = found {
                 let body = m["body"].as_str().unwrap();
                 let at = body.find("token=").expect("link") + "token=".len();
