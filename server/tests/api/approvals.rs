@@ -15,6 +15,7 @@ on_both_databases!(
     one_click_links_only_open_the_confirmation_and_decide_once,
     an_execution_approval_is_bound_to_its_method_path_and_body,
     an_agent_declares_an_action_and_polls_its_decision,
+    a_gated_write_waits_for_approval_and_then_writes_once,
 );
 
 const VALUE: &str = "pg-prod-password-7f3e9a1c";
@@ -619,4 +620,33 @@ async fn an_agent_declares_an_action_and_polls_its_decision(db: Db) {
         .unwrap()
         .iter()
         .all(|a| a["agent_id"] == w.agent.as_str()));
+}
+
+async fn a_gated_write_waits_for_approval_and_then_writes_once(db: Db) {
+    let w = world_with(db, &[]).await;
+    gate(
+        &w,
+        ("agent", &w.agent),
+        "prod/**",
+        &["write"],
+        json!({"risk_tier": 1}),
+    )
+    .await;
+    let at = format!("/v1/vaults/{}/secrets/prod/db", w.vault);
+    let put = |value: &'static str| w.srv.put(&at, &w.agent_token, json!({"value": value}));
+    let (s, v) = put("rotated-1").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["type"], "approval_required");
+    let id = v["approval_id"].as_str().unwrap().to_owned();
+    let (_, a) = w.srv.get(&format!("/v1/approvals/{id}"), &w.owner).await;
+    assert_eq!(a["action"], "secret.write");
+    let (s, _) = decide(&w.srv, &w.owner, &id, "approve", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = put("rotated-1").await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["version"], 2);
+    let (s, _) = put("rotated-2").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, latest) = read(&w, &w.owner, "prod/db").await;
+    assert_eq!(latest["value"], "rotated-1");
 }
