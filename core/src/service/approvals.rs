@@ -20,6 +20,21 @@ use sha2::{Digest, Sha256};
 /// Risk tier from which an approver confirms a decision with a password or TOTP code.
 pub const STEP_UP_TIER: i64 = 2;
 
+/// The most approvals one requester may have pending at a time: each one mails its approvers,
+/// so a runaway agent must not flood them.
+const MAX_PENDING_PER_REQUESTER: i64 = 50;
+
+/// Refuses a new approval when the requester already has too many pending.
+async fn check_pending_cap(tx: &mut Tx, p: &Principal) -> Result<()> {
+    if store::pending_count_by(tx, p.org_id(), p.id()).await? >= MAX_PENDING_PER_REQUESTER {
+        return Err(Error::Conflict(format!(
+            "{MAX_PENDING_PER_REQUESTER} approvals of this requester are already pending; \
+             wait for them to be decided or cancel some"
+        )));
+    }
+    Ok(())
+}
+
 /// An action an agent asks a person to approve (`POST /v1/approvals/request`).
 #[derive(Debug, Clone)]
 pub struct DeclaredAction {
@@ -225,6 +240,7 @@ impl Core {
                 Grant::For(s) => Some(s),
             },
         );
+        check_pending_cap(&mut tx, p).await?;
         let a = if store::insert_pending(&mut tx, &a).await? {
             self.append_audit(
                 &mut tx,
@@ -452,6 +468,11 @@ impl Core {
         );
         let mut tx = self.store().begin().await?;
         self.expire_due_in(&mut tx, p.org_id(), ctx).await?;
+        if let Some(same) = store::pending_for(&mut tx, p.org_id(), &hash).await? {
+            tx.commit().await?;
+            return Ok(same);
+        }
+        check_pending_cap(&mut tx, p).await?;
         if store::insert_pending(&mut tx, &a).await? {
             self.append_audit(
                 &mut tx,

@@ -613,6 +613,28 @@ async fn an_agent_declares_an_action_and_polls_its_decision(db: Db) {
     assert_eq!(s, StatusCode::OK, "{v}");
     let st = status_of(&w.srv, &w.agent_token, &id).await;
     assert_eq!(st["status"], "approved");
+    // A runaway agent cannot flood its approvers: at most 50 pending at a time.
+    for n in 0..50 {
+        let (s, v) = w
+            .srv
+            .post(
+                "/v1/approvals/request",
+                Some(&w.agent_token),
+                json!({"action": "deploy", "target_type": "service", "target_id": format!("svc-{n}"),
+                       "summary": {}, "risk_tier": 1}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{n}: {v}");
+    }
+    let (s, v) = w
+        .srv
+        .post(
+            "/v1/approvals/request",
+            Some(&w.agent_token),
+            json!({"action": "deploy", "target_type": "service", "target_id": "one-more", "summary": {}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
     // The agent sees its own approvals only.
     let (_, mine) = w.srv.get("/v1/approvals", &w.agent_token).await;
     assert!(mine["approvals"]
