@@ -148,7 +148,12 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("GET", "/v1/approvals/{approval_id}")
         | ("GET", "/v1/approvals/{approval_id}/status")
         | ("POST", "/v1/approvals/request")
-        | ("POST", "/v1/approvals/{approval_id}/cancel") => Any,
+        | ("POST", "/v1/approvals/{approval_id}/cancel")
+        | ("GET", "/v1/pending-approvals")
+        | ("POST", "/v1/pending-approvals")
+        | ("GET", "/v1/pending-approvals/{id}")
+        | ("POST", "/v1/pending-approvals/{id}/execute")
+        | ("POST", "/v1/pending-approvals/{id}/cancel") => Any,
         // Agents ask and poll; people list, fulfil and decline (checked by the core).
         ("GET", "/v1/secret-requests")
         | ("POST", "/v1/secret-requests")
@@ -156,9 +161,9 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("POST", "/v1/secret-requests/{request_id}/decline") => Any,
         ("POST", "/v1/secret-requests/{request_id}/fulfil") => scope(Scope::SecretsWrite),
         // A decision hands out access: never a scoped key.
-        ("POST", "/v1/approvals/{approval_id}/decide") | ("POST", "/v1/approvals/quick-decide") => {
-            FullAccess
-        }
+        ("POST", "/v1/approvals/{approval_id}/decide")
+        | ("POST", "/v1/approvals/quick-decide")
+        | ("POST", "/v1/pending-approvals/{id}/approve") => FullAccess,
         ("GET", "/v1/webhooks")
         | ("GET", "/v1/webhooks/{webhook_id}")
         | ("GET", "/v1/webhooks/{webhook_id}/deliveries") => scope(Scope::OrgRead),
@@ -365,6 +370,7 @@ mod tests {
             include_str!("rest/health.rs"),
             include_str!("rest/honeytokens.rs"),
             include_str!("rest/org.rs"),
+            include_str!("rest/pending_approvals.rs"),
             include_str!("rest/policies.rs"),
             include_str!("rest/secret_requests.rs"),
             include_str!("rest/secrets.rs"),

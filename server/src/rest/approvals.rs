@@ -86,7 +86,7 @@ fn approval_param(id: &str) -> ApiResult<String> {
 }
 
 /// The step-up confirmation of a decision: `X-Auth-Confirm` (a password or a TOTP code).
-fn confirmation(headers: &HeaderMap) -> ApiResult<Option<Password>> {
+pub(crate) fn confirmation(headers: &HeaderMap) -> ApiResult<Option<Password>> {
     match headers.get("x-auth-confirm") {
         None => Ok(None),
         Some(v) => v

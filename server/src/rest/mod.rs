@@ -13,6 +13,7 @@ mod env_vars;
 mod health;
 mod honeytokens;
 mod org;
+mod pending_approvals;
 mod policies;
 mod secret_requests;
 mod secrets;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .merge(agents::router())
         .merge(bindings::router())
         .merge(approvals::router())
+        .merge(pending_approvals::router())
         .merge(policies::router())
         .merge(audit::router())
         .merge(org::router())

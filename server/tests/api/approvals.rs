@@ -16,6 +16,7 @@ on_both_databases!(
     an_execution_approval_is_bound_to_its_method_path_and_body,
     an_agent_declares_an_action_and_polls_its_decision,
     a_gated_write_waits_for_approval_and_then_writes_once,
+    pending_approvals_follow_the_m_of_n_submit_sign_execute_flow,
 );
 
 const VALUE: &str = "pg-prod-password-7f3e9a1c";
@@ -671,4 +672,109 @@ async fn a_gated_write_waits_for_approval_and_then_writes_once(db: Db) {
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (_, latest) = read(&w, &w.owner, "prod/db").await;
     assert_eq!(latest["value"], "rotated-1");
+}
+
+async fn sign(srv: &TestServer, id: &str, token: &str, hash: &str) -> (StatusCode, Value) {
+    srv.post(
+        &format!("/v1/pending-approvals/{id}/approve"),
+        Some(token),
+        json!({"decision": "approve", "payload_hash": hash, "reason": "ok"}),
+    )
+    .await
+}
+
+async fn pending_approvals_follow_the_m_of_n_submit_sign_execute_flow(db: Db) {
+    let w = world_with(db, &[]).await;
+    let admin = w.srv.join(&w.owner, "admin").await;
+    let (s, pol) = w
+        .srv
+        .post(
+            &format!("/v1/vaults/{}/policies", w.vault),
+            Some(&w.owner),
+            json!({"secret_path_pattern": "ops/**", "principal_type": "agent",
+                   "principal_id": w.agent, "permissions": ["write"],
+                   "conditions": {"require_approval": {"approvers": [w.owner_id, admin.user_id],
+                                                       "min_approvals": 2, "risk_tier": 1}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{pol}");
+    let policy_id = pol["id"].as_str().unwrap().to_owned();
+    let body = json!({"policy_id": policy_id, "action": "rotate_database_password",
+                      "action_payload": {"database": "billing", "window": "tonight"}});
+    let (s, sub) = w
+        .srv
+        .post("/v1/pending-approvals", Some(&w.agent_token), body.clone())
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{sub}");
+    assert_eq!(sub["required_approvals"], 2);
+    assert_eq!(sub["current_approvals"], 0);
+    assert_eq!(sub["status"], "pending");
+    let id = sub["pending_approval_id"].as_str().unwrap().to_owned();
+
+    let (s, got) = w
+        .srv
+        .get(&format!("/v1/pending-approvals/{id}"), &w.owner)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{got}");
+    assert_eq!(got["policy_id"], policy_id.as_str());
+    assert_eq!(got["action_payload"]["database"], "billing");
+    let hash = got["payload_hash"].as_str().unwrap().to_owned();
+    // A vote names the exact payload.
+    let (s, v) = sign(&w.srv, &id, &w.owner, &"0".repeat(64)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    let (s, v) = sign(&w.srv, &id, &w.owner, &hash).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["current_approvals"], 1);
+    assert_eq!(v["signatures"].as_array().unwrap().len(), 1);
+    let exec = format!("/v1/pending-approvals/{id}/execute");
+    let (s, _) = w.srv.post(&exec, Some(&w.agent_token), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "not approved yet");
+    let (s, v) = sign(&w.srv, &id, &admin.token, &hash).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "approved");
+    // Only the submitter executes, once.
+    let (s, _) = w.srv.post(&exec, Some(&w.owner), json!({})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = w.srv.post(&exec, Some(&w.agent_token), json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "executed");
+    let (s, _) = w.srv.post(&exec, Some(&w.agent_token), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (_, list) = w.srv.get("/v1/pending-approvals", &w.owner).await;
+    let row = list["pending_approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .expect("listed")
+        .clone();
+    assert_eq!(row["status"], "executed");
+    assert!(row["executed_at"].is_string());
+
+    // Only a policy of the caller's that requires approval.
+    let (s, plain) = w
+        .srv
+        .post(
+            &format!("/v1/vaults/{}/policies", w.vault),
+            Some(&w.owner),
+            json!({"secret_path_pattern": "misc/**", "principal_type": "agent",
+                   "principal_id": w.agent, "permissions": ["read"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = w
+        .srv
+        .post(
+            "/v1/pending-approvals",
+            Some(&w.agent_token),
+            json!({"policy_id": plain["id"], "action": "x", "action_payload": {}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _) = w
+        .srv
+        .post("/v1/pending-approvals", Some(&admin.token), body)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    chain_verifies(&w.srv, &w.owner).await;
 }
