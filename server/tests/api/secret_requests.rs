@@ -61,7 +61,16 @@ async fn ask(w: &World, label: &str) -> Value {
 }
 
 async fn an_agent_asks_a_person_fulfils_and_the_agent_learns_only_where_it_went(db: Db) {
-    let w = world(db, &[]).await;
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    let w = world(
+        db,
+        &[
+            ("TALON_TEST_LOG_FILE", log.to_str().unwrap()),
+            ("TALON_LOG", "debug"),
+        ],
+    )
+    .await;
     let q = ask(&w, "Stripe test key").await;
     let id = q["id"].as_str().unwrap().to_owned();
     assert_eq!(q["status"], "pending");
@@ -156,6 +165,12 @@ async fn an_agent_asks_a_person_fulfils_and_the_agent_learns_only_where_it_went(
     assert!(text.contains("secret_request.fulfilled"));
     assert!(!text.contains(VALUE));
     assert!(!contains(&w.srv.dump_storage().await, VALUE.as_bytes()));
+    let logged = std::fs::read(&log).expect("server log");
+    assert!(!logged.is_empty());
+    assert!(
+        !contains(&logged, VALUE.as_bytes()),
+        "value in the server log"
+    );
 
     // Another agent does not see the request.
     let (_, other_key) = w.srv.create_agent(&w.owner, "other-bot").await;
