@@ -952,11 +952,13 @@ impl Core {
     }
 
     /// Ends a pending approval without a decision: its requester or one of its approvers
-    /// cancels it. It reads as `rejected` with the reason "cancelled".
+    /// cancels it. It reads as `rejected` with the reason "cancelled". An approval already
+    /// decided is answered unchanged (the first answer wins).
     pub async fn cancel_approval(
         &self,
         p: &Principal,
         id: &str,
+        reason: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<ApprovalView> {
         let now = self.now();
@@ -974,32 +976,34 @@ impl Core {
                 "Only the requester or an approver cancels an approval".into(),
             ));
         }
-        if !store::lock_pending(&mut tx, &a.id, now).await? {
-            return Err(Error::Conflict(format!(
-                "This approval is already {}",
-                if a.status == "pending" {
-                    "expired"
-                } else {
-                    a.status.as_str()
-                }
-            )));
+        if store::lock_pending(&mut tx, &a.id, now).await? {
+            store::decide(
+                &mut tx,
+                &a.id,
+                "rejected",
+                None,
+                Some("cancelled"),
+                None,
+                now,
+            )
+            .await?;
+            let reason: Option<String> = reason
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(|r| r.chars().take(2000).collect());
+            self.append_audit(
+                &mut tx,
+                ctx,
+                approval_event(
+                    Some(p),
+                    p.org_id(),
+                    "approval.cancelled",
+                    &a,
+                    json!({ "reason": reason }),
+                ),
+            )
+            .await?;
         }
-        store::decide(
-            &mut tx,
-            &a.id,
-            "rejected",
-            None,
-            Some("cancelled"),
-            None,
-            now,
-        )
-        .await?;
-        self.append_audit(
-            &mut tx,
-            ctx,
-            approval_event(Some(p), p.org_id(), "approval.cancelled", &a, json!({})),
-        )
-        .await?;
         tx.commit().await?;
         let a = store::get(self.store().pool(), p.org_id(), id)
             .await?

@@ -230,6 +230,9 @@ async fn cancel(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let v = s.core.cancel_approval(&p, &id_param(&id)?, &ctx).await?;
+    let v = s
+        .core
+        .cancel_approval(&p, &id_param(&id)?, None, &ctx)
+        .await?;
     Ok(Json(view(&v)))
 }

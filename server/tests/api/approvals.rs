@@ -320,6 +320,17 @@ async fn rejection_cancellation_and_expiry_end_an_approval(db: Db) {
     assert_eq!(v["decision_reason"], "checked");
     let (s, v) = decide(&w.srv, &w.owner, &rejected, "approve", None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    // Cancelling a decided approval answers it unchanged: the first answer wins.
+    let (s, v) = w
+        .srv
+        .post(
+            &format!("/v1/approvals/{rejected}/cancel"),
+            Some(&w.agent_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["decision_reason"], "checked");
     let fresh = held(&w, &w.agent_token, "prod/db").await;
     assert_ne!(fresh, rejected);
 
