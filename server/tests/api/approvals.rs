@@ -603,7 +603,7 @@ async fn an_agent_declares_an_action_and_polls_its_decision(db: Db) {
     assert_eq!(s, StatusCode::FORBIDDEN);
     for bad in [
         json!({"action": "", "target_type": "y", "target_id": "z", "summary": {}}),
-        json!({"action": "x", "target_type": "y", "target_id": "z", "summary": "text"}),
+        json!({"action": "x", "target_type": "y", "target_id": "z", "summary": [1]}),
         json!({"action": "x", "target_type": "y", "target_id": "z", "summary": {}, "risk_tier": 9}),
         json!({"action": "secret.read", "target_type": "y", "target_id": "z", "summary": {}}),
     ] {
