@@ -375,8 +375,7 @@ async fn mailed_token(srv: &TestServer, to: &str) -> String {
             let found = text
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter(|m| m["to"] == to && m["subject"].as_str().unwrap().contains("approval"))
-                .last();
+                .rfind(|m| m["to"] == to && m["subject"].as_str().unwrap().contains("approval"));
             if let Some(m) = found {
                 let body = m["body"].as_str().unwrap();
                 let at = body.find("token=").expect("link") + "token=".len();
