@@ -41,8 +41,14 @@ pub(super) async fn run(s: &mut Session, c: ApprovalsCmd) -> Res {
                 .await?;
             if s.format == Format::Json {
                 s.show(&v);
-            } else {
+            } else if v["status"] == "rejected" && v["decision_reason"] == "cancelled" {
                 println!("Cancelled approval {id}: {}.", what(&v));
+            } else {
+                // A server that answers an approval decided first with it, unchanged.
+                println!(
+                    "Approval {id} is already {}; nothing changed.",
+                    scalar(&v["status"])
+                );
             }
             Ok(())
         }

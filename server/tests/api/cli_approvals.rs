@@ -421,6 +421,10 @@ async fn reject_and_cancel_end_an_approval_and_the_read_stays_refused(db: Db) {
     // The agent withdraws its own request from the CLI.
     let out = talon(&w.cfg, &w.as_agent(), "", &["approvals", "cancel", &fresh]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("Cancelled approval {fresh}: read prod/db in production.")
+    );
     let a = w.approval(&fresh).await;
     assert_eq!(
         (a["status"].as_str(), a["decision_reason"].as_str()),
