@@ -15,6 +15,7 @@ mod billing;
 mod bindings;
 mod broker;
 mod cli;
+mod cli_approvals;
 mod dashboard;
 mod email;
 mod env_vars;
