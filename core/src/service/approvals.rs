@@ -145,6 +145,18 @@ fn approval_event(
     }
 }
 
+/// Refuses an approval that could never complete: fewer possible approvers than it needs.
+fn check_quorum(approvers: &[String], min_approvals: i64) -> Result<()> {
+    if (approvers.len() as i64) < min_approvals {
+        return Err(Error::Forbidden(format!(
+            "This request needs {min_approvals} approval(s), but only {} person(s) other than \
+             the requester may approve it; an administrator must change the policy's approvers",
+            approvers.len()
+        )));
+    }
+    Ok(())
+}
+
 fn approval_required(a: &Approval) -> Error {
     Error::ApprovalRequired {
         approval_id: a.id.clone(),
@@ -203,6 +215,24 @@ impl Core {
             return Err(approval_required(&a));
         }
         let approvers = self.approvers_for(p, v, rule).await?;
+        if let Err(refused) = check_quorum(&approvers, rule.min_approvals) {
+            self.append_audit(
+                &mut tx,
+                ctx,
+                AuditEvent::by(
+                    p,
+                    "secret.denied",
+                    "secret",
+                    None,
+                    json!({"vault_id": v.id, "path": path, "permission": permission.as_str(),
+                           "reason": "no_approvers"}),
+                )
+                .outcome("denied"),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(refused);
+        }
         let action = match permission {
             Permission::Read => "secret.read",
             Permission::Use => "secret.use",
@@ -461,6 +491,7 @@ impl Core {
             .as_bytes(),
         );
         let approvers = self.org_admins(p).await?;
+        check_quorum(&approvers, 1)?;
         let a = self.new_approval(
             p,
             &action,
@@ -552,6 +583,7 @@ impl Core {
         }
         let hash = payload_hash(&pol.id, action, &payload);
         let approvers = self.approvers_for(p, &v, &rule).await?;
+        check_quorum(&approvers, rule.min_approvals)?;
         let a = self.new_approval(
             p,
             action,

@@ -299,6 +299,21 @@ async fn m_of_n_needs_distinct_listed_approvers_and_never_the_requester(db: Db) 
     assert_eq!(s, StatusCode::OK);
     let (s, v) = read(&w, &member.token, "prod/cache").await;
     assert_eq!(s, StatusCode::OK, "{v}");
+
+    // A quorum nobody can reach is refused at once, instead of waiting to expire.
+    gate(
+        &w,
+        ("agent", &w.agent),
+        "misc/**",
+        &["read"],
+        json!({"min_approvals": 3}),
+    )
+    .await;
+    w.srv.put_secret(&w.owner, &w.vault, "misc/x", "x").await;
+    let (s, v) = read(&w, &w.agent_token, "misc/x").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_ne!(v["type"], "approval_required", "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("3 approval"), "{v}");
     chain_verifies(&w.srv, &w.owner).await;
 }
 
