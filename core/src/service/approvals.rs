@@ -506,35 +506,7 @@ impl Core {
             1,
             None,
         );
-        let mut tx = self.store().begin().await?;
-        self.expire_due_in(&mut tx, p.org_id(), ctx).await?;
-        if let Some(same) = store::pending_for(&mut tx, p.org_id(), &hash).await? {
-            tx.commit().await?;
-            return Ok(same);
-        }
-        check_pending_cap(&mut tx, p).await?;
-        if store::insert_pending(&mut tx, &a).await? {
-            self.append_audit(
-                &mut tx,
-                ctx,
-                approval_event(
-                    Some(p),
-                    p.org_id(),
-                    "approval.requested",
-                    &a,
-                    json!({"approvers": a.approvers, "min_approvals": 1}),
-                ),
-            )
-            .await?;
-            tx.commit().await?;
-            self.notify_approvers(&a);
-            return Ok(a);
-        }
-        let same = store::pending_for(&mut tx, p.org_id(), &hash)
-            .await?
-            .ok_or_else(|| Error::Conflict("The approval changed; try again".into()))?;
-        tx.commit().await?;
-        Ok(same)
+        self.file_approval(p, a, json!({}), ctx).await
     }
 
     /// 1claw's M-of-N submission (`POST /v1/pending-approvals`): an action with its payload,
@@ -598,9 +570,23 @@ impl Core {
             rule.min_approvals,
             None,
         );
+        self.file_approval(p, a, json!({"policy_id": pol.id}), ctx)
+            .await
+    }
+
+    /// Files a new pending approval that no gated request is waiting on (a declared action,
+    /// an M-of-N submission), with its `approval.requested` event, and notifies its approvers.
+    /// While the same request is pending, that approval is answered instead.
+    async fn file_approval(
+        &self,
+        p: &Principal,
+        a: Approval,
+        extra: Value,
+        ctx: &RequestContext,
+    ) -> Result<Approval> {
         let mut tx = self.store().begin().await?;
         self.expire_due_in(&mut tx, p.org_id(), ctx).await?;
-        if let Some(same) = store::pending_for(&mut tx, p.org_id(), &hash).await? {
+        if let Some(same) = store::pending_for(&mut tx, p.org_id(), &a.request_hash).await? {
             tx.commit().await?;
             return Ok(same);
         }
@@ -608,17 +594,14 @@ impl Core {
         if !store::insert_pending(&mut tx, &a).await? {
             return Err(Error::Conflict("The approval changed; try again".into()));
         }
+        let mut details = json!({"min_approvals": a.min_approvals, "approvers": a.approvers});
+        if let (Some(d), Value::Object(e)) = (details.as_object_mut(), extra) {
+            d.extend(e);
+        }
         self.append_audit(
             &mut tx,
             ctx,
-            approval_event(
-                Some(p),
-                p.org_id(),
-                "approval.requested",
-                &a,
-                json!({"policy_id": pol.id, "min_approvals": a.min_approvals,
-                       "approvers": a.approvers}),
-            ),
+            approval_event(Some(p), p.org_id(), "approval.requested", &a, details),
         )
         .await?;
         tx.commit().await?;
