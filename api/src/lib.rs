@@ -4,7 +4,8 @@
 //! ([`SecretType`], [`Scope`], [`Permission`], [`Effect`], [`Role`], [`PrincipalKind`]), id
 //! newtypes ([`VaultId`], [`SecretId`], ...), the env-bundle grammar ([`env_bundle`]) and the
 //! request and response bodies of the REST contract, one module per noun ([`vaults`],
-//! [`secrets`], [`env_vars`], [`shares`], [`agents`], [`policies`], [`audit`], [`auth`]).
+//! [`secrets`], [`env_vars`], [`shares`], [`agents`], [`policies`], [`audit`], [`auth`],
+//! [`honeytokens`]).
 //!
 //! The crate depends on serde, serde_json, uuid and zeroize only, so it builds for
 //! `wasm32-unknown-unknown`; it holds no rule that needs a database, a key or the clock.
@@ -17,6 +18,7 @@ pub mod audit;
 pub mod auth;
 pub mod env_bundle;
 pub mod env_vars;
+pub mod honeytokens;
 mod ids;
 mod material;
 pub mod policies;

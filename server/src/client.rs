@@ -27,6 +27,8 @@ pub struct Failure {
     pub retry_after: Option<u64>,
     /// The server's `X-Request-Id`, to quote when reporting.
     pub request_id: Option<String>,
+    /// The approval to wait for, when the request needs a person's approval.
+    pub approval_id: Option<String>,
 }
 
 /// What a [`Failure`] means to a caller, read from the problem `type`; a problem of type
@@ -49,6 +51,8 @@ pub enum Problem {
     Unauthenticated,
     /// `use_only`: the secret may be used through a binding or the broker, not read.
     UseOnly,
+    /// `approval_required`: a person must approve this exact request first.
+    ApprovalRequired,
     /// 403: the credential may not do this.
     Forbidden,
     /// 404.
@@ -69,6 +73,7 @@ impl Failure {
             "rate_limited" => return Problem::RateLimited,
             "unavailable" => return Problem::Unavailable,
             "use_only" => return Problem::UseOnly,
+            "approval_required" => return Problem::ApprovalRequired,
             _ => {}
         }
         match self.status {
@@ -92,6 +97,7 @@ impl Failure {
             detail: detail.into(),
             retry_after: None,
             request_id: None,
+            approval_id: None,
         }
     }
 }
@@ -190,7 +196,9 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, Failure> {
-        let text = self.exchange(method, path, bearer, query, body).await?;
+        let text = self
+            .exchange(method, path, bearer, &[], query, body)
+            .await?;
         Ok(if text.trim().is_empty() {
             Value::Null
         } else {
@@ -213,7 +221,30 @@ impl Client {
         T: DeserializeOwned,
         B: Serialize + ?Sized,
     {
-        let text = self.exchange(method, path, bearer, query, body).await?;
+        let text = self
+            .exchange(method, path, bearer, &[], query, body)
+            .await?;
+        decode(&text)
+    }
+
+    /// [`Client::fetch`] with extra request headers (such as a decision's `X-Auth-Confirm`).
+    /// Their values are marked sensitive and never appear in a [`Failure`]; a value that
+    /// cannot be a header (not printable ASCII) fails before anything is sent.
+    pub async fn fetch_with_headers<T, B>(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&B>,
+    ) -> Result<T, Failure>
+    where
+        T: DeserializeOwned,
+        B: Serialize + ?Sized,
+    {
+        let text = self
+            .exchange(method, path, bearer, headers, &[], body)
+            .await?;
         decode(&text)
     }
 
@@ -223,9 +254,11 @@ impl Client {
         method: Method,
         path: &str,
         bearer: Option<&str>,
+        headers: &[(&str, &str)],
         query: &[(&str, &str)],
         body: Option<&B>,
     ) -> Result<Zeroizing<String>, Failure> {
+        let headers = extra_headers(headers)?;
         let body = match body {
             Some(b) => Some(Zeroizing::new(serde_json::to_vec(b).map_err(|_| {
                 Failure::new(400, "the request body could not be encoded")
@@ -234,7 +267,7 @@ impl Client {
         };
         let answer = match &self.transport {
             Transport::Http(http) => {
-                self.send_http(http, method, path, bearer, query, body)
+                self.send_http(http, method, path, bearer, headers, query, body)
                     .await?
             }
             Transport::InProcess {
@@ -242,8 +275,10 @@ impl Client {
                 peer,
                 user_agent,
             } => {
-                send_in_process(router, *peer, user_agent, method, path, bearer, query, body)
-                    .await?
+                send_in_process(
+                    router, *peer, user_agent, method, path, bearer, headers, query, body,
+                )
+                .await?
             }
         };
         let Answer {
@@ -265,20 +300,24 @@ impl Client {
                 .unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").to_owned()),
             retry_after: retry_after.or_else(|| problem["retry_after"].as_u64()),
             request_id: request_id.or_else(|| problem["request_id"].as_str().map(str::to_owned)),
+            approval_id: problem["approval_id"].as_str().map(str::to_owned),
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send_http(
         &self,
         http: &reqwest::Client,
         method: Method,
         path: &str,
         bearer: Option<&str>,
+        headers: HeaderMap,
         query: &[(&str, &str)],
         body: Option<Zeroizing<Vec<u8>>>,
     ) -> Result<Answer, Failure> {
         let mut req = http
             .request(method, format!("{}{path}", self.base))
+            .headers(headers)
             .query(query);
         if let Some(t) = bearer {
             req = req.bearer_auth(t);
@@ -308,6 +347,20 @@ impl Client {
     }
 }
 
+/// `headers` as a header map with every value marked sensitive; a name or value that cannot
+/// be sent is a 400 naming the header only, never its value.
+fn extra_headers(headers: &[(&str, &str)]) -> Result<HeaderMap, Failure> {
+    let mut out = HeaderMap::new();
+    for (name, value) in headers {
+        let bad = || Failure::new(400, format!("{name} must be printable ASCII text"));
+        let key = header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+        let mut v = header::HeaderValue::from_str(value).map_err(|_| bad())?;
+        v.set_sensitive(true);
+        out.insert(key, v);
+    }
+    Ok(out)
+}
+
 fn answer_headers(h: &HeaderMap) -> (Option<u64>, Option<String>) {
     let retry_after = h
         .get(header::RETRY_AFTER)
@@ -328,6 +381,7 @@ async fn send_in_process(
     method: Method,
     path: &str,
     bearer: Option<&str>,
+    headers: HeaderMap,
     query: &[(&str, &str)],
     body: Option<Zeroizing<Vec<u8>>>,
 ) -> Result<Answer, Failure> {
@@ -345,6 +399,9 @@ async fn send_in_process(
         .header(header::USER_AGENT, user_agent);
     if let Some(t) = bearer {
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    if let Some(h) = req.headers_mut() {
+        h.extend(headers);
     }
     let body = match body {
         Some(b) => {

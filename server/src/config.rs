@@ -401,6 +401,11 @@ pub struct ClientEnv {
     pub config_dir: PathBuf,
     /// Whether a graphical session is there to open a browser in (`DISPLAY`).
     pub display: bool,
+    /// `TALON_CONFIRM`: the password or TOTP code that confirms a high-risk approval decision
+    /// (`talon approvals approve|reject`) when no terminal can ask for it.
+    pub confirm: Option<String>,
+    /// `TALON_APPROVAL_TIMEOUT`: how long a read held for approval is waited for (`10m`, …).
+    pub approval_timeout: Option<String>,
 }
 
 impl ClientEnv {
@@ -432,6 +437,10 @@ impl ClientEnv {
                 .unwrap_or_default(),
             config_dir,
             display: std::env::var_os("DISPLAY").is_some(),
+            confirm: std::env::var("TALON_CONFIRM")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            approval_timeout: env_any(&["TALON_APPROVAL_TIMEOUT"]),
         }
     }
 }

@@ -148,11 +148,22 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("GET", "/v1/approvals/{approval_id}")
         | ("GET", "/v1/approvals/{approval_id}/status")
         | ("POST", "/v1/approvals/request")
-        | ("POST", "/v1/approvals/{approval_id}/cancel") => Any,
+        | ("POST", "/v1/approvals/{approval_id}/cancel")
+        | ("GET", "/v1/pending-approvals")
+        | ("POST", "/v1/pending-approvals")
+        | ("GET", "/v1/pending-approvals/{id}")
+        | ("POST", "/v1/pending-approvals/{id}/execute")
+        | ("POST", "/v1/pending-approvals/{id}/cancel") => Any,
+        // Agents ask and poll; people list, fulfil and decline (checked by the core).
+        ("GET", "/v1/secret-requests")
+        | ("POST", "/v1/secret-requests")
+        | ("GET", "/v1/secret-requests/{request_id}")
+        | ("POST", "/v1/secret-requests/{request_id}/decline") => Any,
+        ("POST", "/v1/secret-requests/{request_id}/fulfil") => scope(Scope::SecretsWrite),
         // A decision hands out access: never a scoped key.
-        ("POST", "/v1/approvals/{approval_id}/decide") | ("POST", "/v1/approvals/quick-decide") => {
-            FullAccess
-        }
+        ("POST", "/v1/approvals/{approval_id}/decide")
+        | ("POST", "/v1/approvals/quick-decide")
+        | ("POST", "/v1/pending-approvals/{id}/approve") => FullAccess,
         ("GET", "/v1/webhooks")
         | ("GET", "/v1/webhooks/{webhook_id}")
         | ("GET", "/v1/webhooks/{webhook_id}/deliveries") => scope(Scope::OrgRead),
@@ -160,6 +171,12 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         | ("PATCH", "/v1/webhooks/{webhook_id}")
         | ("DELETE", "/v1/webhooks/{webhook_id}")
         | ("POST", "/v1/webhooks/{webhook_id}/test") => scope(Scope::OrgWrite),
+        // Owners and admins only (checked by the core); seeding a canary also needs
+        // secrets:write.
+        ("GET", "/v1/risk/honeytokens") => scope(Scope::OrgRead),
+        ("POST", "/v1/risk/honeytokens") | ("DELETE", "/v1/risk/honeytokens/{honeytoken_id}") => {
+            scope(Scope::OrgWrite)
+        }
         _ => return None,
     })
 }
@@ -351,8 +368,11 @@ mod tests {
             include_str!("rest/device.rs"),
             include_str!("rest/env_vars.rs"),
             include_str!("rest/health.rs"),
+            include_str!("rest/honeytokens.rs"),
             include_str!("rest/org.rs"),
+            include_str!("rest/pending_approvals.rs"),
             include_str!("rest/policies.rs"),
+            include_str!("rest/secret_requests.rs"),
             include_str!("rest/secrets.rs"),
             include_str!("rest/security.rs"),
             include_str!("rest/shares.rs"),

@@ -55,6 +55,9 @@ impl From<Error> for Problem {
                 let mut p = Problem::new(StatusCode::FORBIDDEN, detail.clone());
                 p.kind = "approval_required";
                 p.extra.insert("approval_id".into(), json!(approval_id));
+                // The name 1claw's SDKs read it under.
+                p.extra
+                    .insert("approval_request_id".into(), json!(approval_id));
                 p.extra.insert(
                     "status_url".into(),
                     json!(format!("/v1/approvals/{approval_id}/status")),

@@ -310,6 +310,32 @@ impl Core {
         Ok(a)
     }
 
+    /// Deactivates the org's agent `agent_id` inside `tx` as [`Core::update_agent`] does with
+    /// `is_active: false`: the row, and an `agent.deactivate` event (which, like every change
+    /// to an agent, raises the org's cache epoch and empties this process's read caches), so
+    /// the agent's next request is refused with 401 even with a live token. `event` gives the
+    /// actor and any details; its action, resource and the agent's `name` are filled in here.
+    /// Returns false, writing nothing, when the agent was not active.
+    pub(crate) async fn deactivate_agent_in(
+        &self,
+        tx: &mut crate::store::Tx,
+        ctx: &RequestContext,
+        agent_id: &str,
+        mut event: AuditEvent,
+    ) -> Result<bool> {
+        let Some(name) = agents::deactivate(tx, &event.org_id, agent_id).await? else {
+            return Ok(false);
+        };
+        event.action = "agent.deactivate";
+        event.resource_type = "agent";
+        event.resource_id = Some(agent_id.to_owned());
+        if let serde_json::Value::Object(details) = &mut event.details {
+            details.insert("name".into(), json!(name));
+        }
+        self.append_audit(tx, ctx, event).await?;
+        Ok(true)
+    }
+
     /// Removes an agent; its key and tokens stop working, its policies go, its audit stays.
     pub async fn delete_agent(
         &self,

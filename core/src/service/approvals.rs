@@ -13,12 +13,27 @@ use crate::material::Password;
 use crate::model::{Approval, ApprovalVote, Vault};
 use crate::policy::{ApprovalRule, Grant, Permission};
 use crate::store::approvals::{self as store, Visible};
-use crate::store::{agents, mfa, org as org_store, users, Tx};
+use crate::store::{agents, mfa, org as org_store, policies, users, Tx};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 /// Risk tier from which an approver confirms a decision with a password or TOTP code.
 pub const STEP_UP_TIER: i64 = 2;
+
+/// The most approvals one requester may have pending at a time: each one mails its approvers,
+/// so a runaway agent must not flood them.
+const MAX_PENDING_PER_REQUESTER: i64 = 50;
+
+/// Refuses a new approval when the requester already has too many pending.
+async fn check_pending_cap(tx: &mut Tx, p: &Principal) -> Result<()> {
+    if store::pending_count_by(tx, p.org_id(), p.id()).await? >= MAX_PENDING_PER_REQUESTER {
+        return Err(Error::Conflict(format!(
+            "{MAX_PENDING_PER_REQUESTER} approvals of this requester are already pending; \
+             wait for them to be decided or cancel some"
+        )));
+    }
+    Ok(())
+}
 
 /// An action an agent asks a person to approve (`POST /v1/approvals/request`).
 #[derive(Debug, Clone)]
@@ -81,6 +96,15 @@ pub(crate) fn request_hash(
         "request": bound,
     });
     hex_sha256(canonical.to_string().as_bytes())
+}
+
+/// The hash a submission's payload is bound to, which approvers name in their votes.
+pub fn payload_hash(policy_id: &str, action: &str, payload: &Value) -> String {
+    hex_sha256(
+        json!({"policy_id": policy_id, "action": action, "payload": payload})
+            .to_string()
+            .as_bytes(),
+    )
 }
 
 /// The SHA-256 of a request body, as approvals of executions record it.
@@ -225,6 +249,7 @@ impl Core {
                 Grant::For(s) => Some(s),
             },
         );
+        check_pending_cap(&mut tx, p).await?;
         let a = if store::insert_pending(&mut tx, &a).await? {
             self.append_audit(
                 &mut tx,
@@ -452,6 +477,11 @@ impl Core {
         );
         let mut tx = self.store().begin().await?;
         self.expire_due_in(&mut tx, p.org_id(), ctx).await?;
+        if let Some(same) = store::pending_for(&mut tx, p.org_id(), &hash).await? {
+            tx.commit().await?;
+            return Ok(same);
+        }
+        check_pending_cap(&mut tx, p).await?;
         if store::insert_pending(&mut tx, &a).await? {
             self.append_audit(
                 &mut tx,
@@ -474,6 +504,134 @@ impl Core {
             .ok_or_else(|| Error::Conflict("The approval changed; try again".into()))?;
         tx.commit().await?;
         Ok(same)
+    }
+
+    /// 1claw's M-of-N submission (`POST /v1/pending-approvals`): an action with its payload,
+    /// under a policy of the caller's that requires approval. The approval takes its
+    /// approvers, quorum and risk tier from that policy and is bound to the payload's hash,
+    /// which each approver's vote must name.
+    pub async fn submit_pending_approval(
+        &self,
+        p: &Principal,
+        policy_id: &str,
+        action: &str,
+        payload: Value,
+        ctx: &RequestContext,
+    ) -> Result<Approval> {
+        let pol = policies::by_id(self.store().pool(), policy_id)
+            .await?
+            .ok_or(Error::NotFound("Policy"))?;
+        let v = self.vault_in_org(p, &pol.vault_id).await?;
+        if pol.principal_type != p.kind() || pol.principal_id != p.id() {
+            return Err(Error::Forbidden(
+                "This policy is not one of the caller's".into(),
+            ));
+        }
+        let conditions = serde_json::from_str::<Value>(&pol.conditions)
+            .ok()
+            .and_then(|c| crate::policy::Conditions::parse(&c).ok())
+            .ok_or_else(|| Error::corrupt_rule("policies", &pol.id, "conditions"))?;
+        let Some(rule) = conditions.require_approval else {
+            return Err(Error::invalid(
+                "policy_id",
+                "This policy does not require approval",
+            ));
+        };
+        let action = action.trim();
+        if action.is_empty() || action.chars().count() > 100 {
+            return Err(Error::invalid(
+                "action",
+                "action must be 1 to 100 characters",
+            ));
+        }
+        if !payload.is_object() || payload.to_string().len() > 16 * 1024 {
+            return Err(Error::invalid(
+                "action_payload",
+                "action_payload must be a JSON object of at most 16 KiB",
+            ));
+        }
+        let hash = payload_hash(&pol.id, action, &payload);
+        let approvers = self.approvers_for(p, &v, &rule).await?;
+        let a = self.new_approval(
+            p,
+            action,
+            "policy",
+            pol.id.clone(),
+            Some(v.id.clone()),
+            hash.clone(),
+            payload,
+            None,
+            rule.risk_tier,
+            approvers,
+            rule.min_approvals,
+            None,
+        );
+        let mut tx = self.store().begin().await?;
+        self.expire_due_in(&mut tx, p.org_id(), ctx).await?;
+        if let Some(same) = store::pending_for(&mut tx, p.org_id(), &hash).await? {
+            tx.commit().await?;
+            return Ok(same);
+        }
+        check_pending_cap(&mut tx, p).await?;
+        if !store::insert_pending(&mut tx, &a).await? {
+            return Err(Error::Conflict("The approval changed; try again".into()));
+        }
+        self.append_audit(
+            &mut tx,
+            ctx,
+            approval_event(
+                Some(p),
+                p.org_id(),
+                "approval.requested",
+                &a,
+                json!({"policy_id": pol.id, "min_approvals": a.min_approvals,
+                       "approvers": a.approvers}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.notify_approvers(&a);
+        Ok(a)
+    }
+
+    /// Marks an approved submission as carried out, once, by its requester (1claw's
+    /// `POST /v1/pending-approvals/{id}/execute`; the action itself is the requester's).
+    pub async fn execute_pending_approval(
+        &self,
+        p: &Principal,
+        id: &str,
+        ctx: &RequestContext,
+    ) -> Result<Approval> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        self.expire_due_in(&mut tx, p.org_id(), ctx).await?;
+        let a = store::get_in(&mut tx, p.org_id(), id)
+            .await?
+            .filter(|a| Self::may_see(p, a))
+            .ok_or(Error::NotFound("Approval"))?;
+        if a.requester_id != p.id() {
+            return Err(Error::Forbidden(
+                "Only the requester carries out an approved action".into(),
+            ));
+        }
+        if a.status != "approved" {
+            return Err(Error::Conflict(format!("This approval is {}", a.status)));
+        }
+        if !store::record_use(&mut tx, &a.id, now).await? {
+            return Err(Error::Conflict(
+                "This approved action was already carried out".into(),
+            ));
+        }
+        self.append_audit(
+            &mut tx,
+            ctx,
+            approval_event(Some(p), p.org_id(), "approval.used", &a, json!({"use": 1})),
+        )
+        .await?;
+        tx.commit().await?;
+        store::get(self.store().pool(), p.org_id(), id)
+            .await?
+            .ok_or(Error::NotFound("Approval"))
     }
 
     /// Whether `p` may see `a`: owners and admins see every approval of the org; others the
@@ -794,11 +952,13 @@ impl Core {
     }
 
     /// Ends a pending approval without a decision: its requester or one of its approvers
-    /// cancels it. It reads as `rejected` with the reason "cancelled".
+    /// cancels it. It reads as `rejected` with the reason "cancelled". An approval already
+    /// decided is answered unchanged (the first answer wins).
     pub async fn cancel_approval(
         &self,
         p: &Principal,
         id: &str,
+        reason: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<ApprovalView> {
         let now = self.now();
@@ -816,32 +976,34 @@ impl Core {
                 "Only the requester or an approver cancels an approval".into(),
             ));
         }
-        if !store::lock_pending(&mut tx, &a.id, now).await? {
-            return Err(Error::Conflict(format!(
-                "This approval is already {}",
-                if a.status == "pending" {
-                    "expired"
-                } else {
-                    a.status.as_str()
-                }
-            )));
+        if store::lock_pending(&mut tx, &a.id, now).await? {
+            store::decide(
+                &mut tx,
+                &a.id,
+                "rejected",
+                None,
+                Some("cancelled"),
+                None,
+                now,
+            )
+            .await?;
+            let reason: Option<String> = reason
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(|r| r.chars().take(2000).collect());
+            self.append_audit(
+                &mut tx,
+                ctx,
+                approval_event(
+                    Some(p),
+                    p.org_id(),
+                    "approval.cancelled",
+                    &a,
+                    json!({ "reason": reason }),
+                ),
+            )
+            .await?;
         }
-        store::decide(
-            &mut tx,
-            &a.id,
-            "rejected",
-            None,
-            Some("cancelled"),
-            None,
-            now,
-        )
-        .await?;
-        self.append_audit(
-            &mut tx,
-            ctx,
-            approval_event(Some(p), p.org_id(), "approval.cancelled", &a, json!({})),
-        )
-        .await?;
         tx.commit().await?;
         let a = store::get(self.store().pool(), p.org_id(), id)
             .await?

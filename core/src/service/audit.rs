@@ -118,26 +118,32 @@ pub(crate) fn event_row(
 /// raises the org's cache epoch. Only reads, denials and sign-ins are known not to; every
 /// other action (and any added later) does.
 fn changes_access(action: &str) -> bool {
-    !matches!(
-        action,
-        "secret.read"
-            | "secret.gone"
-            | "secret.denied"
-            | "secret.use"
-            | "secret.exfiltration_blocked"
-            | "binding.execute"
-            | "binding.test"
-            | "share.access"
-            | "share.create"
-            | "security.ip_denied"
-            | "env_var.read"
-            | "env_var.list"
-            | "env_var.resolve"
-            | "auth.success"
-            | "auth.failure"
-            | "org.invite"
-            | "user.signup"
-    )
+    // Approvals never reach the read caches: a read that needs one is always decided from
+    // the database.
+    !action.starts_with("approval.")
+        && !matches!(
+            action,
+            "secret.read"
+                | "secret.gone"
+                | "secret.denied"
+                | "secret.use"
+                | "secret.exfiltration_blocked"
+                | "risk.honeytoken_triggered"
+                | "binding.execute"
+                | "binding.test"
+                | "share.access"
+                | "share.create"
+                | "security.ip_denied"
+                | "env_var.read"
+                | "env_var.list"
+                | "env_var.resolve"
+                | "auth.success"
+                | "auth.failure"
+                | "org.invite"
+                | "user.signup"
+                | "secret_request.created"
+                | "secret_request.declined"
+        )
 }
 
 impl Core {

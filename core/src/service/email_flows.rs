@@ -23,6 +23,8 @@ impl Core {
         Ok(token)
     }
 
+    /// Sends one plain-text mail through the configured mailer (SMTP, or the outbox file);
+    /// nothing when no mailer is configured. Bodies never carry a secret value.
     pub(crate) async fn send_mail(&self, to: &str, subject: &str, body: &str) -> Result<()> {
         match &self.config().mailer {
             Some(m) => m.send(to, subject, body).await,

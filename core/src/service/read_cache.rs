@@ -1,5 +1,6 @@
 //! Caches of what a secret read looks up and what rarely changes: vault rows, the parsed
-//! policies of a principal on a vault, and the latest version's sealed row of a path.
+//! policies of a principal on a vault, the latest version's sealed row of a path, and the
+//! org's honeytoken paths (so a read of any other path needs no query to know it is not one).
 //!
 //! Exactness does not depend on any message arriving. Every change that can alter a decision
 //! or a value raises its org's epoch in its own transaction (`cache_epochs`); entries are
@@ -10,8 +11,10 @@
 //! empty the caches early, so the next read does not pay for a retry; while the notification
 //! connection is down nothing is cached at all.
 
+use super::honeytokens::Traps;
 use crate::model::Vault;
 use crate::policy::Rule;
+use crate::store::honeytokens::Trap;
 use crate::store::secrets::SealedVersion;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +33,8 @@ struct OrgEntries {
     vaults: HashMap<String, Vault>,
     rules: HashMap<RulesKey, Arc<Vec<Rule>>>,
     latest: HashMap<(String, String), SealedVersion>,
+    /// Every honeytoken of the org, once loaded (one entry, however many there are).
+    honeytokens: Option<Arc<Traps>>,
 }
 
 impl OrgEntries {
@@ -168,6 +173,46 @@ impl ReadCache {
         .flatten()
     }
 
+    /// The org's honeytokens as loaded under `epoch`; `None` when they are not loaded.
+    pub(crate) fn honeytokens(&self, org: &str, epoch: i64) -> Option<Arc<Traps>> {
+        self.with_org(org, epoch, |o| o.honeytokens.clone())
+            .flatten()
+    }
+
+    /// The honeytoken at `path` of `vault` among those loaded under `epoch`: one lookup.
+    /// `None` when they are not loaded, `Some(None)` when the path is not a honeytoken.
+    pub(crate) fn trap_at(
+        &self,
+        org: &str,
+        epoch: i64,
+        vault: &str,
+        path: &str,
+    ) -> Option<Option<Trap>> {
+        self.with_org(org, epoch, |o| {
+            o.honeytokens.as_ref().map(|t| t.get(vault, path).cloned())
+        })
+        .flatten()
+    }
+
+    /// The epoch `org`'s entries were loaded under and, when its honeytokens are loaded, the
+    /// one at `path` of `vault` (`Some(None)`: not a honeytoken): one lookup. `None` when
+    /// nothing of the org is cached.
+    pub(crate) fn epoch_and_trap(
+        &self,
+        org: &str,
+        vault: &str,
+        path: &str,
+    ) -> Option<(i64, Option<Option<Trap>>)> {
+        self.lock().get(org).map(|o| {
+            let hit = o.honeytokens.as_ref().map(|t| t.get(vault, path).cloned());
+            (o.epoch, hit)
+        })
+    }
+
+    pub(crate) fn put_honeytokens(&self, org: &str, epoch: i64, traps: Arc<Traps>) {
+        self.with_org(org, epoch, |o| o.honeytokens = Some(traps));
+    }
+
     pub(crate) fn put_latest(&self, org: &str, epoch: i64, found: &SealedVersion) {
         self.with_org(org, epoch, |o| {
             o.latest.insert(
@@ -257,6 +302,38 @@ mod tests {
             c.vault("o", 4, "v").is_none(),
             "a load under the old epoch is not stored"
         );
+    }
+
+    #[test]
+    fn honeytokens_are_served_only_under_the_epoch_they_were_loaded_at() {
+        use crate::model::OnTrigger;
+        let trap = Trap {
+            id: "h".into(),
+            on_trigger: OnTrigger::Alert,
+        };
+        let traps: Traps = [("v".to_owned(), "a/b".to_owned(), trap.clone())]
+            .into_iter()
+            .collect();
+        let c = ReadCache::new(true);
+        c.begin("o", 3);
+        assert_eq!(c.trap_at("o", 3, "v", "a/b"), None, "not loaded yet");
+        assert_eq!(c.epoch_and_trap("o", "v", "a/b"), Some((3, None)));
+        c.put_honeytokens("o", 3, Arc::new(traps));
+        assert_eq!(c.trap_at("o", 3, "v", "a/b"), Some(Some(trap.clone())));
+        assert_eq!(c.trap_at("o", 3, "v", "a/c"), Some(None));
+        assert_eq!(c.trap_at("o", 3, "w", "a/b"), Some(None));
+        assert_eq!(
+            c.epoch_and_trap("o", "v", "a/b"),
+            Some((3, Some(Some(trap))))
+        );
+        assert_eq!(
+            c.trap_at("o", 4, "v", "a/b"),
+            None,
+            "another epoch sees nothing"
+        );
+        c.begin("o", 4);
+        assert!(c.honeytokens("o", 4).is_none(), "a new epoch starts empty");
+        assert_eq!(c.epoch_and_trap("o", "v", "a/b"), Some((4, None)));
     }
 
     #[test]

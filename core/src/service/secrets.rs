@@ -3,6 +3,7 @@
 //! looked up so a denial reveals nothing) → path (404) → state (410) → decrypt → count → audit.
 
 use super::audit::AuditEvent;
+use super::honeytokens::Touch;
 use super::read_commit::Committed;
 use super::vaults::{is_vault_admin, rules_from, within_scope_ceiling};
 use super::{Core, Principal, RequestContext};
@@ -53,6 +54,30 @@ pub(crate) fn is_use_only(meta: &SecretVersion) -> bool {
     meta.metadata.contains("use_only")
         && serde_json::from_str::<serde_json::Value>(&meta.metadata)
             .is_ok_and(|m| m.get("use_only") == Some(&serde_json::Value::Bool(true)))
+}
+
+/// The secret type of a write (`generic` when absent), or a 400 naming `type`.
+pub(crate) fn check_secret_type(secret_type: Option<String>) -> Result<String> {
+    let secret_type = secret_type.unwrap_or_else(|| "generic".into());
+    if SecretType::parse(&secret_type).is_err() {
+        return Err(Error::invalid(
+            "type",
+            format!(
+                "Unknown secret type '{secret_type}' (expected one of {})",
+                SecretType::joined(", ")
+            ),
+        ));
+    }
+    Ok(secret_type)
+}
+
+/// Refuses (400 naming `value`) a value that is empty or over 256 KiB.
+pub(crate) fn check_value(value: &SecretValue) -> Result<()> {
+    let value_len = value.expose_secret().len();
+    if value_len == 0 || value_len > MAX_VALUE_BYTES {
+        return Err(Error::invalid("value", "value must be 1 byte to 256 KiB"));
+    }
+    Ok(())
 }
 
 /// Who reads a value and how: directly (`secret.read` / `secret.gone`) or through a share
@@ -124,20 +149,8 @@ impl Core {
     ) -> Result<SecretVersion> {
         p.require_scope(Scope::SecretsWrite)?;
         let v = self.vault_in_org(p, vault_id).await?;
-        let secret_type = input.secret_type.unwrap_or_else(|| "generic".into());
-        if SecretType::parse(&secret_type).is_err() {
-            return Err(Error::invalid(
-                "type",
-                format!(
-                    "Unknown secret type '{secret_type}' (expected one of {})",
-                    SecretType::joined(", ")
-                ),
-            ));
-        }
-        let value_len = input.value.expose_secret().len();
-        if value_len == 0 || value_len > MAX_VALUE_BYTES {
-            return Err(Error::invalid("value", "value must be 1 byte to 256 KiB"));
-        }
+        let secret_type = check_secret_type(input.secret_type)?;
+        check_value(&input.value)?;
         let metadata = match input.metadata {
             None | Some(Value::Null) => json!({}),
             Some(m @ Value::Object(_)) => m,
@@ -365,6 +378,19 @@ impl Core {
         if !self.path_allowed(p, &v, &rules, path.as_str(), Permission::Read, ctx) {
             return Ok(None);
         }
+        // A honeytoken is read the uncached way, whose `read_found` records the trigger. Any
+        // other path costs this one lookup (the org's honeytokens are cached by epoch too).
+        let trapped = match cache.trap_at(org, epoch, &v.id, path.as_str()) {
+            Some(hit) => hit.is_some(),
+            None => self
+                .load_traps(org, epoch)
+                .await?
+                .get(&v.id, path.as_str())
+                .is_some(),
+        };
+        if trapped {
+            return Ok(None);
+        }
         let found = match cache.latest(org, epoch, &v.id, path.as_str()) {
             Some(f) => f,
             None => {
@@ -414,6 +440,11 @@ impl Core {
     /// State checks (410), decrypt, count and audit for a version found for reading. The
     /// count (and the share's, for a read through a share) and the audit event commit together
     /// before the value is returned.
+    ///
+    /// A honeytoken's path answers exactly like any other, but its trigger (see
+    /// `honeytokens.rs`) is committed first: if it cannot be recorded, nothing is returned. A
+    /// read of any other path commits under the cache epoch its honeytoken lookup was made at;
+    /// if a change moved the epoch meanwhile, the database is asked before the read commits.
     pub(crate) async fn read_found(
         &self,
         reader: &Reader,
@@ -422,6 +453,14 @@ impl Core {
         ctx: &RequestContext,
     ) -> Result<SecretRead> {
         let mut meta = found.meta;
+        let (trap, epoch) = self
+            .trap_for_read(&v.org_id, &meta.vault_id, &meta.path)
+            .await?;
+        let sprung = trap.is_some();
+        if let Some(trap) = trap {
+            self.spring_for_reader(reader, v, trap, &meta.path, ctx)
+                .await?;
+        }
         if reader.agent && !reader.used && is_use_only(&meta) {
             let mut e = reader.event(&meta, "denied");
             e.action = "secret.denied";
@@ -437,17 +476,35 @@ impl Core {
         let value = self.open_version(v, &meta, found.sealed).await?;
 
         let event = reader.event(&meta, "success");
-        let count = match self
+        let mut committed = self
             .commit_read(
                 meta.secret_id.clone(),
                 meta.version,
                 reader.share_id.clone(),
-                event,
-                None,
+                event.clone(),
+                if sprung { None } else { epoch },
                 ctx,
             )
-            .await?
-        {
+            .await?;
+        if let Committed::Stale = committed {
+            // Honeytokens may have changed since the lookup: ask the database, then commit as
+            // any read decided from it does.
+            if let Some(trap) = self.trap_in_database(&meta.vault_id, &meta.path).await? {
+                self.spring_for_reader(reader, v, trap, &meta.path, ctx)
+                    .await?;
+            }
+            committed = self
+                .commit_read(
+                    meta.secret_id.clone(),
+                    meta.version,
+                    reader.share_id.clone(),
+                    event,
+                    None,
+                    ctx,
+                )
+                .await?;
+        }
+        let count = match committed {
             Committed::Read(count) => count,
             Committed::UsedUp | Committed::Stale => {
                 self.record_gone(reader, &meta, ctx).await?;
@@ -504,6 +561,10 @@ impl Core {
 
     /// Latest-version metadata of the live secrets the caller may read (or read once a person
     /// approves), sorted by path. Never values.
+    ///
+    /// When the caller is an agent and the listing shows a honeytoken's path, the trigger is
+    /// recorded before the listing is returned (which is otherwise unchanged). A human's
+    /// listing never triggers: owners and admins browsing their own vault raise no alarm.
     pub async fn list_secrets(
         &self,
         p: &Principal,
@@ -526,7 +587,7 @@ impl Core {
         }
         let ip = ctx.ip_addr();
         let all = secret_store::list_latest(self.store().pool(), &v.id, prefix).await?;
-        Ok(all
+        let listed: Vec<SecretVersion> = all
             .into_iter()
             .filter(|s| {
                 within_scope_ceiling(p, &s.path)
@@ -541,7 +602,23 @@ impl Core {
                         },
                     ) != Decision::Deny
             })
-            .collect())
+            .collect();
+        if let Principal::Agent { agent_id, .. } = p {
+            let traps = self.traps_for_listing(&v.org_id).await?;
+            let hits: Vec<_> = listed
+                .iter()
+                .filter_map(|s| {
+                    traps
+                        .get(&v.id, &s.path)
+                        .map(|t| (t.clone(), s.path.as_str()))
+                })
+                .collect();
+            if !hits.is_empty() {
+                self.spring_traps(&v, &hits, "agent", Some(agent_id), Touch::List, ctx)
+                    .await?;
+            }
+        }
+        Ok(listed)
     }
 
     /// Soft-deletes the live secret at the path and all its versions.

@@ -128,6 +128,23 @@ pub async fn update(tx: &mut Tx, a: &Agent) -> Result<()> {
     Ok(())
 }
 
+/// Deactivates the org's live agent `id` if it is active and returns its name; `None` when
+/// there was no such active agent. Its key and live tokens stop working from the commit on.
+pub async fn deactivate(tx: &mut Tx, org_id: &str, id: &str) -> Result<Option<String>> {
+    let row = sqlx::query(
+        "UPDATE agents SET is_active = 0 WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL \
+         AND is_active = 1 RETURNING name",
+    )
+    .bind(id)
+    .bind(org_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get("name")?),
+        None => None,
+    })
+}
+
 /// Replaces the agent's key hash; the old key stops working with the commit.
 pub async fn set_key(tx: &mut Tx, id: &str, hash: &str, prefix: &str) -> Result<()> {
     sqlx::query("UPDATE agents SET api_key_hash = $1, api_key_prefix = $2, api_key_expires_at = NULL WHERE id = $3")

@@ -150,6 +150,19 @@ pub async fn usable_for(
     row.as_ref().map(from_row).transpose()
 }
 
+/// How many approvals the requester has pending.
+pub async fn pending_count_by(tx: &mut Tx, org_id: &str, requester_id: &str) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM approvals WHERE org_id = $1 AND requester_id = $2 \
+         AND status = 'pending'",
+    )
+    .bind(org_id)
+    .bind(requester_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get("n")?)
+}
+
 /// Records one use of an approved request; `false` when the grant was spent (a single use
 /// already taken, or a window closed) by the time this transaction got to it.
 pub async fn record_use(tx: &mut Tx, id: &str, now: i64) -> Result<bool> {

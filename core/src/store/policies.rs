@@ -135,6 +135,15 @@ pub async fn get(pool: &AnyPool, vault_id: &str, id: &str) -> Result<Option<Poli
     row.as_ref().map(from_row).transpose()
 }
 
+/// One policy by id, whatever its vault (the caller checks the vault's org).
+pub async fn by_id(pool: &AnyPool, id: &str) -> Result<Option<Policy>> {
+    let row = sqlx::query(&format!("SELECT {COLS} FROM policies WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// Writes the mutable fields of a policy.
 pub async fn update(tx: &mut Tx, p: &Policy) -> Result<()> {
     sqlx::query(

@@ -60,6 +60,12 @@ pub enum ClientCommand {
     /// Access policies of the selected vault.
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Requests held for a person's approval: list them, approve, reject or cancel one.
+    #[command(subcommand, visible_alias = "approval")]
+    Approvals(ApprovalsCmd),
+    /// Credentials agents asked for: list them, fulfil one with a value, or decline it.
+    #[command(subcommand, visible_alias = "secret-request")]
+    SecretRequests(SecretRequestsCmd),
     /// Secret sharing.
     #[command(subcommand)]
     Share(ShareCmd),
@@ -196,6 +202,8 @@ pub enum EnvCmd {
         /// Keep variables already set in the environment.
         #[arg(long)]
         no_override: bool,
+        #[command(flatten)]
+        wait: ApprovalWaitArgs,
         #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
@@ -228,7 +236,19 @@ pub enum EnvCmd {
         /// With `-e`: apply this branch's overrides.
         #[arg(long = "branch", value_name = "BRANCH", requires = "environment")]
         git_branch: Option<String>,
+        #[command(flatten)]
+        wait: ApprovalWaitArgs,
     },
+}
+
+/// How long a command waits when a read is held for a person's approval.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ApprovalWaitArgs {
+    /// When a read needs a person's approval, wait at most this long (`90s`, `10m`, `1h`, or
+    /// seconds; `0` fails at once). Default: TALON_APPROVAL_TIMEOUT, else until the approval
+    /// expires.
+    #[arg(long, value_name = "DURATION")]
+    pub approval_timeout: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -250,6 +270,8 @@ pub struct RunArgs {
     /// Also swap placeholders found in request bodies (headers only by default).
     #[arg(long, requires = "broker")]
     pub inject_body: bool,
+    #[command(flatten)]
+    pub wait: ApprovalWaitArgs,
     #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
@@ -341,6 +363,75 @@ pub enum PolicyCmd {
     },
     Delete {
         id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApprovalsCmd {
+    /// The approvals you may see, pending first.
+    List {
+        /// `pending`, `approved`, `rejected` or `expired`.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One approval with its votes.
+    Show { id: String },
+    /// Vote to approve. From risk tier 2 this is confirmed with your password or a TOTP code:
+    /// asked without echo on a terminal, or from `--confirm-stdin`, or TALON_CONFIRM.
+    Approve(DecideArgs),
+    /// Reject (one rejection ends the approval); confirmed as `approve` is.
+    Reject(DecideArgs),
+    /// Withdraw a pending approval (its requester or one of its approvers).
+    Cancel { id: String },
+}
+
+#[derive(Args, Debug)]
+pub struct DecideArgs {
+    pub id: String,
+    /// Why, shown to the requester and kept in the audit log.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Read the password or TOTP code that confirms a high-risk decision from stdin.
+    #[arg(long)]
+    pub confirm_stdin: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretRequestsCmd {
+    /// The requests you may see, pending first.
+    List {
+        /// `pending`, `fulfilled`, `declined` or `expired`.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One request (never a value: a request holds none).
+    Show { id: String },
+    /// Answer a request: store the value (from stdin or `--file`, or asked without echo on a
+    /// terminal; never from an argument) in the selected vault (`--vault`, an id or a unique
+    /// name) at `--path` (default: the path the agent suggested). The agent learns the vault
+    /// and path, not the value.
+    #[command(visible_alias = "fulfill")]
+    Fulfil {
+        id: String,
+        /// Refused: values on the command line land in shell history.
+        value: Option<String>,
+        /// Where to store the value (default: the request's suggested path).
+        #[arg(long)]
+        path: Option<String>,
+        /// What the agent may then do with it: `use` (through bindings or the broker),
+        /// `read`, or `none` (default).
+        #[arg(long, value_parser = ["use", "read", "none"])]
+        grant: Option<String>,
+        /// Read the value from this file instead of stdin.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Decline a request.
+    Decline {
+        id: String,
+        /// Why, shown to the agent.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 

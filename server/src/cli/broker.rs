@@ -59,8 +59,14 @@ const SYSTEM_BUNDLES: [&str; 3] = [
 /// Runs `talon run`.
 pub(super) async fn run(s: &mut Session, a: RunArgs) -> Res<i32> {
     if !a.broker {
-        return super::env::run_with_secrets(s, a.prefix.as_deref(), a.no_override, &a.command)
-            .await;
+        return super::env::run_with_secrets(
+            s,
+            a.prefix.as_deref(),
+            a.no_override,
+            &a.wait,
+            &a.command,
+        )
+        .await;
     }
     let (program, args) = a
         .command
@@ -72,21 +78,42 @@ pub(super) async fn run(s: &mut Session, a: RunArgs) -> Res<i32> {
         ));
     }
     let vault = s.vault()?;
-    let mut held: Vec<Held> = Vec::new();
+    let wait = super::approvals::wait_limit(s, &a.wait)?;
+    let mut specs: Vec<(String, String, Vec<String>)> = Vec::new();
     for spec in &a.secrets {
         let (env, path, hosts) = parse_spec(spec)?;
-        if held.iter().any(|h| h.env == env) {
+        if specs.iter().any(|(e, _, _)| *e == env) {
             return Err(Exit::usage(format!("--secret names {env} twice")));
         }
-        let read: SecretResponse = s.read_secret(&vault, &path).await?;
+        specs.push((env, path, hosts));
+    }
+    // Each path is read once (a read held for approval is waited for), however many
+    // variables name it.
+    let mut paths: Vec<String> = Vec::new();
+    for (_, path, _) in &specs {
+        if !paths.contains(path) {
+            paths.push(path.clone());
+        }
+    }
+    let mut reads: HashMap<String, SecretResponse> = HashMap::new();
+    for (path, read) in super::approvals::read_all(s, &vault, &paths, wait).await? {
+        reads.insert(path, read?);
+    }
+    let mut held: Vec<Held> = Vec::new();
+    for (env, path, hosts) in specs {
+        let value = match reads.get(&path) {
+            Some(read) => SecretValue::new(read.value.expose_secret().to_owned()),
+            None => return Err(Exit(6, format!("{path} was not read"))),
+        };
         held.push(Held {
             env,
             path,
             hosts,
             placeholder: placeholder(),
-            value: read.value,
+            value,
         });
     }
+    drop(reads);
     let reporter = Reporter {
         client: s.client.clone(),
         bearer: s.bearer().await?,

@@ -1,12 +1,13 @@
 //! `env run` and `env pull` (CLI.md section 4): every readable secret of the vault becomes a
 //! variable named after its last path segment; `env_bundle` secrets expand into their lines.
 
-use super::{EnvCmd, Exit, Res, Session, NO_BODY};
+use super::{approvals, ApprovalWaitArgs, EnvCmd, Exit, Res, Session, NO_BODY};
 use reqwest::Method;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
 use talon_api::env_bundle;
 use talon_api::env_vars::{
     CreateEnvVarRequest, EnvVarListResponse, EnvVarResponse, ResolveEnvVarsResponse,
@@ -33,8 +34,13 @@ pub fn var_name(path: &str) -> String {
 }
 
 /// Reads every readable secret under `prefix` into `NAME → value`; skipped ones are named on
-/// stderr, values never printed.
-async fn collect(s: &mut Session, prefix: &str) -> Res<BTreeMap<String, SecretValue>> {
+/// stderr, values never printed. A read held for a person's approval is waited for (at most
+/// `wait`, else until the approval expires) and then made.
+async fn collect(
+    s: &mut Session,
+    prefix: &str,
+    wait: Option<Duration>,
+) -> Res<BTreeMap<String, SecretValue>> {
     let vault = s.vault()?;
     let mut paths: Vec<String> = s
         .list_secrets(&vault, prefix)
@@ -45,8 +51,8 @@ async fn collect(s: &mut Session, prefix: &str) -> Res<BTreeMap<String, SecretVa
     paths.sort();
     let mut out: BTreeMap<String, SecretValue> = BTreeMap::new();
     let mut from: BTreeMap<String, String> = BTreeMap::new();
-    for path in paths {
-        let read: SecretResponse = match s.read_secret(&vault, &path).await {
+    for (path, read) in approvals::read_all(s, &vault, &paths, wait).await? {
+        let read: SecretResponse = match read {
             Ok(v) => v,
             Err(Exit(code, msg)) if (3..=5).contains(&code) => {
                 eprintln!("warning: skipped {path}: {msg}");
@@ -179,14 +185,16 @@ fn dotenv_value(v: &str) -> String {
 
 /// `env run` (and `talon run` without `--broker`): runs `command` with every readable secret
 /// under `prefix` in its environment (`no_override` keeps variables already set) and answers
-/// its exit status.
+/// its exit status. Reads held for approval are waited for first, as `wait` says.
 pub(super) async fn run_with_secrets(
     s: &mut Session,
     prefix: Option<&str>,
     no_override: bool,
+    wait: &ApprovalWaitArgs,
     command: &[String],
 ) -> Res<i32> {
-    let vars = collect(s, prefix.unwrap_or("")).await?;
+    let wait = approvals::wait_limit(s, wait)?;
+    let vars = collect(s, prefix.unwrap_or(""), wait).await?;
     let (program, args) = command
         .split_first()
         .ok_or_else(|| Exit::usage("give a command after --"))?;
@@ -241,8 +249,9 @@ pub async fn run(s: &mut Session, c: EnvCmd) -> Res<i32> {
         EnvCmd::Run {
             prefix,
             no_override,
+            wait,
             command,
-        } => run_with_secrets(s, prefix.as_deref(), no_override, &command).await,
+        } => run_with_secrets(s, prefix.as_deref(), no_override, &wait, &command).await,
         EnvCmd::Push {
             file,
             prefix,
@@ -293,10 +302,12 @@ pub async fn run(s: &mut Session, c: EnvCmd) -> Res<i32> {
             prefix,
             environment,
             git_branch,
+            wait,
         } => {
+            let wait = approvals::wait_limit(s, &wait)?;
             let vars = match environment {
                 Some(env) => resolve(s, &env, git_branch.as_deref()).await?,
-                None => collect(s, prefix.as_deref().unwrap_or("")).await?,
+                None => collect(s, prefix.as_deref().unwrap_or(""), wait).await?,
             };
             let mut text = String::new();
             for (k, v) in &vars {

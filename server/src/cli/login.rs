@@ -1,5 +1,6 @@
 //! Logging in: password (with the second factor), personal API key, or the browser device flow.
 
+use super::prompt::EchoOff;
 use super::*;
 use talon_api::auth::LoginRequest;
 use talon_api::Password;
@@ -70,28 +71,6 @@ pub(super) async fn run(s: &mut Session, a: LoginArgs) -> Res {
     s.store_tokens(&tokens)?;
     println!("Logged in as {email}.");
     Ok(())
-}
-
-/// Terminal echo off (via `stty`) while alive; restored on drop.
-struct EchoOff;
-
-impl EchoOff {
-    fn new() -> EchoOff {
-        let _ = std::process::Command::new("stty")
-            .arg("-echo")
-            .stdin(std::process::Stdio::inherit())
-            .status();
-        EchoOff
-    }
-}
-
-impl Drop for EchoOff {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("stty")
-            .arg("echo")
-            .stdin(std::process::Stdio::inherit())
-            .status();
-    }
 }
 
 /// Browser device flow: print the code and link, poll until approved, denied or expired.

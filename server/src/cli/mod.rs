@@ -4,13 +4,16 @@
 
 mod admin;
 mod agent;
+mod approvals;
 pub mod args;
 mod audit;
 mod broker;
 mod env;
 mod login;
 mod policy;
+mod prompt;
 mod secret;
+mod secret_requests;
 mod settings;
 mod share;
 mod store;
@@ -229,7 +232,24 @@ impl Session {
 
     /// Sends with `send` until it answers other than 429 (at most 3 retries, honouring
     /// `Retry-After` up to 30 s); a failure becomes the command's exit.
-    async fn retrying<T, F, Fut>(&self, method: &Method, path: &str, mut send: F) -> Res<T>
+    async fn retrying<T, F, Fut>(&self, method: &Method, path: &str, send: F) -> Res<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
+    {
+        self.retrying_raw(method, path, send)
+            .await
+            .map_err(|f| failure_exit(f, self.g.verbose))
+    }
+
+    /// [`Session::retrying`], answering the last [`Failure`] itself (for callers that act on
+    /// its kind, like a read held for approval).
+    async fn retrying_raw<T, F, Fut>(
+        &self,
+        method: &Method,
+        path: &str,
+        mut send: F,
+    ) -> Result<T, Failure>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
@@ -242,7 +262,7 @@ impl Session {
                     let wait = f.retry_after.unwrap_or(1).min(30);
                     tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
                 }
-                Err(f) => return Err(failure_exit(f, self.g.verbose)),
+                Err(f) => return Err(f),
                 Ok(v) => {
                     if self.g.verbose {
                         eprintln!("{method} {path}: ok");
@@ -270,6 +290,62 @@ impl Session {
             None::<&()>,
         )
         .await
+    }
+
+    /// [`Session::read_secret`], answering a refused read as its [`Failure`] (so that a read
+    /// held for approval can be waited for); only a missing credential is an [`Exit`].
+    async fn try_read_secret(
+        &mut self,
+        vault: &str,
+        path: &str,
+    ) -> Res<Result<talon_api::secrets::SecretResponse, Failure>> {
+        let bearer = self.bearer().await?;
+        let client = self.client.clone();
+        let url = format!("/v1/vaults/{vault}/secrets/{path}");
+        Ok(self
+            .retrying_raw(&Method::GET, &url, || {
+                client.fetch(Method::GET, &url, Some(&bearer), &[], NO_BODY)
+            })
+            .await)
+    }
+
+    /// One authenticated JSON call answering the [`Failure`] itself (429 retried as in
+    /// [`Session::call`]).
+    async fn try_call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Res<Result<Value, Failure>> {
+        let bearer = self.bearer().await?;
+        let client = self.client.clone();
+        Ok(self
+            .retrying_raw(&method, path, || {
+                client.call(method.clone(), path, Some(&bearer), &[], body)
+            })
+            .await)
+    }
+
+    /// [`Session::fetch`] with extra headers (a decision's step-up `X-Auth-Confirm`), answering
+    /// the [`Failure`] itself.
+    async fn try_fetch_with_headers<T, B>(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&B>,
+    ) -> Res<Result<T, Failure>>
+    where
+        T: DeserializeOwned,
+        B: Serialize + ?Sized,
+    {
+        let bearer = self.bearer().await?;
+        let client = self.client.clone();
+        Ok(self
+            .retrying_raw(&method, path, || {
+                client.fetch_with_headers(method.clone(), path, Some(&bearer), headers, body)
+            })
+            .await)
     }
 
     /// One authenticated call with a typed body, decoded as the contract type `T`; 429 is
@@ -492,6 +568,8 @@ async fn dispatch(s: &mut Session, command: ClientCommand) -> Res<i32> {
         ClientCommand::Run(a) => return broker::run(s, a).await,
         ClientCommand::Agent(c) => agent::run(s, c).await?,
         ClientCommand::Policy(c) => policy::run(s, c).await?,
+        ClientCommand::Approvals(c) => approvals::run(s, c).await?,
+        ClientCommand::SecretRequests(c) => secret_requests::run(s, c).await?,
         ClientCommand::Share(c) => share::run(s, c).await?,
         ClientCommand::Audit(c) => return audit::run(s, c).await,
         ClientCommand::Apikey(c) => admin::apikey(s, c).await?,

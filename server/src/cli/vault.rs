@@ -29,24 +29,7 @@ pub(super) async fn run(s: &mut Session, c: VaultCmd) -> Res {
             s.show(&v);
         }
         VaultCmd::Link { id } => {
-            let id = if uuid::Uuid::parse_str(&id).is_ok() {
-                s.get(&format!("/v1/vaults/{id}")).await?;
-                id
-            } else {
-                let all: VaultListResponse =
-                    s.fetch(Method::GET, "/v1/vaults", &[], NO_BODY).await?;
-                let hits: Vec<&VaultResponse> =
-                    all.vaults.iter().filter(|v| v.name == id).collect();
-                match hits.as_slice() {
-                    [one] => one.id.clone(),
-                    [] => return Err(Exit(4, format!("no vault named '{id}'"))),
-                    _ => {
-                        return Err(Exit::usage(format!(
-                            "several vaults are named '{id}'; use the id"
-                        )))
-                    }
-                }
-            };
+            let id = resolve(s, &id).await?;
             s.stored.set_setting("default-vault", Some(id.clone()));
             s.stored
                 .save_settings()
@@ -73,4 +56,22 @@ pub(super) async fn run(s: &mut Session, c: VaultCmd) -> Res {
         }
     }
     Ok(())
+}
+
+/// The id of the vault `id_or_name` names: an id is checked with `GET /v1/vaults/{id}`, a name
+/// must belong to exactly one vault the caller can see.
+pub(super) async fn resolve(s: &mut Session, id_or_name: &str) -> Res<String> {
+    if uuid::Uuid::parse_str(id_or_name).is_ok() {
+        s.get(&format!("/v1/vaults/{id_or_name}")).await?;
+        return Ok(id_or_name.to_owned());
+    }
+    let all: VaultListResponse = s.fetch(Method::GET, "/v1/vaults", &[], NO_BODY).await?;
+    let hits: Vec<&VaultResponse> = all.vaults.iter().filter(|v| v.name == id_or_name).collect();
+    match hits.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(Exit(4, format!("no vault named '{id_or_name}'"))),
+        _ => Err(Exit::usage(format!(
+            "several vaults are named '{id_or_name}'; use the id"
+        ))),
+    }
 }

@@ -231,4 +231,76 @@ impl Api {
             )
             .await
     }
+
+    /// Asks the caller's people to approve an action it declares (`POST /v1/approvals/request`).
+    pub async fn request_approval(
+        &self,
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value, Failure> {
+        self.session
+            .fetch(Method::POST, "/v1/approvals/request", &[], Some(input))
+            .await
+    }
+
+    /// An approval's state, for polling.
+    pub async fn approval_status(&self, id: &str) -> Result<serde_json::Value, Failure> {
+        self.session
+            .fetch(
+                Method::GET,
+                &format!("/v1/approvals/{}/status", path_segment(id)),
+                &[],
+                NO_BODY,
+            )
+            .await
+    }
+
+    /// The approvals the caller may see, pending first.
+    pub async fn list_approvals(&self, status: Option<&str>) -> Result<serde_json::Value, Failure> {
+        let query: Vec<(&str, &str)> = status.map(|s| vec![("status", s)]).unwrap_or_default();
+        self.session
+            .fetch(Method::GET, "/v1/approvals", &query, NO_BODY)
+            .await
+    }
+
+    /// Cancels one of the caller's pending approvals.
+    pub async fn cancel_approval(&self, id: &str) -> Result<serde_json::Value, Failure> {
+        self.session
+            .fetch(
+                Method::POST,
+                &format!("/v1/approvals/{}/cancel", path_segment(id)),
+                &[],
+                Some(&serde_json::json!({})),
+            )
+            .await
+    }
+
+    /// Asks the caller's people for a credential (`POST /v1/secret-requests`).
+    pub async fn request_secret(
+        &self,
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value, Failure> {
+        self.session
+            .fetch(Method::POST, "/v1/secret-requests", &[], Some(input))
+            .await
+    }
+
+    /// A secret request's state: never a value.
+    pub async fn secret_request(&self, id: &str) -> Result<serde_json::Value, Failure> {
+        self.session
+            .fetch(
+                Method::GET,
+                &format!("/v1/secret-requests/{}", path_segment(id)),
+                &[],
+                NO_BODY,
+            )
+            .await
+    }
+}
+
+/// An id as one path segment: anything but a plain id is refused by the server as a 400, so
+/// only characters that cannot change the path pass through.
+fn path_segment(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect()
 }

@@ -92,7 +92,7 @@ pub struct Mcp {
 /// Values shorter than this are not redacted (too likely to match ordinary text).
 const MIN_REDACTED_LEN: usize = 4;
 
-const INSTRUCTIONS: &str = "Talon holds secrets for you. Prefer bindings: to call an API that needs a credential, use list_bindings and then execute_http, which makes the request with the credential injected by Talon, so you never see it. Fetch a secret with get_secret only when no binding fits, right before you use it; never repeat, summarize, log or store a secret value in your replies or files. A use-only secret cannot be read, only used through a binding. To check whether a secret exists, use describe_secret or list_secrets: they never spend an access.";
+const INSTRUCTIONS: &str = "Talon holds secrets for you. Prefer bindings: to call an API that needs a credential, use list_bindings and then execute_http, which makes the request with the credential injected by Talon, so you never see it. Fetch a secret with get_secret only when no binding fits, right before you use it; never repeat, summarize, log or store a secret value in your replies or files. A use-only secret cannot be read, only used through a binding. To check whether a secret exists, use describe_secret or list_secrets: they never spend an access. When a call answers that approval is required, poll get_approval_status with its approval_id and repeat the same call once approved. If you lack a credential, ask for it with request_secret instead of asking for it in the conversation.";
 
 impl Mcp {
     /// stdio mode: a REST client acting as the agent on one vault.

@@ -127,3 +127,51 @@ pub struct ExecuteHttpParams {
     #[serde(default)]
     pub body: Option<Value>,
 }
+
+#[derive(Deserialize, JsonSchema)]
+pub struct RequestApprovalParams {
+    /// What you want to do, e.g. `policy_change` or `deploy`.
+    pub action: String,
+    /// The kind of thing it acts on, e.g. `vault`.
+    pub target_type: String,
+    /// The thing it acts on, e.g. a vault id.
+    pub target_id: String,
+    /// A JSON object describing exactly what you will do, shown to the approvers.
+    pub summary: Value,
+    /// Why you need it.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// 1 (low) to 3 (high); from 2 the approver confirms with a password. Default 2.
+    #[serde(default)]
+    pub risk_tier: Option<i64>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ApprovalIdParams {
+    /// The approval's id (from an approval_required error or request_approval).
+    pub approval_id: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ListApprovalsParams {
+    /// pending, approved, rejected or expired; all when omitted.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct RequestSecretParams {
+    /// What the credential is, e.g. "Stripe test API key".
+    pub label: String,
+    /// Why you need it.
+    pub purpose: String,
+    /// Where you suggest storing it, e.g. `api-keys/stripe`.
+    #[serde(default)]
+    pub suggested_path: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct SecretRequestIdParams {
+    /// The request's id (from request_secret).
+    pub request_id: String,
+}

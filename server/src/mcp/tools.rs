@@ -565,4 +565,190 @@ impl Mcp {
             Err(f) => fail(explain(&f, None, "use", true)),
         }
     }
+
+    #[tool(
+        description = "Ask your human to approve an action you are about to take (e.g. a policy change or a deploy). Returns an approval_id; poll get_approval_status until it is approved, then act. Reads and executions gated by an approval policy create their approvals by themselves."
+    )]
+    async fn request_approval(
+        &self,
+        Parameters(p): Parameters<RequestApprovalParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        if !b.is_agent() {
+            return fail(
+                "request_approval is for agents: people decide approvals on the dashboard.",
+            );
+        }
+        let input = json!({"action": p.action, "target_type": p.target_type,
+                           "target_id": p.target_id, "summary": p.summary,
+                           "reason": p.reason, "risk_tier": p.risk_tier});
+        match b.request_approval(&input).await {
+            Ok(a) => ok(format!(
+                "Approval requested (approval_id {}, status {}). Your human has been notified; poll get_approval_status with this approval_id and act only once it is approved. It expires at {}.",
+                a["id"].as_str().unwrap_or(""),
+                a["status"].as_str().unwrap_or(""),
+                a["expires_at"].as_str().unwrap_or("")
+            )),
+            Err(f) => fail(explain(&f, None, "request", true)),
+        }
+    }
+
+    #[tool(
+        description = "The state of an approval: pending, approved, rejected or expired. Once approved, repeat exactly the request that needed it.",
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
+    async fn get_approval_status(
+        &self,
+        Parameters(p): Parameters<ApprovalIdParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        match b.approval_status(&p.approval_id).await {
+            Ok(a) => {
+                let status = a["status"].as_str().unwrap_or("unknown");
+                let next = match status {
+                    "pending" => format!(
+                        "Still waiting ({}/{} approvals); check again in a little while.",
+                        a["current_approvals"], a["required_approvals"]
+                    ),
+                    "approved" => "Approved: repeat exactly the request that needed it.".into(),
+                    "rejected" => format!(
+                        "Rejected{}: do not retry it; ask your human if you need to.",
+                        a["decision_reason"]
+                            .as_str()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    ),
+                    _ => "Expired: nobody decided in time; the request would need a new approval."
+                        .into(),
+                };
+                ok(format!("Approval {}: {status}. {next}", p.approval_id))
+            }
+            Err(f) => fail(explain(&f, None, "read", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "List your approvals (pending first): what each was for and its state.",
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
+    async fn list_approvals(
+        &self,
+        Parameters(p): Parameters<ListApprovalsParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        match b.list_approvals(p.status.as_deref()).await {
+            Ok(v) => {
+                let list = v["approvals"].as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    return ok("No approvals.");
+                }
+                let mut out = format!("Found {} approval(s):", list.len());
+                for a in &list {
+                    let what = match a["target_type"].as_str() {
+                        Some("secret") => format!(
+                            "{} {}",
+                            a["summary"]["permission"].as_str().unwrap_or(""),
+                            a["summary"]["path"].as_str().unwrap_or("")
+                        ),
+                        _ => format!(
+                            "{} on {} {}",
+                            a["action"].as_str().unwrap_or(""),
+                            a["target_type"].as_str().unwrap_or(""),
+                            a["target_id"].as_str().unwrap_or("")
+                        ),
+                    };
+                    out.push_str(&format!(
+                        "\n- {}  {what}  (status: {}, expires: {})",
+                        a["id"].as_str().unwrap_or(""),
+                        a["status"].as_str().unwrap_or(""),
+                        a["expires_at"].as_str().unwrap_or("")
+                    ));
+                }
+                ok(out)
+            }
+            Err(f) => fail(explain(&f, None, "read", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "Cancel one of your pending approvals you no longer need.",
+        annotations(destructive_hint = true)
+    )]
+    async fn cancel_approval(
+        &self,
+        Parameters(p): Parameters<ApprovalIdParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        match b.cancel_approval(&p.approval_id).await {
+            Ok(_) => ok(format!("Approval {} cancelled.", p.approval_id)),
+            Err(f) => fail(explain(&f, None, "cancel", b.is_agent())),
+        }
+    }
+
+    #[tool(
+        description = "Ask your human for a credential you do not have. They enter it on the dashboard into a vault path of their choosing; you never see the value here. Poll check_secret_request to learn where it was stored, then use it (a binding or get_secret, as they allow)."
+    )]
+    async fn request_secret(
+        &self,
+        Parameters(p): Parameters<RequestSecretParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        if !b.is_agent() {
+            return fail(
+                "request_secret is for agents: people store secrets directly with put_secret.",
+            );
+        }
+        let input =
+            json!({"label": p.label, "purpose": p.purpose, "suggested_path": p.suggested_path});
+        match b.request_secret(&input).await {
+            Ok(q) => ok(format!(
+                "Secret request sent (request_id {}). Your human has been asked for '{}'; poll check_secret_request with this request_id.",
+                q["id"].as_str().unwrap_or(""),
+                q["label"].as_str().unwrap_or("")
+            )),
+            Err(f) => fail(explain(&f, None, "request", true)),
+        }
+    }
+
+    #[tool(
+        description = "The state of a secret request: pending, fulfilled (with the vault and path where the value was stored, never the value), declined or expired.",
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
+    async fn check_secret_request(
+        &self,
+        Parameters(p): Parameters<SecretRequestIdParams>,
+        rc: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let (b, _) = target!(self, rc);
+        match b.secret_request(&p.request_id).await {
+            Ok(q) => ok(match q["status"].as_str().unwrap_or("unknown") {
+                "fulfilled" => format!(
+                    "Fulfilled: stored in vault {} at path '{}'. {}",
+                    q["vault_id"].as_str().unwrap_or(""),
+                    q["path"].as_str().unwrap_or(""),
+                    match q["granted"].as_str() {
+                        Some("use") =>
+                            "You may use it through a binding (execute_http), not read it.",
+                        Some("read") => "You may read it with get_secret.",
+                        _ => "You were granted no access to it yet; ask your human for a policy.",
+                    }
+                ),
+                "declined" => format!(
+                    "Declined{}.",
+                    q["decline_reason"]
+                        .as_str()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ),
+                "pending" => "Pending: your human has not answered yet.".into(),
+                s => format!("{s}: the request ended without a value."),
+            }),
+            Err(f) => fail(explain(&f, None, "read", b.is_agent())),
+        }
+    }
 }

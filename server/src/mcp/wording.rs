@@ -50,6 +50,12 @@ pub(super) fn explain(f: &Failure, path: Option<&str>, permission: &str, agent: 
             "Use-only: {} may be used but not read. Call execute_http with a binding that uses it (list_bindings shows them) instead of reading the value.",
             path.map(|p| format!("the secret at '{p}'")).unwrap_or_else(|| "this secret".into())
         ),
+        Problem::ApprovalRequired => {
+            let id = f.approval_id.as_deref().unwrap_or("unknown");
+            format!(
+                "Approval required: a person must approve this exact request first (approval_id {id}). Call get_approval_status with approval_id {id} until it is approved, then repeat the same call unchanged."
+            )
+        }
         Problem::QuotaExceeded => "Quota exhausted. Ask your human to upgrade the plan.".to_owned(),
         Problem::Unauthenticated => format!(
             "Authentication failed: {detail}. Check ONECLAW_AGENT_API_KEY (or the Bearer token)."

@@ -86,7 +86,7 @@ fn approval_param(id: &str) -> ApiResult<String> {
 }
 
 /// The step-up confirmation of a decision: `X-Auth-Confirm` (a password or a TOTP code).
-fn confirmation(headers: &HeaderMap) -> ApiResult<Option<Password>> {
+pub(crate) fn confirmation(headers: &HeaderMap) -> ApiResult<Option<Password>> {
     match headers.get("x-auth-confirm") {
         None => Ok(None),
         Some(v) => v
@@ -188,6 +188,11 @@ async fn request(
     Ctx(ctx): Ctx,
     ApiJson(b): ApiJson<RequestBody>,
 ) -> ApiResult<Response> {
+    // 1claw's SDKs send the summary as text; it is kept as an object either way.
+    let summary = match b.summary {
+        Value::String(text) => json!({ "text": text }),
+        other => other,
+    };
     let a = s
         .core
         .request_approval(
@@ -196,7 +201,7 @@ async fn request(
                 action: b.action,
                 target_type: b.target_type,
                 target_id: b.target_id,
-                summary: b.summary,
+                summary,
                 reason: b.reason,
                 risk_tier: b.risk_tier,
             },
@@ -252,15 +257,35 @@ async fn decide(
     Ok(Json(view(&v)))
 }
 
+#[derive(Deserialize)]
+struct CancelBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
 async fn cancel(
     State(s): State<AppState>,
     Auth(p): Auth,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
+    // The body is optional: none, or `{"reason": "…"}`.
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<CancelBody>(&body)
+            .map_err(|_| {
+                Problem::from(Error::invalid(
+                    "reason",
+                    "The body must be empty or a JSON object with an optional reason",
+                ))
+            })?
+            .reason
+    };
     let v = s
         .core
-        .cancel_approval(&p, &approval_param(&id)?, &ctx)
+        .cancel_approval(&p, &approval_param(&id)?, reason.as_deref(), &ctx)
         .await?;
     Ok(Json(view(&v)))
 }

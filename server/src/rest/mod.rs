@@ -11,8 +11,11 @@ mod broker;
 mod device;
 mod env_vars;
 mod health;
+mod honeytokens;
 mod org;
+mod pending_approvals;
 mod policies;
+mod secret_requests;
 mod secrets;
 mod security;
 pub(crate) mod shares;
@@ -37,10 +40,12 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(vaults::router())
         .merge(secrets::router())
+        .merge(secret_requests::router())
         .merge(env_vars::router())
         .merge(agents::router())
         .merge(bindings::router())
         .merge(approvals::router())
+        .merge(pending_approvals::router())
         .merge(policies::router())
         .merge(audit::router())
         .merge(org::router())
@@ -49,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .merge(billing::router())
         .merge(vault_keys::router())
         .merge(webhooks::router())
+        .merge(honeytokens::router())
         .merge(broker::router())
         .route(
             "/v1/{*rest}",

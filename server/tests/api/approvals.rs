@@ -15,6 +15,8 @@ on_both_databases!(
     one_click_links_only_open_the_confirmation_and_decide_once,
     an_execution_approval_is_bound_to_its_method_path_and_body,
     an_agent_declares_an_action_and_polls_its_decision,
+    a_gated_write_waits_for_approval_and_then_writes_once,
+    pending_approvals_follow_the_m_of_n_submit_sign_execute_flow,
 );
 
 const VALUE: &str = "pg-prod-password-7f3e9a1c";
@@ -318,6 +320,17 @@ async fn rejection_cancellation_and_expiry_end_an_approval(db: Db) {
     assert_eq!(v["decision_reason"], "checked");
     let (s, v) = decide(&w.srv, &w.owner, &rejected, "approve", None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    // Cancelling a decided approval answers it unchanged: the first answer wins.
+    let (s, v) = w
+        .srv
+        .post(
+            &format!("/v1/approvals/{rejected}/cancel"),
+            Some(&w.agent_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["decision_reason"], "checked");
     let fresh = held(&w, &w.agent_token, "prod/db").await;
     assert_ne!(fresh, rejected);
 
@@ -374,9 +387,9 @@ async fn mailed_token(srv: &TestServer, to: &str) -> String {
         if let Ok(text) = std::fs::read_to_string(srv.data_path().join("outbox.jsonl")) {
             let found = text
                 .lines()
+                .rev()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter(|m| m["to"] == to && m["subject"].as_str().unwrap().contains("approval"))
-                .last();
+                .find(|m| m["to"] == to && m["subject"].as_str().unwrap().contains("approval"));
             if let Some(m) = found {
                 let body = m["body"].as_str().unwrap();
                 let at = body.find("token=").expect("link") + "token=".len();
@@ -590,7 +603,7 @@ async fn an_agent_declares_an_action_and_polls_its_decision(db: Db) {
     assert_eq!(s, StatusCode::FORBIDDEN);
     for bad in [
         json!({"action": "", "target_type": "y", "target_id": "z", "summary": {}}),
-        json!({"action": "x", "target_type": "y", "target_id": "z", "summary": "text"}),
+        json!({"action": "x", "target_type": "y", "target_id": "z", "summary": [1]}),
         json!({"action": "x", "target_type": "y", "target_id": "z", "summary": {}, "risk_tier": 9}),
         json!({"action": "secret.read", "target_type": "y", "target_id": "z", "summary": {}}),
     ] {
@@ -612,6 +625,28 @@ async fn an_agent_declares_an_action_and_polls_its_decision(db: Db) {
     assert_eq!(s, StatusCode::OK, "{v}");
     let st = status_of(&w.srv, &w.agent_token, &id).await;
     assert_eq!(st["status"], "approved");
+    // A runaway agent cannot flood its approvers: at most 50 pending at a time.
+    for n in 0..50 {
+        let (s, v) = w
+            .srv
+            .post(
+                "/v1/approvals/request",
+                Some(&w.agent_token),
+                json!({"action": "deploy", "target_type": "service", "target_id": format!("svc-{n}"),
+                       "summary": {}, "risk_tier": 1}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{n}: {v}");
+    }
+    let (s, v) = w
+        .srv
+        .post(
+            "/v1/approvals/request",
+            Some(&w.agent_token),
+            json!({"action": "deploy", "target_type": "service", "target_id": "one-more", "summary": {}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
     // The agent sees its own approvals only.
     let (_, mine) = w.srv.get("/v1/approvals", &w.agent_token).await;
     assert!(mine["approvals"]
@@ -619,4 +654,138 @@ async fn an_agent_declares_an_action_and_polls_its_decision(db: Db) {
         .unwrap()
         .iter()
         .all(|a| a["agent_id"] == w.agent.as_str()));
+}
+
+async fn a_gated_write_waits_for_approval_and_then_writes_once(db: Db) {
+    let w = world_with(db, &[]).await;
+    gate(
+        &w,
+        ("agent", &w.agent),
+        "prod/**",
+        &["write"],
+        json!({"risk_tier": 1}),
+    )
+    .await;
+    let at = format!("/v1/vaults/{}/secrets/prod/db", w.vault);
+    let put = |value: &'static str| w.srv.put(&at, &w.agent_token, json!({"value": value}));
+    let (s, v) = put("rotated-1").await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["type"], "approval_required");
+    let id = v["approval_id"].as_str().unwrap().to_owned();
+    let (_, a) = w.srv.get(&format!("/v1/approvals/{id}"), &w.owner).await;
+    assert_eq!(a["action"], "secret.write");
+    let (s, _) = decide(&w.srv, &w.owner, &id, "approve", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = put("rotated-1").await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["version"], 2);
+    let (s, _) = put("rotated-2").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, latest) = read(&w, &w.owner, "prod/db").await;
+    assert_eq!(latest["value"], "rotated-1");
+}
+
+async fn sign(srv: &TestServer, id: &str, token: &str, hash: &str) -> (StatusCode, Value) {
+    srv.post(
+        &format!("/v1/pending-approvals/{id}/approve"),
+        Some(token),
+        json!({"decision": "approve", "payload_hash": hash, "reason": "ok"}),
+    )
+    .await
+}
+
+async fn pending_approvals_follow_the_m_of_n_submit_sign_execute_flow(db: Db) {
+    let w = world_with(db, &[]).await;
+    let admin = w.srv.join(&w.owner, "admin").await;
+    let (s, pol) = w
+        .srv
+        .post(
+            &format!("/v1/vaults/{}/policies", w.vault),
+            Some(&w.owner),
+            json!({"secret_path_pattern": "ops/**", "principal_type": "agent",
+                   "principal_id": w.agent, "permissions": ["write"],
+                   "conditions": {"require_approval": {"approvers": [w.owner_id, admin.user_id],
+                                                       "min_approvals": 2, "risk_tier": 1}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{pol}");
+    let policy_id = pol["id"].as_str().unwrap().to_owned();
+    let body = json!({"policy_id": policy_id, "action": "rotate_database_password",
+                      "action_payload": {"database": "billing", "window": "tonight"}});
+    let (s, sub) = w
+        .srv
+        .post("/v1/pending-approvals", Some(&w.agent_token), body.clone())
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{sub}");
+    assert_eq!(sub["required_approvals"], 2);
+    assert_eq!(sub["current_approvals"], 0);
+    assert_eq!(sub["status"], "pending");
+    let id = sub["pending_approval_id"].as_str().unwrap().to_owned();
+
+    let (s, got) = w
+        .srv
+        .get(&format!("/v1/pending-approvals/{id}"), &w.owner)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{got}");
+    assert_eq!(got["policy_id"], policy_id.as_str());
+    assert_eq!(got["action_payload"]["database"], "billing");
+    let hash = got["payload_hash"].as_str().unwrap().to_owned();
+    // A vote names the exact payload.
+    let (s, v) = sign(&w.srv, &id, &w.owner, &"0".repeat(64)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    let (s, v) = sign(&w.srv, &id, &w.owner, &hash).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["current_approvals"], 1);
+    assert_eq!(v["signatures"].as_array().unwrap().len(), 1);
+    let exec = format!("/v1/pending-approvals/{id}/execute");
+    let (s, _) = w.srv.post(&exec, Some(&w.agent_token), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "not approved yet");
+    let (s, v) = sign(&w.srv, &id, &admin.token, &hash).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "approved");
+    // Only the submitter executes, once.
+    let (s, _) = w.srv.post(&exec, Some(&w.owner), json!({})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = w.srv.post(&exec, Some(&w.agent_token), json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "executed");
+    let (s, _) = w.srv.post(&exec, Some(&w.agent_token), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (_, list) = w.srv.get("/v1/pending-approvals", &w.owner).await;
+    let row = list["pending_approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .expect("listed")
+        .clone();
+    assert_eq!(row["status"], "executed");
+    assert!(row["executed_at"].is_string());
+
+    // Only a policy of the caller's that requires approval.
+    let (s, plain) = w
+        .srv
+        .post(
+            &format!("/v1/vaults/{}/policies", w.vault),
+            Some(&w.owner),
+            json!({"secret_path_pattern": "misc/**", "principal_type": "agent",
+                   "principal_id": w.agent, "permissions": ["read"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = w
+        .srv
+        .post(
+            "/v1/pending-approvals",
+            Some(&w.agent_token),
+            json!({"policy_id": plain["id"], "action": "x", "action_payload": {}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _) = w
+        .srv
+        .post("/v1/pending-approvals", Some(&admin.token), body)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    chain_verifies(&w.srv, &w.owner).await;
 }

@@ -21,7 +21,7 @@ on_both_databases!(
 );
 
 /// Runs `talon ARGS` with a private config dir, `stdin` piped in; no TALON_* from the caller.
-fn talon(config: &TempDir, env: &[(&str, &str)], stdin: &str, args: &[&str]) -> Output {
+pub(crate) fn talon(config: &TempDir, env: &[(&str, &str)], stdin: &str, args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_talon"))
         .args(args)
         .env_clear()
@@ -42,11 +42,11 @@ fn talon(config: &TempDir, env: &[(&str, &str)], stdin: &str, args: &[&str]) -> 
     child.wait_with_output().expect("talon output")
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

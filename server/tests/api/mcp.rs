@@ -23,7 +23,7 @@ on_both_databases!(
 const VALUE: &str = "mcp-secret-value-5e1f9c";
 const PRIVATE: &str = "private-value-a77d03";
 const ENV_VALUE: &str = "env-value-3c9a41";
-const TOOLS: [&str; 15] = [
+const TOOLS: [&str; 21] = [
     "list_secrets",
     "get_secret",
     "put_secret",
@@ -39,6 +39,12 @@ const TOOLS: [&str; 15] = [
     "inspect_content",
     "list_bindings",
     "execute_http",
+    "request_approval",
+    "get_approval_status",
+    "list_approvals",
+    "cancel_approval",
+    "request_secret",
+    "check_secret_request",
 ];
 
 fn is_error(r: &CallToolResult) -> bool {
