@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use talon_api::PasswordInput;
 
+use crate::secret_requests::SecretRequestsSection;
 use crate::session::SessionError;
 use crate::ui::*;
 
@@ -201,7 +202,14 @@ mod backend {
             },
             request,
             target: format!("{} {}", a.target_type, a.target_id),
-            details: if gated { String::new() } else { s.to_string() },
+            details: match (gated, s.get("text").and_then(Value::as_str)) {
+                (true, _) => String::new(),
+                // A summary sent as text (1claw's SDKs) is kept as `{"text": …}`.
+                (false, Some(text)) if s.as_object().is_some_and(|o| o.len() == 1) => {
+                    text.to_owned()
+                }
+                (false, _) => s.to_string(),
+            },
             reason: a.reason.clone().unwrap_or_default(),
             risk_tier: a.risk_tier,
             step_up: a.risk_tier >= STEP_UP_TIER,
@@ -409,7 +417,7 @@ pub async fn confirm_by_link(
 
 /// Runs `tick` every `every` while the calling component lives, in the browser only
 /// (effects do not run on the server).
-fn poll(every: Duration, tick: impl Fn() + Clone + 'static) {
+pub(crate) fn poll(every: Duration, tick: impl Fn() + Clone + 'static) {
     Effect::new(move |_| {
         let handle = set_interval_with_handle(tick.clone(), every).ok();
         on_cleanup(move || {
@@ -464,7 +472,7 @@ pub fn ApprovalsPage() -> impl IntoView {
         <div class="mx-auto max-w-5xl">
             <PageHeader
                 title="Approvals".to_owned()
-                description="Requests that policies hold for a person, and actions agents ask you to approve. Approve only exactly what you expect: an approval lets that one request through."
+                description="Requests that policies hold for a person, actions agents ask you to approve, and credentials agents ask for. Approve only exactly what you expect: an approval lets that one request through."
             />
             <StatusTabs current=Signal::derive(status) />
             <Suspense fallback=loading>
@@ -477,6 +485,7 @@ pub fn ApprovalsPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <SecretRequestsSection tab=Signal::derive(status) />
         </div>
     }
     .into_any()

@@ -18,6 +18,7 @@ mod icons;
 pub mod login;
 pub mod overview;
 pub mod return_to;
+pub mod secret_requests;
 pub mod security;
 pub mod session;
 pub mod sharing;

@@ -249,3 +249,74 @@ test('below risk tier 2 Reject decides at once, and the rejected read stays refu
   const again = await heldRead(request, w);
   expect(again).not.toBe(id);
 });
+
+test("an agent's secret request is filled in through a masked input, granted read, or declined", async ({
+  page,
+  request,
+}) => {
+  const STRIPE = 'sk_test_e2e_requested_81f0';
+  const w = await gatedWorld(request);
+  const agent = { Authorization: `Bearer ${w.agentToken}` };
+  await signIn(page, w.email);
+  await open(page, '/approvals', 'Approvals');
+  const section = page.getByRole('region', { name: 'Secret requests' });
+  await expect(section).toContainText('No secret requests.');
+
+  // The agent asks; the request appears on the open page.
+  const asked = await request.post('/v1/secret-requests', {
+    headers: agent,
+    data: { label: 'Stripe test key', purpose: 'Run the billing smoke test', suggested_path: 'api-keys/stripe' },
+  });
+  expect(asked.status(), await asked.text()).toBe(201);
+  const requestId = (await asked.json()).id;
+  const card = section.locator(`[data-testid="secret-request"][data-id="${requestId}"]`);
+  await expect(card).toBeVisible({ timeout: 10_000 });
+  await expect(card.getByRole('heading', { level: 3 })).toHaveText('deploy-bot asks for Stripe test key');
+  await expect(card).toContainText('Run the billing smoke test');
+  await expect(card.getByTestId('secret-request-status')).toHaveText('pending');
+
+  // Filled in: masked, into the chosen vault and path, granting read.
+  const value = card.getByLabel('Value', { exact: true });
+  await expect(value).toHaveAttribute('type', 'password');
+  await expect(card.getByLabel('Path', { exact: true })).toHaveValue('api-keys/stripe');
+  await card.getByLabel('Vault', { exact: true }).selectOption({ label: 'production' });
+  await value.fill(STRIPE);
+  await card.getByLabel('Grant the agent').selectOption('read');
+  await screenshot(page, 'approvals-secret-request-form');
+  await card.getByRole('button', { name: 'Store and fulfil' }).click();
+  await expect(section.getByRole('status')).toHaveText('Stored at api-keys/stripe; the agent may read it.');
+  await expect(card.getByTestId('secret-request-status')).toHaveText('fulfilled');
+  await expect(card.getByTestId('secret-request-outcome')).toHaveText(
+    'Stored at production / api-keys/stripe; granted read',
+  );
+  await expect(card.getByLabel('Value', { exact: true })).toHaveCount(0);
+  expect(await page.content()).not.toContain(STRIPE);
+
+  // The agent learns where it went (never the value there), then reads it under its grant.
+  const checked = await request.get(`/v1/secret-requests/${requestId}`, { headers: agent });
+  const status = await checked.json();
+  expect(status.status).toBe('fulfilled');
+  expect(status.path).toBe('api-keys/stripe');
+  expect(JSON.stringify(status)).not.toContain(STRIPE);
+  const read = await request.get(`/v1/vaults/${w.vaultId}/secrets/api-keys/stripe`, { headers: agent });
+  expect(read.status(), await read.text()).toBe(200);
+  expect((await read.json()).value).toBe(STRIPE);
+
+  // A second request is declined with a reason the agent sees.
+  const second = await request.post('/v1/secret-requests', {
+    headers: agent,
+    data: { label: 'Production database password', purpose: 'Migrate the schema' },
+  });
+  expect(second.status(), await second.text()).toBe(201);
+  const secondId = (await second.json()).id;
+  const declined = section.locator(`[data-testid="secret-request"][data-id="${secondId}"]`);
+  await expect(declined).toBeVisible({ timeout: 10_000 });
+  await declined.getByLabel('Reason for declining (optional, the agent sees it)').fill('Ask the DBA');
+  await declined.getByRole('button', { name: 'Decline' }).click();
+  await expect(section.getByRole('status')).toHaveText('Declined the request for Production database password.');
+  await expect(declined.getByTestId('secret-request-status')).toHaveText('declined');
+  const refusedReq = await (await request.get(`/v1/secret-requests/${secondId}`, { headers: agent })).json();
+  expect(refusedReq.status).toBe('declined');
+  expect(refusedReq.decline_reason).toBe('Ask the DBA');
+  await screenshot(page, 'approvals-secret-requests');
+});
