@@ -23,11 +23,13 @@ pub enum Area {
     Billing,
     /// Members and invitations.
     Team,
+    /// Requests held for a person's approval.
+    Approvals,
 }
 
 impl Area {
     /// Every area, in the order the sidebar lists them.
-    pub const ALL: [Area; 9] = [
+    pub const ALL: [Area; 10] = [
         Area::Dashboard,
         Area::Vaults,
         Area::Agents,
@@ -37,6 +39,7 @@ impl Area {
         Area::ApiKeys,
         Area::Billing,
         Area::Team,
+        Area::Approvals,
     ];
 
     /// The name shown in the sidebar, as the page heading and in the title.
@@ -51,6 +54,7 @@ impl Area {
             Area::ApiKeys => "API Keys",
             Area::Billing => "Billing",
             Area::Team => "Team",
+            Area::Approvals => "Approvals",
         }
     }
 
@@ -66,6 +70,7 @@ impl Area {
             Area::ApiKeys => "/api-keys",
             Area::Billing => "/billing",
             Area::Team => "/team",
+            Area::Approvals => "/approvals",
         }
     }
 
@@ -80,6 +85,7 @@ impl Area {
             Area::ApiKeys => Icon::Key,
             Area::Billing => Icon::CreditCard,
             Area::Team => Icon::Team,
+            Area::Approvals => Icon::Approval,
         }
     }
 }

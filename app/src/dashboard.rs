@@ -3,17 +3,32 @@
 
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, Redirect, A};
+use leptos_router::hooks::use_location;
 
+use crate::approvals::{PendingBadge, PendingRefresh};
 use crate::area::Area;
 use crate::icons::Icon;
+use crate::return_to::login_path;
 use crate::session::{current_user, Logout, SignedInUser};
 
 /// Layout of the dashboard areas. Loads the session before the response is
-/// sent, so a signed-out visit gets a `302` to `/login` (or, after a client-side
-/// navigation, a client-side redirect).
+/// sent, so a signed-out visit gets a `302` to `/login?next=<the page>` (or, after
+/// a client-side navigation, a client-side redirect); signing in returns there.
 #[component]
 pub fn DashboardLayout() -> impl IntoView {
     let session = Resource::new_blocking(|| (), |_| current_user());
+    let location = use_location();
+    let login = move || {
+        let path = location.pathname.get_untracked();
+        let search = location.search.get_untracked();
+        let page = if search.is_empty() {
+            path
+        } else {
+            format!("{path}?{}", search.trim_start_matches('?'))
+        };
+        login_path(&page)
+    };
+    provide_context(PendingRefresh(RwSignal::new(0)));
 
     view! {
         <div class="flex min-h-full flex-col md:flex-row">
@@ -26,7 +41,7 @@ pub fn DashboardLayout() -> impl IntoView {
                         {move || Suspend::new(async move {
                             match session.await {
                                 Ok(Some(user)) => view! { <UserMenu user /> }.into_any(),
-                                Ok(None) => view! { <Redirect path="/login" /> }.into_any(),
+                                Ok(None) => view! { <Redirect path=login() /> }.into_any(),
                                 Err(error) => {
                                     view! {
                                         <p role="alert" class="text-sm text-red-700">
@@ -76,6 +91,7 @@ fn Sidebar() -> impl IntoView {
                                                 "size-5 shrink-0 text-slate-400 group-hover:text-white group-aria-[current=page]:text-indigo-400",
                                             )}
                                         <span>{area.label()}</span>
+                                        {(area == Area::Approvals).then(|| view! { <PendingBadge /> })}
                                     </A>
                                 </li>
                             }

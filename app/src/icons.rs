@@ -15,6 +15,7 @@ pub(crate) enum Icon {
     Key,
     CreditCard,
     Team,
+    Approval,
     Logo,
     SignOut,
 }
@@ -75,6 +76,12 @@ impl Icon {
                 <path d="M3.75 19.25c.5-3 2.6-4.75 5.25-4.75s4.75 1.75 5.25 4.75" />
                 <circle cx="16.5" cy="9.5" r="2.25" />
                 <path d="M16.25 14.5c2.1 0 3.6 1.4 4 3.75" />
+            }
+            .into_any(),
+            Icon::Approval => view! {
+                <path d="M8.25 4.75h-1.5a2 2 0 00-2 2v12.5a2 2 0 002 2h10.5a2 2 0 002-2V6.75a2 2 0 00-2-2h-1.5" />
+                <rect x="8.25" y="3.25" width="7.5" height="3" rx="1" />
+                <path d="M8.75 13.25l2.25 2.25 4.25-4.5" />
             }
             .into_any(),
             Icon::Logo => view! {

@@ -9,6 +9,7 @@
 pub mod agent_detail;
 pub mod agents;
 pub mod api_keys;
+pub mod approvals;
 pub mod area;
 pub mod audit;
 pub mod dashboard;
@@ -16,6 +17,8 @@ pub mod device;
 mod icons;
 pub mod login;
 pub mod overview;
+pub mod return_to;
+pub mod secret_requests;
 pub mod security;
 pub mod session;
 pub mod sharing;
@@ -88,6 +91,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("api-keys") view=api_keys::ApiKeysPage />
                     <Route path=path!("billing") view=overview::BillingPage />
                     <Route path=path!("team") view=team::TeamPage />
+                    <Route path=path!("approvals") view=approvals::ApprovalsPage />
+                    <Route path=path!("approvals/confirm") view=approvals::ConfirmLinkPage />
                     <Route path=path!("cli/verify") view=device::DeviceVerifyPage />
                 </leptos_router::components::ParentRoute>
             </Routes>

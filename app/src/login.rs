@@ -5,12 +5,14 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 
 use crate::icons::Icon;
+use crate::return_to::after_sign_in;
 use crate::session::{current_user, google_enabled, Login, VerifyCode};
 use crate::ui::{ErrorNote, Field, BUTTON};
 
 /// Email and password form. It posts to the `login` server function; with JS
 /// the answer arrives without a page load, without JS the browser follows the
-/// server's redirect. A visitor who is already signed in goes to `/`.
+/// server's redirect. Signing in returns to the page in `?next=` (a local path,
+/// see [`crate::return_to`]) or goes to `/`; so does a visitor already signed in.
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
@@ -23,12 +25,17 @@ pub fn LoginPage() -> impl IntoView {
     };
     let session = Resource::new_blocking(|| (), |_| current_user());
     let google_failed = move || query.with(|q| q.get("error").as_deref() == Some("google"));
+    let next = move || query.with(|q| q.get("next").unwrap_or_default());
 
     view! {
         <Title text="Sign in" />
         <Suspense>
             {move || Suspend::new(async move {
-                matches!(session.await, Ok(Some(_))).then(|| view! { <Redirect path="/" /> })
+                matches!(session.await, Ok(Some(_)))
+                    .then(|| {
+                        let to = after_sign_in(Some(&next()));
+                        view! { <Redirect path=to /> }
+                    })
             })}
         </Suspense>
         <main class="flex min-h-full flex-col justify-center px-6 py-12 lg:px-8">
@@ -44,8 +51,8 @@ pub fn LoginPage() -> impl IntoView {
 
             <div class="mt-8 sm:mx-auto sm:w-full sm:max-w-sm">
                 <div class="rounded-xl bg-white px-6 py-8 shadow-sm ring-1 ring-slate-200 sm:px-8">
-                    <Show when=needs_code fallback=move || view! { <PasswordForm login /> }>
-                        <CodeForm />
+                    <Show when=needs_code fallback=move || view! { <PasswordForm login next /> }>
+                        <CodeForm next />
                     </Show>
                     <Show when=google_failed>
                         <div class="mt-4">
@@ -62,10 +69,11 @@ pub fn LoginPage() -> impl IntoView {
 
 /// The second step: a TOTP or recovery code.
 #[component]
-fn CodeForm() -> impl IntoView {
+fn CodeForm(next: impl Fn() -> String + Send + Sync + 'static) -> impl IntoView {
     let code = ServerAction::<VerifyCode>::new();
     view! {
         <ActionForm action=code attr:class="space-y-6">
+            <input type="hidden" name="next" value=next />
             <p class="text-sm text-slate-600">
                 "Enter the code from your authenticator app, or a recovery code."
             </p>
@@ -87,11 +95,15 @@ fn CodeForm() -> impl IntoView {
 /// Email and password; `login` is shared with the page, which switches to
 /// the code step when the answer says a code is needed.
 #[component]
-fn PasswordForm(login: ServerAction<Login>) -> impl IntoView {
+fn PasswordForm(
+    login: ServerAction<Login>,
+    next: impl Fn() -> String + Send + Sync + 'static,
+) -> impl IntoView {
     let pending = login.pending();
     let error = move || login.value().get().and_then(Result::err);
     view! {
         <ActionForm action=login attr:class="space-y-6">
+            <input type="hidden" name="next" value=next />
             {move || {
                 error()
                     .map(|error| {

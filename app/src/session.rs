@@ -72,7 +72,8 @@ impl FromServerFnError for SessionError {
 }
 
 /// Checks the email and password with the core. On success sets the session
-/// cookie and redirects to the dashboard; on failure returns
+/// cookie and redirects to `next` (a local path, see [`crate::return_to`]) or the
+/// dashboard; on failure returns
 /// [`SessionError::InvalidCredentials`] (or the core's reason) and sets no cookie.
 /// When the account uses two-factor authentication, answers `true`: the
 /// challenge is kept in an `HttpOnly` cookie for five minutes and the page asks
@@ -82,16 +83,45 @@ impl FromServerFnError for SessionError {
 /// redirect (to `/login?step=code` for the code), and an error comes back to
 /// `/login` in the query string (where the `ActionForm` on the page picks it up).
 #[server(prefix = "/ui", endpoint = "login")]
-pub async fn login(email: String, password: PasswordInput) -> Result<bool, SessionError> {
-    let result = sign_in(email, password).await;
+pub async fn login(
+    email: String,
+    password: PasswordInput,
+    next: Option<String>,
+) -> Result<bool, SessionError> {
+    let page = login_page(next.as_deref(), "");
+    let result = sign_in(email, password, next).await;
     if let Err(error) = &result {
-        backend::return_form_error_to::<Login>("/login", error);
+        backend::return_form_error_to::<Login>(&page, error);
     }
     result
 }
 
+/// The sign-in page (with `step`, e.g. `step=code`) that keeps `next` for after sign-in.
 #[cfg(feature = "ssr")]
-async fn sign_in(email: String, password: PasswordInput) -> Result<bool, SessionError> {
+fn login_page(next: Option<&str>, step: &str) -> String {
+    let next = next
+        .and_then(crate::return_to::local_path)
+        .filter(|n| *n != "/");
+    let mut query = Vec::new();
+    if !step.is_empty() {
+        query.push(step.to_owned());
+    }
+    if let Some(next) = next {
+        query.push(format!("next={}", crate::return_to::encode(next)));
+    }
+    if query.is_empty() {
+        "/login".to_owned()
+    } else {
+        format!("/login?{}", query.join("&"))
+    }
+}
+
+#[cfg(feature = "ssr")]
+async fn sign_in(
+    email: String,
+    password: PasswordInput,
+    next: Option<String>,
+) -> Result<bool, SessionError> {
     use backend::*;
 
     let core = core()?;
@@ -109,22 +139,23 @@ async fn sign_in(email: String, password: PasswordInput) -> Result<bool, Session
     {
         set_cookie(&cookie(MFA_COOKIE, challenge.expose_secret(), 300));
         if plain_form_post() {
-            leptos_axum::redirect("/login?step=code");
+            leptos_axum::redirect(&login_page(next.as_deref(), "step=code"));
         }
         return Ok(true);
     }
     start_session(&outcome.user_id).await?;
-    leptos_axum::redirect("/");
+    leptos_axum::redirect(&crate::return_to::after_sign_in(next.as_deref()));
     Ok(false)
 }
 
 /// The second step of signing in: a code from the authenticator app (or a
 /// recovery code) answers the pending challenge; on success the session
-/// cookie is set and the browser goes to the dashboard.
+/// cookie is set and the browser goes to `next` (a local path) or the dashboard.
 #[server(prefix = "/ui", endpoint = "login-code")]
-pub async fn verify_code(code: String) -> Result<(), SessionError> {
+pub async fn verify_code(code: String, next: Option<String>) -> Result<(), SessionError> {
     use backend::*;
 
+    let page = login_page(next.as_deref(), "step=code");
     let result = async {
         let core = core()?;
         let headers: axum::http::HeaderMap = leptos_axum::extract()
@@ -144,12 +175,12 @@ pub async fn verify_code(code: String) -> Result<(), SessionError> {
             })?;
         set_cookie(&cookie(MFA_COOKIE, "", 0));
         start_session(&tokens.user_id).await?;
-        leptos_axum::redirect("/");
+        leptos_axum::redirect(&crate::return_to::after_sign_in(next.as_deref()));
         Ok(())
     }
     .await;
     if let Err(error) = &result {
-        return_form_error_to::<VerifyCode>("/login?step=code", error);
+        return_form_error_to::<VerifyCode>(&page, error);
     }
     result
 }
@@ -260,6 +291,40 @@ pub(crate) mod backend {
             tracing::error!(%cause, "dashboard session request failed");
         }
         SessionError::Rejected(error.to_string())
+    }
+
+    /// As [`rejected`], and the server function answers with the status the REST door gives
+    /// the same refusal (403 for a failed step-up, 404, 409, …), so a refusal the user can
+    /// act on never reads as a 500. A plain form post's redirect, set later, still wins.
+    pub(crate) fn refused(error: talon_core::Error) -> SessionError {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status_of(&error));
+        }
+        rejected(error)
+    }
+
+    /// The HTTP status of a refusal, as `server::problem` maps it for REST.
+    fn status_of(error: &talon_core::Error) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        use talon_core::Error as E;
+        match error {
+            E::Invalid { .. } => StatusCode::BAD_REQUEST,
+            E::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            E::Forbidden(_)
+            | E::UseOnly(_)
+            | E::ApprovalRequired { .. }
+            | E::StepUpRequired(_)
+            | E::LimitExceeded { .. }
+            | E::IpDenied => StatusCode::FORBIDDEN,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Gone(_) => StatusCode::GONE,
+            E::Conflict(_) => StatusCode::CONFLICT,
+            E::QuotaExceeded { .. } => StatusCode::PAYMENT_REQUIRED,
+            E::BillingNotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
+            E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 
     /// The caller's socket address (when the server was started with

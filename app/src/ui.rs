@@ -263,11 +263,11 @@ pub fn copy_to_clipboard(text: &str) {
 /// A coloured pill for a status word.
 pub fn badge(text: String) -> impl IntoView {
     let tone = match text.as_str() {
-        "active" | "success" | "accepted" | "verified" | "allow" | "delivered" => {
-            "bg-emerald-50 text-emerald-700 ring-emerald-200"
-        }
+        "active" | "success" | "accepted" | "verified" | "allow" | "delivered" | "approved"
+        | "fulfilled" => "bg-emerald-50 text-emerald-700 ring-emerald-200",
         "revoked" | "failure" | "denied" | "declined" | "expired" | "inactive" | "deny"
-        | "block" | "broken" | "failed" => "bg-red-50 text-red-700 ring-red-200",
+        | "block" | "broken" | "failed" | "rejected" => "bg-red-50 text-red-700 ring-red-200",
+        "pending" => "bg-amber-50 text-amber-800 ring-amber-200",
         _ => "bg-slate-100 text-slate-700 ring-slate-200",
     };
     view! {

@@ -11,6 +11,7 @@ const AREAS = [
   'API Keys',
   'Billing',
   'Team',
+  'Approvals',
 ];
 
 async function expectDashboard(page: Page, email: string) {
@@ -75,13 +76,29 @@ test('a wrong password shows "Invalid credentials" and no dashboard', async ({ p
   await page.screenshot({ path: 'test-results/login-invalid.png', fullPage: true });
 });
 
-test('signed-out visits to dashboard pages redirect to /login', async ({ page }) => {
-  for (const path of ['/', '/vaults', '/agents', '/sharing', '/audit', '/security', '/api-keys', '/billing', '/team']) {
+test('signed-out visits to dashboard pages redirect to /login, which returns there', async ({ page, request }) => {
+  for (const path of ['/', '/vaults', '/agents', '/sharing', '/audit', '/security', '/api-keys', '/billing', '/team', '/approvals']) {
     const response = await page.goto(path);
     expect(response?.ok(), `GET ${path}`).toBeTruthy();
-    await expect(page).toHaveURL('/login');
+    await expect(page).toHaveURL(path === '/' ? '/login' : `/login?next=${path}`);
   }
   await hydrated(page);
+
+  // Signing in goes back to the page asked for, query included.
+  const email = await signUp(request);
+  await page.goto('/audit?action=auth.login');
+  await expect(page).toHaveURL('/login?next=/audit%3Faction%3Dauth.login');
+  await hydrated(page);
+  await fillSignIn(page, email, PASSWORD);
+  await expect(page).toHaveURL('/audit?action=auth.login');
+  await expect(page.getByRole('heading', { level: 1, name: 'Audit Log' })).toBeVisible();
+
+  // Only paths of this site are followed.
+  await page.context().clearCookies();
+  await page.goto('/login?next=//evil.example/');
+  await hydrated(page);
+  await fillSignIn(page, email, PASSWORD);
+  await expect(page).toHaveURL('/');
 });
 
 test('the session cookie is HttpOnly and SameSite=Lax', async ({ page, request }) => {
