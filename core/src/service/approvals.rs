@@ -419,6 +419,10 @@ impl Core {
     }
 
     async fn expire_due(&self, org_id: &str, ctx: &RequestContext) -> Result<()> {
+        // Reading pages poll: write only when something is due.
+        if !store::any_due(self.store().pool(), org_id, self.now()).await? {
+            return Ok(());
+        }
         let mut tx = self.store().begin().await?;
         self.expire_due_in(&mut tx, org_id, ctx).await?;
         tx.commit().await?;
@@ -722,7 +726,8 @@ impl Core {
         Ok(out)
     }
 
-    /// How many approvals wait for `p`'s decision (the dashboard's badge).
+    /// How many things wait for `p` (the dashboard's badge): approvals `p` may still vote on,
+    /// and agents' secret requests `p` may answer.
     pub async fn pending_approval_count(&self, p: &Principal) -> Result<usize> {
         let rows = store::list(
             self.store().pool(),
@@ -733,7 +738,17 @@ impl Core {
             0,
         )
         .await?;
-        Ok(rows.iter().filter(|a| self.can_decide(p, a)).count())
+        let mut n = 0;
+        for a in rows.iter().filter(|a| self.can_decide(p, a)) {
+            let votes = store::votes(self.store().pool(), &a.id).await?;
+            if !votes.iter().any(|v| v.approver_id == p.id()) {
+                n += 1;
+            }
+        }
+        if matches!(p, Principal::User { .. }) {
+            n += self.list_secret_requests(p, Some("pending")).await?.len();
+        }
+        Ok(n)
     }
 
     /// One approval `p` may see (404 otherwise).

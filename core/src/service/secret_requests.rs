@@ -59,6 +59,9 @@ impl Core {
     }
 
     async fn expire_requests(&self, org_id: &str) -> Result<()> {
+        if !store::any_due(self.store().pool(), org_id, self.now()).await? {
+            return Ok(());
+        }
         let mut tx = self.store().begin().await?;
         store::expire_due(&mut tx, org_id, self.now()).await?;
         tx.commit().await?;

@@ -178,6 +178,19 @@ pub async fn record_use(tx: &mut Tx, id: &str, now: i64) -> Result<bool> {
     Ok(r.rows_affected() == 1)
 }
 
+/// Whether any of the org's pending approvals has run out of time.
+pub async fn any_due(pool: &AnyPool, org_id: &str, now: i64) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM approvals WHERE org_id = $1 AND status = 'pending' \
+         AND expires_at <= $2",
+    )
+    .bind(org_id)
+    .bind(now)
+    .fetch_one(pool)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
 /// Marks the org's pending approvals whose time ran out as `expired`; returns them.
 pub async fn expire_due(tx: &mut Tx, org_id: &str, now: i64) -> Result<Vec<Approval>> {
     let rows = sqlx::query(&format!(

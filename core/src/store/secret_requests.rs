@@ -90,6 +90,19 @@ pub async fn list(
     rows.iter().map(from_row).collect()
 }
 
+/// Whether any of the org's pending requests has run out of time.
+pub async fn any_due(pool: &AnyPool, org_id: &str, now: i64) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM secret_requests WHERE org_id = $1 AND status = 'pending' \
+         AND expires_at <= $2",
+    )
+    .bind(org_id)
+    .bind(now)
+    .fetch_one(pool)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
 /// Marks the org's pending requests whose time ran out as expired.
 pub async fn expire_due(tx: &mut Tx, org_id: &str, now: i64) -> Result<u64> {
     let r = sqlx::query(
