@@ -303,28 +303,10 @@ pub(crate) mod backend {
         rejected(error)
     }
 
-    /// The HTTP status of a refusal, as `server::problem` maps it for REST.
+    /// The HTTP status of a refusal: the core's one mapping, as REST answers it too.
     fn status_of(error: &talon_core::Error) -> axum::http::StatusCode {
-        use axum::http::StatusCode;
-        use talon_core::Error as E;
-        match error {
-            E::Invalid { .. } => StatusCode::BAD_REQUEST,
-            E::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            E::Forbidden(_)
-            | E::UseOnly(_)
-            | E::ApprovalRequired { .. }
-            | E::StepUpRequired(_)
-            | E::LimitExceeded { .. }
-            | E::IpDenied => StatusCode::FORBIDDEN,
-            E::NotFound(_) => StatusCode::NOT_FOUND,
-            E::Gone(_) => StatusCode::GONE,
-            E::Conflict(_) => StatusCode::CONFLICT,
-            E::QuotaExceeded { .. } => StatusCode::PAYMENT_REQUIRED,
-            E::BillingNotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
-            E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        axum::http::StatusCode::from_u16(error.http_status())
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// The caller's socket address (when the server was started with

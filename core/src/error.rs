@@ -122,6 +122,29 @@ impl fmt::Display for Dependency {
 }
 
 impl Error {
+    /// The HTTP status every door answers this error with: the one mapping from domain
+    /// errors to statuses (the REST problem, the dashboard's server functions).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Invalid { .. } => 400,
+            Error::Unauthorized(_) => 401,
+            Error::Forbidden(_)
+            | Error::UseOnly(_)
+            | Error::ApprovalRequired { .. }
+            | Error::StepUpRequired(_)
+            | Error::LimitExceeded { .. }
+            | Error::IpDenied => 403,
+            Error::QuotaExceeded { .. } => 402,
+            Error::NotFound(_) => 404,
+            Error::Conflict(_) => 409,
+            Error::Gone(_) => 410,
+            Error::RateLimited { .. } => 429,
+            Error::Internal(_) => 500,
+            Error::BillingNotConfigured(_) => 501,
+            Error::Unavailable(_) => 503,
+        }
+    }
+
     /// The refusal of a direct read of a use-only secret at `path`.
     pub fn use_only(path: &str) -> Self {
         Error::UseOnly(format!(

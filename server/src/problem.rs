@@ -34,25 +34,27 @@ impl Problem {
 impl From<Error> for Problem {
     fn from(e: Error) -> Self {
         let detail = e.to_string();
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match e {
             Error::Invalid { field, reason } => {
-                let mut p = Problem::new(StatusCode::BAD_REQUEST, reason.clone());
+                let mut p = Problem::new(status, reason.clone());
                 if let Some(f) = field {
                     p.extra.insert("fields".into(), json!({ f: reason }));
                 }
                 p
             }
-            Error::Unauthorized(_) => Problem::new(StatusCode::UNAUTHORIZED, detail),
-            Error::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, detail),
+            Error::Unauthorized(_) => Problem::new(status, detail),
+            Error::Forbidden(_) => Problem::new(status, detail),
             Error::UseOnly(_) => {
-                let mut p = Problem::new(StatusCode::FORBIDDEN, detail);
+                let mut p = Problem::new(status, detail);
                 p.kind = "use_only";
                 p
             }
             Error::ApprovalRequired {
                 ref approval_id, ..
             } => {
-                let mut p = Problem::new(StatusCode::FORBIDDEN, detail.clone());
+                let mut p = Problem::new(status, detail.clone());
                 p.kind = "approval_required";
                 p.extra.insert("approval_id".into(), json!(approval_id));
                 // The name 1claw's SDKs read it under.
@@ -65,20 +67,20 @@ impl From<Error> for Problem {
                 p
             }
             Error::StepUpRequired(_) => {
-                let mut p = Problem::new(StatusCode::FORBIDDEN, detail);
+                let mut p = Problem::new(status, detail);
                 p.kind = "step_up_required";
                 p
             }
-            Error::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, detail),
-            Error::Gone(_) => Problem::new(StatusCode::GONE, detail),
-            Error::Conflict(_) => Problem::new(StatusCode::CONFLICT, detail),
+            Error::NotFound(_) => Problem::new(status, detail),
+            Error::Gone(_) => Problem::new(status, detail),
+            Error::Conflict(_) => Problem::new(status, detail),
             Error::LimitExceeded {
                 current,
                 limit,
                 ref tier,
                 ..
             } => {
-                let mut p = Problem::new(StatusCode::FORBIDDEN, detail.clone());
+                let mut p = Problem::new(status, detail.clone());
                 p.kind = "resource_limit_exceeded";
                 p.extra.insert("limit".into(), json!(limit));
                 p.extra.insert("current".into(), json!(current));
@@ -90,7 +92,7 @@ impl From<Error> for Problem {
                 limit,
                 ref tier,
             } => {
-                let mut p = Problem::new(StatusCode::PAYMENT_REQUIRED, detail.clone());
+                let mut p = Problem::new(status, detail.clone());
                 p.kind = "quota_exceeded";
                 p.extra.insert("limit".into(), json!(limit));
                 p.extra.insert("current".into(), json!(used));
@@ -98,23 +100,23 @@ impl From<Error> for Problem {
                 p
             }
             Error::BillingNotConfigured(_) => {
-                let mut p = Problem::new(StatusCode::NOT_IMPLEMENTED, detail);
+                let mut p = Problem::new(status, detail);
                 p.kind = "billing_not_configured";
                 p
             }
             Error::IpDenied => {
-                let mut p = Problem::new(StatusCode::FORBIDDEN, detail);
+                let mut p = Problem::new(status, detail);
                 p.kind = "ip_denied";
                 p
             }
             Error::RateLimited { retry_after_s } => {
-                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, detail);
+                let mut p = Problem::new(status, detail);
                 p.kind = "rate_limited";
                 p.extra.insert("retry_after".into(), json!(retry_after_s));
                 p
             }
             Error::Unavailable(dep) => {
-                let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, detail);
+                let mut p = Problem::new(status, detail);
                 p.kind = "unavailable";
                 p.extra.insert(
                     "dependency".into(),
@@ -131,7 +133,7 @@ impl From<Error> for Problem {
             }
             // The cause was logged where it happened; the client gets only a reference, which
             // the request-id middleware fills in.
-            Error::Internal(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
+            Error::Internal(_) => Problem::new(status, "Internal error"),
         }
     }
 }
