@@ -213,7 +213,7 @@ mod backend {
             reason: a.reason.clone().unwrap_or_default(),
             risk_tier: a.risk_tier,
             step_up: a.risk_tier >= STEP_UP_TIER,
-            current_approvals: v.votes.iter().filter(|x| x.decision == "approve").count(),
+            current_approvals: v.current_approvals(),
             required_approvals: a.min_approvals,
             grant: match a.grant_seconds {
                 None => "once".to_owned(),

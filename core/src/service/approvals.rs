@@ -169,6 +169,16 @@ fn approval_required(a: &Approval) -> Error {
     }
 }
 
+impl ApprovalView {
+    /// How many approvers have approved so far.
+    pub fn current_approvals(&self) -> usize {
+        self.votes
+            .iter()
+            .filter(|x| x.decision == "approve")
+            .count()
+    }
+}
+
 impl Core {
     /// The approval gate of a request that a `require_approval` policy allows: an approved
     /// grant for exactly this request lets it through (a single-use grant is spent here, in

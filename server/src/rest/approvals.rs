@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
 /// **ApprovalResponse**, plus Talon's M-of-N, grant and vote fields.
 pub(crate) fn view(v: &ApprovalView) -> Value {
     let a = &v.approval;
-    let approvals = v.votes.iter().filter(|x| x.decision == "approve").count();
+    let approvals = v.current_approvals();
     json!({
         "id": a.id,
         "org_id": a.org_id,
@@ -161,7 +161,7 @@ async fn status(
         "id": a.id,
         "status": a.status,
         "required_approvals": a.min_approvals,
-        "current_approvals": v.votes.iter().filter(|x| x.decision == "approve").count(),
+        "current_approvals": v.current_approvals(),
         "expires_at": rfc3339(a.expires_at),
         "grant_expires_at": a.grant_expires_at.map(rfc3339),
         "used_at": a.used_at.map(rfc3339),

@@ -53,7 +53,7 @@ fn view(v: &ApprovalView) -> Value {
         "submitted_by_type": a.requester_type,
         "status": status(v),
         "required_approvals": a.min_approvals,
-        "current_approvals": v.votes.iter().filter(|x| x.decision == "approve").count(),
+        "current_approvals": v.current_approvals(),
         "expires_at": rfc3339(a.expires_at),
         "executed_at": a.used_at.map(rfc3339),
         "created_at": rfc3339(a.created_at),
@@ -92,7 +92,7 @@ async fn submit(
         .submit_pending_approval(&p, &policy_id, &b.action, b.action_payload, &ctx)
         .await?;
     let v = s.core.get_approval(&p, &a.id, &ctx).await?;
-    let current = v.votes.iter().filter(|x| x.decision == "approve").count();
+    let current = v.current_approvals();
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
