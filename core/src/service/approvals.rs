@@ -634,10 +634,7 @@ impl Core {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         self.expire_due_in(&mut tx, p.org_id(), ctx).await?;
-        let a = store::get_in(&mut tx, p.org_id(), id)
-            .await?
-            .filter(|a| Self::may_see(p, a))
-            .ok_or(Error::NotFound("Approval"))?;
+        let a = Self::visible_in(&mut tx, p, id).await?;
         if a.requester_id != p.id() {
             return Err(Error::Forbidden(
                 "Only the requester carries out an approved action".into(),
@@ -660,6 +657,14 @@ impl Core {
         tx.commit().await?;
         store::get(self.store().pool(), p.org_id(), id)
             .await?
+            .ok_or(Error::NotFound("Approval"))
+    }
+
+    /// The approval `id` of `p`'s org that `p` may see, read in `tx` (404 otherwise).
+    async fn visible_in(tx: &mut Tx, p: &Principal, id: &str) -> Result<Approval> {
+        store::get_in(tx, p.org_id(), id)
+            .await?
+            .filter(|a| Self::may_see(p, a))
             .ok_or(Error::NotFound("Approval"))
     }
 
@@ -825,10 +830,7 @@ impl Core {
     ) -> Result<Approval> {
         let (user_id, _) = p.require_human()?;
         let now = self.now();
-        let a = store::get_in(tx, p.org_id(), id)
-            .await?
-            .filter(|a| Self::may_see(p, a))
-            .ok_or(Error::NotFound("Approval"))?;
+        let a = Self::visible_in(tx, p, id).await?;
         if a.requester_id == user_id {
             return Err(Error::Forbidden(
                 "You asked for this approval; another approver must decide it".into(),
@@ -1004,10 +1006,7 @@ impl Core {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         self.expire_due_in(&mut tx, p.org_id(), ctx).await?;
-        let a = store::get_in(&mut tx, p.org_id(), id)
-            .await?
-            .filter(|a| Self::may_see(p, a))
-            .ok_or(Error::NotFound("Approval"))?;
+        let a = Self::visible_in(&mut tx, p, id).await?;
         let allowed = a.requester_id == p.id()
             || a.approvers.iter().any(|x| x == p.id())
             || matches!(p, Principal::User { role, .. } if role.is_org_admin());
